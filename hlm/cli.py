@@ -1,0 +1,74 @@
+"""The `hlm` command: `hlm fit` (one model), `hlm run` (the declared analysis), `hlm init` (a starter config).
+
+User mistakes (hlm.errors.HlmError) print one line and exit with code 2, never a traceback.
+"""
+import argparse
+import json
+import logging
+import sys
+
+from .errors import HlmError
+
+
+def _fit(args):
+    from .data import read_data
+    from .model import lmer
+    dataset = read_data(args.data)
+    model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
+    if args.json:
+        print(json.dumps(model.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(model.summary())
+
+
+def _run(args):
+    from .pipeline import run_workflow
+    return run_workflow(args.config, cores=args.cores, dry_run=args.dry_run)
+
+
+def _init(args):
+    from .pipeline import write_starter_config
+    path = write_starter_config(args.data, args.output)
+    print(f"wrote {path}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="hlm", description="Multilevel models with lme4's numbers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser("fit", help="fit one model and print it as lme4 does")
+    fit.add_argument("formula", help='lme4 formula, e.g. "mathach ~ ses + (ses | id)"')
+    fit.add_argument("data", help="data file: .sav, .csv, .dta or .parquet")
+    method = fit.add_mutually_exclusive_group()
+    method.add_argument("--ml", dest="reml", action="store_false", help="maximum likelihood")
+    method.add_argument("--reml", dest="reml", action="store_true", help="REML (the default)")
+    fit.set_defaults(reml=True, handler=_fit)
+    fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), nelder_mead or lbfgsb")
+    fit.add_argument("--json", action="store_true", help="print the fitted model as JSON")
+
+    run = commands.add_parser("run", help="run the analysis a config file declares (through Snakemake)")
+    run.add_argument("config", nargs="?", default="config/config.yaml")
+    run.add_argument("--cores", type=int, default=2)
+    run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
+    run.set_defaults(handler=_run)
+
+    init = commands.add_parser("init", help="write a starter config for a data file")
+    init.add_argument("data")
+    init.add_argument("--output", "-o", default="config/config.yaml")
+    init.set_defaults(handler=_init)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        status = args.handler(args)
+    except HlmError as exc:
+        print(f"hlm: error: {exc}", file=sys.stderr)
+        return 2
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

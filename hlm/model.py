@@ -1,0 +1,212 @@
+"""Fitting: `lmer()` runs lme4's pipeline (design -> deviance -> optimize -> fitted model).
+
+LinearMixedModel is frozen: every number is computed once, when the model is fitted.
+"""
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .deviance import ProfiledDeviance
+from .design import build_design
+from .optimize import OptSummary, convergence_messages, is_singular, optimize
+
+log = logging.getLogger(__name__)
+
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+
+
+def lmer(formula, data, REML=True, optimizer="bobyqa", control=None):
+    """Fit a linear mixed model as lme4::lmer does (REML by default)."""
+    return fit_design(build_design(formula, data), REML=REML, optimizer=optimizer, control=control)
+
+
+def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
+    """Fit a built Design; `refit` and allfit reuse the design without rebuilding it."""
+    deviance = ProfiledDeviance(design, reml=bool(REML))
+    theta, summary = optimize(deviance, optimizer, control, start)
+    singular = is_singular(theta, deviance.lower)
+    messages = list(design.messages)
+    if singular:
+        messages.append(SINGULAR_MESSAGE)
+        convergence = []
+    else:
+        convergence = convergence_messages(deviance, theta, deviance.lower)
+        messages += convergence
+    for message in messages[len(design.messages):]:
+        log.warning(message)
+    return LinearMixedModel(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+@dataclass(frozen=True, eq=False)
+class LinearMixedModel:
+    design: object
+    deviance_function: ProfiledDeviance
+    optsummary: OptSummary
+    is_singular: bool
+    converged: bool
+    messages: tuple
+
+    # ---- the fit ------------------------------------------------------------------------
+    @cached_property
+    def _evaluation(self):
+        return self.deviance_function.evaluate(np.array(self.optsummary.final))
+
+    @property
+    def REML(self):
+        return self.deviance_function.reml
+
+    @property
+    def formula(self):
+        return self.design.formula
+
+    @property
+    def theta(self):
+        return np.array(self.optsummary.final)
+
+    @cached_property
+    def sigma(self):
+        return float(self.deviance_function.sigma(self._evaluation))
+
+    @cached_property
+    def objective(self):
+        return float(self.deviance_function.objective(self._evaluation))
+
+    @cached_property
+    def fixef(self):
+        beta = self.deviance_function.fixed_effects(self._evaluation)
+        return pd.Series(beta, index=list(self.design.fixed_names), name="Estimate")
+
+    @cached_property
+    def vcov(self):
+        names = list(self.design.fixed_names)
+        unscaled = self.deviance_function.unscaled_vcov(self._evaluation)
+        return pd.DataFrame(self.sigma ** 2 * unscaled, index=names, columns=names)
+
+    @property
+    def nobs(self):
+        return self.design.n
+
+    @property
+    def n_dropped(self):
+        return self.design.n_dropped_rows
+
+    @property
+    def npar(self):
+        return self.design.p + len(self.theta) + 1
+
+    @property
+    def loglik(self):
+        return -self.objective / 2
+
+    @property
+    def aic(self):
+        return -2 * self.loglik + 2 * self.npar
+
+    @property
+    def bic(self):
+        return -2 * self.loglik + np.log(self.nobs) * self.npar
+
+    @property
+    def df_resid(self):
+        return self.nobs - self.npar
+
+    @property
+    def deviance(self):
+        """-2 logLik of an ML fit (None for REML fits, whose criterion is reml_criterion)."""
+        return None if self.REML else self.objective
+
+    @property
+    def reml_criterion(self):
+        return self.objective if self.REML else None
+
+    @property
+    def ngroups(self):
+        return {t.group: t.nlevels for t in self.design.terms}
+
+    # ---- variance components -------------------------------------------------------------
+    @cached_property
+    def group_labels(self):
+        """Term names as as.data.frame(VarCorr()) prints them: repeats become id.1, id.2."""
+        seen, labels = {}, []
+        for term in self.design.terms:
+            count = seen.get(term.group, 0)
+            labels.append(term.group if count == 0 else f"{term.group}.{count}")
+            seen[term.group] = count + 1
+        return labels
+
+    @cached_property
+    def covariances(self):
+        """σ² Λ_k Λ_k' for each random-effects term."""
+        s2 = self.sigma ** 2
+        return [s2 * lam @ lam.T for lam in self._evaluation.factors]
+
+    @cached_property
+    def varcorr(self):
+        rows = []
+        for label, term, cov in zip(self.group_labels, self.design.terms, self.covariances):
+            sd = np.sqrt(np.diag(cov))
+            rows += [(label, name, None, cov[i, i], sd[i]) for i, name in enumerate(term.columns)]
+            for j in range(term.q):
+                for i in range(j + 1, term.q):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append((label, term.columns[j], term.columns[i], cov[i, j], corr))
+        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    # ---- effects and predictions ---------------------------------------------------------
+    def coef_table(self, ddf=None):
+        """Estimate, Std. Error, t value; with ddf ("satterthwaite", "kenward-roger",
+        "residual") also df and Pr(>|t|), as lmerTest prints them."""
+        if ddf is not None:
+            from .inference import coef_table
+            return coef_table(self, ddf)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        return pd.DataFrame({"Estimate": self.fixef, "Std. Error": se, "t value": self.fixef / se})
+
+    @cached_property
+    def _modes(self):
+        return self.deviance_function.conditional_modes(self._evaluation)
+
+    @cached_property
+    def ranef(self):
+        """Conditional modes per grouping factor (terms on one factor side by side, as lme4)."""
+        out = {}
+        for term, modes in zip(self.design.terms, self._modes):
+            frame = pd.DataFrame(modes, index=pd.Index(term.levels, name=term.group), columns=list(term.columns))
+            out[term.group] = pd.concat([out[term.group], frame], axis=1) if term.group in out else frame
+        return out
+
+    @cached_property
+    def ranef_condvar(self):
+        """Conditional covariance of each term's modes per level: {label: (J, q, q) array}."""
+        variances = self.deviance_function.conditional_variances(self._evaluation)
+        return {label: self.sigma ** 2 * v for label, v in zip(self.group_labels, variances)}
+
+    @cached_property
+    def fitted(self):
+        value = self.design.X @ self.fixef.to_numpy()
+        for term, modes in zip(self.design.terms, self._modes):
+            value = value + np.einsum("nq,nq->n", term.matrix, modes[term.codes])
+        return value
+
+    def residuals(self, scaled=False):
+        resid = self.design.y - self.fitted
+        return resid / self.sigma if scaled else resid
+
+    # ---- refits and output ---------------------------------------------------------------
+    def refit(self, REML=None, optimizer=None, control=None):
+        """The same model on the same rows, fitted again (e.g. by ML for a likelihood-ratio test)."""
+        return fit_design(self.design, REML=self.REML if REML is None else REML,
+                          optimizer=optimizer or self.optsummary.optimizer,
+                          control=control)
+
+    def summary(self, ddf=None):
+        from .summary import format_summary
+        return format_summary(self, ddf)
+
+    def to_dict(self):
+        from .summary import model_dict
+        return model_dict(self)

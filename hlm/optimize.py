@@ -1,0 +1,142 @@
+"""Minimising the profiled deviance over θ, with a swappable optimizer backend.
+
+The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
+"""
+import logging
+from dataclasses import dataclass, field
+
+import nlopt
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# MixedModels.jl's tolerances for LN_BOBYQA; max evaluations as lme4's bobyqa (maxfun).
+DEFAULT_CONTROL = {"maxeval": 10000, "ftol_rel": 1e-12, "ftol_abs": 1e-8, "xtol_abs": 1e-10,
+                   "initial_step": 0.75}
+GRADIENT_TOLERANCE = 0.002   # lme4's check.conv.grad
+SINGULAR_TOLERANCE = 1e-4    # lme4's isSingular
+DERIVATIVE_STEP = 1e-4       # lme4's deriv12 delta
+
+
+@dataclass(frozen=True)
+class OptSummary:
+    optimizer: str
+    initial: tuple
+    final: tuple
+    fmin: float
+    evaluations: int
+    status: str
+    control: dict = field(default_factory=dict)
+
+
+def _nlopt(algorithm):
+    def run(objective, x0, lower, control):
+        opt = nlopt.opt(algorithm, len(x0))
+        opt.set_lower_bounds(lower)
+        opt.set_min_objective(lambda x, grad: objective(x))
+        opt.set_maxeval(int(control["maxeval"]))
+        opt.set_ftol_rel(control["ftol_rel"])
+        opt.set_ftol_abs(control["ftol_abs"])
+        opt.set_xtol_abs(control["xtol_abs"])
+        opt.set_initial_step(control["initial_step"])
+        x = opt.optimize(np.asarray(x0, dtype=float))
+        return x, opt.last_optimum_value(), nlopt_status(opt.last_optimize_result())
+    return run
+
+
+def nlopt_status(code):
+    names = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_REACHED",
+             5: "MAXEVAL_REACHED", 6: "MAXTIME_REACHED"}
+    return names.get(code, f"NLOPT_CODE_{code}")
+
+
+def _lbfgsb(objective, x0, lower, control):
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
+                                     options={"maxfun": int(control["maxeval"]), "ftol": 1e-15,
+                                              "gtol": 1e-8})
+    return result.x, result.fun, str(result.message)
+
+
+OPTIMIZERS = {
+    "bobyqa": _nlopt(nlopt.LN_BOBYQA),
+    "nelder_mead": _nlopt(nlopt.LN_NELDERMEAD),
+    "lbfgsb": _lbfgsb,
+}
+
+
+def optimize(deviance, optimizer="bobyqa", control=None, start=None):
+    """Minimise deviance(θ) from lme4's start (or `start`) and return (θ̂, OptSummary)."""
+    if optimizer not in OPTIMIZERS:
+        raise ModelError(f"optimizer '{optimizer}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+    unknown = set(control or {}) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise ModelError(f"control key '{sorted(unknown)[0]}' is unknown; use {', '.join(DEFAULT_CONTROL)}")
+    settings = {**DEFAULT_CONTROL, **(control or {})}
+    x0 = deviance.initial_theta() if start is None else np.asarray(start, dtype=float)
+    evaluations = 0
+
+    def objective(theta):
+        nonlocal evaluations
+        evaluations += 1
+        return float(deviance(theta))
+
+    theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
+    theta = np.maximum(theta, deviance.lower)
+    fmin = objective(theta)
+    log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, evaluations, status)
+    return theta, OptSummary(optimizer, tuple(x0), tuple(theta), fmin, evaluations, status, settings)
+
+
+def is_singular(theta, lower):
+    """lme4's isSingular: a bounded θ (a diagonal of Λ) within 1e-4 of its bound 0."""
+    bounded = np.isfinite(lower)
+    return bool(np.any(theta[bounded] < SINGULAR_TOLERANCE))
+
+
+def derivatives(f, x, step=DERIVATIVE_STEP):
+    """Gradient and Hessian of f at x by central differences (lme4's deriv12)."""
+    k = len(x)
+    f0 = f(x)
+    grad, hess = np.zeros(k), np.zeros((k, k))
+    eye = np.eye(k) * step
+    for i in range(k):
+        up, down = f(x + eye[i]), f(x - eye[i])
+        grad[i] = (up - down) / (2 * step)
+        hess[i, i] = (up - 2 * f0 + down) / step ** 2
+        for j in range(i):
+            hess[i, j] = hess[j, i] = (f(x + eye[i] + eye[j]) - f(x + eye[i] - eye[j])
+                                       - f(x - eye[i] + eye[j]) + f(x - eye[i] - eye[j])) / (4 * step ** 2)
+    return grad, hess
+
+
+def convergence_messages(f, theta, lower):
+    """lme4's checkConv on the interior parameters: the scaled gradient and the Hessian."""
+    interior = ~(np.isfinite(lower) & (theta <= lower))
+    if not interior.any():
+        return []
+    x = theta.copy()
+
+    def restricted(sub):
+        x[interior] = sub
+        value = f(x)
+        x[interior] = theta[interior]
+        return value
+
+    grad, hess = derivatives(restricted, theta[interior])
+    messages = []
+    try:
+        scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
+        worst = np.minimum(np.abs(scaled), np.abs(grad))
+        if worst.max() > GRADIENT_TOLERANCE:
+            messages.append(f"Model failed to converge with max|grad| = {worst.max():.6g} "
+                            f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})")
+    except np.linalg.LinAlgError:
+        negative = int((np.linalg.eigvalsh(hess) < 0).sum())
+        messages.append("unable to evaluate scaled gradient" if not negative else
+                        f"Model failed to converge: degenerate  Hessian with {negative} negative eigenvalues")
+    return messages
