@@ -28,7 +28,7 @@ def _run(args):
 
 def _init(args):
     from .pipeline import write_starter_config
-    path = write_starter_config(args.data, args.output)
+    path = write_starter_config(args.data, args.output, force=args.force)
     print(f"wrote {path}")
 
 
@@ -55,6 +55,7 @@ def build_parser():
     init = commands.add_parser("init", help="write a starter config for a data file")
     init.add_argument("data")
     init.add_argument("--output", "-o", default="config/config.yaml")
+    init.add_argument("--force", action="store_true", help="replace the output file if it exists")
     init.set_defaults(handler=_init)
     return parser
 

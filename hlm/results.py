@@ -1,0 +1,167 @@
+"""Result files of the declared analysis: what each workflow step writes, and how.
+
+Writers are atomic (a temporary file in the same folder, then os.replace), so an interrupted
+run never leaves half a file, and deterministic (no clocks, fixed key order), so the same
+config and data give byte-identical files. The record builders turn hlm's objects into the
+plain JSON layouts that config/README.md documents and the report reads.
+"""
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+# ---- atomic, deterministic writers --------------------------------------------------------------
+
+def write_text(path, text):
+    """Write text (UTF-8) to path atomically."""
+    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path, obj):
+    """Write obj as indented UTF-8 JSON; NaN and infinities become null."""
+    text = json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def write_parquet(path, frame):
+    """Write a DataFrame (index dropped) as parquet, atomically."""
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_table(path):
+    return pd.read_parquet(path)
+
+
+def _atomic(path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jsonable(obj):
+    """Plain JSON values for numpy/pandas objects; non-finite floats become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return [jsonable(row) for row in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return jsonable(obj.to_dict())
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if hasattr(obj, "item"):
+        return jsonable(obj.item())
+    return str(obj)
+
+
+# ---- records of one model ---------------------------------------------------------------------
+
+# config's ddf -> LinearMixedModel.coef_table(ddf=); lme4: no df and no p, as lme4 prints
+DDF_METHODS = {"Satterthwaite": "satterthwaite", "Kenward-Roger": "kenward-roger",
+               "residual": "residual", "lme4": None}
+
+
+def model_record(model, spec):
+    """model.to_dict() (the reference's key names) plus the spec and the coefficient table."""
+    record = {"name": spec["name"], **jsonable(model.to_dict())}
+    record.update(formula=spec["formula"], REML=spec["REML"], optimizer=spec["optimizer"],
+                  ddf=spec["ddf"], control=spec["control"],
+                  n_dropped=int(model.n_dropped), converged=bool(model.converged),
+                  singular=bool(model.is_singular), messages=list(model.messages))
+    table = model.coef_table(ddf=DDF_METHODS[spec["ddf"]])
+    record["coefficients"] = [{"term": term, **row} for term, row in
+                              zip(table.index, jsonable(table))]
+    return record
+
+
+def residuals_frame(model, frame, columns):
+    """One row per observation the model used: its row in the analysed table, the grouping
+    columns, fitted values, residuals and residuals scaled by sigma (lme4's 'scaled')."""
+    used = frame[columns].notna().all(axis=1).to_numpy()
+    fitted = np.asarray(model.fitted, dtype=float)
+    if used.sum() != len(fitted):
+        raise ValueError(f"model used {len(fitted)} rows but {used.sum()} are complete on {columns}")
+    out = pd.DataFrame({"row": np.flatnonzero(used)})
+    for group in model.ngroups:
+        if group in frame.columns:
+            out[group] = frame.loc[used, group].to_numpy()
+    out["fitted"] = fitted
+    out["residual"] = np.asarray(model.residuals(scaled=False), dtype=float)
+    out["scaled_residual"] = np.asarray(model.residuals(scaled=True), dtype=float)
+    return out
+
+
+def ranef_frame(model):
+    """Conditional modes in long form: grp, level, term, value (one row per level and term)."""
+    parts = []
+    for grp, modes in model.ranef.items():
+        long = modes.rename_axis("level").reset_index().melt(
+            id_vars="level", var_name="term", value_name="value")
+        long.insert(0, "grp", grp)
+        long["level"] = long["level"].astype(str)
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame({"grp": [], "level": [], "term": [], "value": []})
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---- comparisons and derived statistics ----------------------------------------------------------
+
+def comparison_record(table, specs):
+    """An anova() table as JSON: each column as a list (rows ordered as lme4 orders them,
+    by number of parameters), and Chisq/Df/p of the last row on their own for a pair."""
+    names = [str(i) for i in table.index]
+    by_name = {s["name"]: s for s in specs}
+    record = {"models": names,
+              "formulas": [by_name[n]["formula"] if n in by_name else None for n in names]}
+    for column in table.columns:
+        key = {"Pr(>Chisq)": "p"}.get(column, column)
+        record[key] = jsonable(table[column].tolist())
+    if len(names) == 2:
+        for key in ("Chisq", "Df", "p"):
+            if key in record:
+                record[key] = record[key][-1]
+    record["table"] = [{"model": n, **row} for n, row in zip(names, jsonable(table))]
+    return record
+
+
+def variance_explained_record(values, old, new):
+    return {"old": old, "new": new, "values": jsonable(values)}
+
+
+def derived_summary(icc, variance_explained, contextual):
+    """The derived files in one record: icc (model -> value), variance_explained (old_to_new ->
+    record), contextual (model -> record)."""
+    iccs = [read_json(p) for p in icc]
+    ves = [read_json(p) for p in variance_explained]
+    ctx = [read_json(p) for p in contextual]
+    return {"icc": {r["model"]: r["icc"] for r in iccs},
+            "variance_explained": {f"{r['old']}_to_{r['new']}": r for r in ves},
+            "contextual": {r["model"]: r for r in ctx}}

@@ -1,0 +1,40 @@
+# The checked config and what the rules need from it. hlm.pipeline holds the logic.
+import re
+import sys
+
+from hlm import pipeline
+from hlm.errors import HlmError
+
+try:  # a bad config stops here, before any job, with one line naming the key
+    CONFIG = pipeline.check_config(config)
+except HlmError as exc:
+    sys.exit(f"hlm: error: {exc}")
+
+SPECS = pipeline.model_specs(CONFIG)
+FILES = pipeline.result_files(CONFIG)
+PATHS = pipeline.PATHS
+COMPARISONS = dict(zip(pipeline.comparison_names(CONFIG), CONFIG["comparisons"]))
+VARIANCE_EXPLAINED = dict(zip(pipeline.variance_explained_names(CONFIG), CONFIG["variance_explained"]))
+CONTEXTUAL = {entry["model"]: entry for entry in CONFIG["contextual"]}
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+wildcard_constraints:
+    model=one_of(SPECS),
+    comparison=one_of(COMPARISONS),
+    pair=one_of(VARIANCE_EXPLAINED),
+
+
+def analysis_targets():
+    """Data, model, comparison and derived files: everything but figures and the report."""
+    models = [path for files in FILES["models"].values() for path in files.values()]
+    return [*FILES["data"].values(), *models, *FILES["comparisons"].values(),
+            FILES["derived"]["summary"]]
+
+
+def log_path(step, name="{model}"):
+    return PATHS["log"].format(step=step, name=name)

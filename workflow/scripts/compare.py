@@ -1,0 +1,14 @@
+"""Likelihood-ratio test of two or more models (lme4's anova layout)."""
+import hlm
+from hlm.pipeline import fit_spec, job_log
+from hlm.results import comparison_record, read_table, write_json
+
+
+def main(table, specs, output, log):
+    with job_log(log):
+        frame = read_table(table)
+        models = [fit_spec(spec, frame) for spec in specs]
+        write_json(output, comparison_record(hlm.anova(*models), specs))
+
+
+main(snakemake.input.table, snakemake.params.specs, snakemake.output[0], snakemake.log[0])
