@@ -14,8 +14,10 @@ factor an evaluation costs O(J·q²·m + m³), independent of the number of rows
 """
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 import scipy.sparse as sp
 
 
@@ -34,11 +36,72 @@ def theta_lower_bounds(terms):
     return np.array(bounds)
 
 
-def relative_factor(theta_part, q):
-    """Λ_k: the q×q lower-triangular relative covariance factor filled from its θ entries."""
-    lam = np.zeros((q, q))
-    lam[lower_triangle_indices(q)] = theta_part
-    return lam
+@numba.njit(cache=True)
+def factor_first_block(A11, A21, lam):
+    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first term.
+
+    Returns (L, L⁻¹, Σ_j log|L_j|, W) where W = Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}: the first block's
+    share of the tail's Schur complement (zero-size when A21 is not given per level).
+    Compiled, because it runs for every level at every evaluation of the deviance.
+    """
+    J, q = A11.shape[0], A11.shape[1]
+    m = A21.shape[1]
+    L = np.zeros((J, q, q))
+    inv = np.zeros((J, q, q))
+    W = np.zeros((m, m))
+    log_det = 0.0
+    M = np.empty((q, q))
+    R = np.empty((q, q))
+    S = np.empty((m, q))
+    for j in range(J):
+        for a in range(q):                       # M = Λ'A_jΛ + I (explicit loops: q is tiny)
+            for b in range(q):
+                total = 1.0 if a == b else 0.0
+                for c in range(a, q):
+                    for d in range(b, q):
+                        total += lam[c, a] * A11[j, c, d] * lam[d, b]
+                M[a, b] = total
+        for c in range(q):                       # Cholesky, column by column
+            total = M[c, c]
+            for k in range(c):
+                total -= L[j, c, k] ** 2
+            L[j, c, c] = np.sqrt(total)
+            log_det += np.log(L[j, c, c])
+            for r in range(c + 1, q):
+                total = M[r, c]
+                for k in range(c):
+                    total -= L[j, r, k] * L[j, c, k]
+                L[j, r, c] = total / L[j, c, c]
+        for c in range(q):                       # forward substitution for L^{-1}
+            inv[j, c, c] = 1.0 / L[j, c, c]
+            for r in range(c + 1, q):
+                total = 0.0
+                for k in range(c, r):
+                    total -= L[j, r, k] * inv[j, k, c]
+                inv[j, r, c] = total / L[j, r, r]
+        if m:
+            for a in range(q):                   # R = Λ L_j^{-T}
+                for b in range(q):
+                    total = 0.0
+                    for c in range(b + 1):
+                        total += lam[a, c] * inv[j, b, c]
+                    R[a, b] = total
+            for r in range(m):                   # S = A21_j R; W += S S'
+                for b in range(q):
+                    total = 0.0
+                    for a in range(q):
+                        total += A21[j, r, a] * R[a, b]
+                    S[r, b] = total
+            for r in range(m):
+                for c in range(r + 1):
+                    total = 0.0
+                    for b in range(q):
+                        total += S[r, b] * S[c, b]
+                    W[r, c] += total
+    for r in range(m):
+        for c in range(r):
+            W[c, r] = W[r, c]
+    return L, inv, log_det, W
 
 
 @dataclass(frozen=True)
@@ -63,7 +126,9 @@ class ProfiledDeviance:
         self.terms = design.terms
         first, rest = design.terms[0], design.terms[1:]
         sizes = [t.theta_size for t in design.terms]
-        self.theta_slices = [slice(a, a + s) for a, s in zip(np.cumsum([0] + sizes[:-1]), sizes)]
+        # (rows, cols, positions in θ) of each term's Λ entries
+        self.theta_indices = [(*lower_triangle_indices(t.q), np.arange(start, start + t.theta_size))
+                              for t, start in zip(design.terms, np.cumsum([0] + sizes[:-1]))]
         self.lower = theta_lower_bounds(design.terms)
         self.n_random_tail = sum(t.nlevels * t.q for t in rest)   # mR
         dense_tail = np.column_stack([design.X, design.y])         # [X y]
@@ -72,9 +137,10 @@ class ProfiledDeviance:
             z_first = _sparse_z(first)
             tail = sp.hstack([_sparse_z(t) for t in rest] + [sp.csr_matrix(dense_tail)]).tocsc()
             self.A21 = (tail.T @ z_first).tocsr()                  # (m, J q), sparse
+            self.A21_per_level = np.zeros((first.nlevels, 0, first.q))
             self.A22 = (tail.T @ tail).toarray()
         else:
-            self.A21 = _group_cross_products(first, dense_tail)    # (J, m, q), dense
+            self.A21 = self.A21_per_level = _group_cross_products(first, dense_tail)  # (J, m, q)
             self.A22 = dense_tail.T @ dense_tail
 
     @property
@@ -96,32 +162,35 @@ class ProfiledDeviance:
 
     def evaluate(self, theta):
         theta = np.asarray(theta, dtype=float)
-        factors = [relative_factor(theta[s], t.q) for s, t in zip(self.theta_slices, self.terms)]
+        factors = []
+        for (rows, cols, positions), term in zip(self.theta_indices, self.terms):
+            lam = np.zeros((term.q, term.q))
+            lam[rows, cols] = theta[positions]
+            factors.append(lam)
         lam1 = factors[0]
-        L1 = np.linalg.cholesky(lam1.T @ self.A11 @ lam1 + np.eye(lam1.shape[0]))
-        L1_inv = np.linalg.inv(L1)
-        schur = self.A22 - self._eliminated(lam1, L1_inv)
+        L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self.A21_per_level, lam1)
+        if self.n_random_tail:
+            eliminated = self._eliminated_sparse(lam1, L1_inv)
+        schur = self.A22 - eliminated
         mR = self.n_random_tail
         if mR:
             lam_tail = self._tail_factor(factors)
             schur = lam_tail.T @ (lam_tail.T @ schur.T).T
             schur[np.arange(mR), np.arange(mR)] += 1.0
-        tail = scipy.linalg.cholesky(schur, lower=True, check_finite=False)
-        diag = np.diagonal(tail)
-        logdet_L = 2 * (np.log(np.diagonal(L1, axis1=1, axis2=2)).sum() + np.log(diag[:mR]).sum())
-        logdet_RX = 2 * np.log(diag[mR:mR + self.p]).sum()
-        return Evaluation(theta, factors, L1, L1_inv, tail, logdet_L, logdet_RX, diag[-1] ** 2)
+        tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
+        if info:
+            raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
+        log_diag = np.log(np.diagonal(tail))
+        logdet_L = 2 * (log_det_first + log_diag[:mR].sum())
+        logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
+        return Evaluation(theta, factors, L1, L1_inv, tail, logdet_L, logdet_RX, tail[-1, -1] ** 2)
 
-    def _eliminated(self, lam1, L1_inv):
-        """Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ1 L_j^{-T}: the first block's share of the tail."""
-        if sp.issparse(self.A21):
-            blocks = sp.bsr_matrix((lam1 @ L1_inv.transpose(0, 2, 1), np.arange(len(L1_inv)),
-                                    np.arange(len(L1_inv) + 1)))
-            scaled = self.A21 @ blocks
-            return (scaled @ scaled.T).toarray()
-        scaled = self.A21 @ (lam1 @ L1_inv.transpose(0, 2, 1))   # (J, m, q)
-        flat = scaled.transpose(1, 0, 2).reshape(scaled.shape[1], -1)
-        return flat @ flat.T
+    def _eliminated_sparse(self, lam1, L1_inv):
+        """Σ_j Ã_j Ã_j' when the tail holds further random terms (A21 is sparse)."""
+        blocks = sp.bsr_matrix((lam1 @ L1_inv.transpose(0, 2, 1), np.arange(len(L1_inv)),
+                                np.arange(len(L1_inv) + 1)))
+        scaled = self.A21 @ blocks
+        return (scaled @ scaled.T).toarray()
 
     def _tail_factor(self, factors):
         """Block-diagonal Λ of the tail: kron(I, Λ_k) for each later term, identity for X and y."""
