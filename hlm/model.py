@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .deviance import ProfiledDeviance
 from .design import build_design
@@ -26,15 +27,12 @@ def lmer(formula, data, REML=True, optimizer="bobyqa", control=None):
 def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
     """Fit a built Design; `refit` and allfit reuse the design without rebuilding it."""
     deviance = ProfiledDeviance(design, reml=bool(REML))
-    theta, summary = optimize(deviance, optimizer, control, start)
-    singular = is_singular(theta, deviance.lower)
-    messages = list(design.messages)
-    if singular:
-        messages.append(SINGULAR_MESSAGE)
-        convergence = []
-    else:
-        convergence = convergence_messages(deviance, theta, deviance.lower)
-        messages += convergence
+    # The deviance works on small matrices, where multithreaded BLAS only adds contention.
+    with threadpool_limits(limits=1, user_api="blas"):
+        theta, summary = optimize(deviance, optimizer, control, start)
+        singular = is_singular(theta, deviance.lower)
+        convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
+    messages = list(design.messages) + ([SINGULAR_MESSAGE] if singular else []) + convergence
     for message in messages[len(design.messages):]:
         log.warning(message)
     return LinearMixedModel(design, deviance, summary, singular, not convergence, tuple(messages))
