@@ -143,6 +143,11 @@ def format_summary(model, ddf=None):
     return "\n".join(lines) + "\n"
 
 
+def _text(value):
+    """A varcorr name, '' where R has NA (as the reference JSON writes it)."""
+    return value if isinstance(value, str) else ""
+
+
 def model_dict(model):
     """The fitted model with the key names of the lme4 reference JSON (hsb_lme4.json)."""
     vcov = model.vcov.to_numpy()
@@ -170,7 +175,7 @@ def model_dict(model):
         "t": dict(zip(names, table["t value"].tolist())),
         "vcov": vcov.tolist(),
         "cor_fixef": (vcov / np.outer(sd, sd)).tolist(),
-        "varcorr": [{"grp": r.grp, "var1": r.var1 or "", "var2": r.var2 or "",
+        "varcorr": [{"grp": r.grp, "var1": _text(r.var1), "var2": _text(r.var2),
                      "vcov": r.vcov, "sdcor": r.sdcor} for r in model.varcorr.itertuples()],
         "scaled_resid_quantiles": np.quantile(model.residuals(scaled=True), [0, .25, .5, .75, 1]).tolist(),
         "singular": model.is_singular,

@@ -1,0 +1,67 @@
+"""Shared fixtures: the reference JSON from lme4 and the data sets it was computed on.
+
+Models are fitted once per session and cached by name, as MixedModels.jl's tests do.
+"""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import hlm
+from hlm.data import read_data
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+
+# which CSV each classic reference model was fitted to (tests/fixtures/r/ref_classic.R)
+CLASSIC_DATA = {"penicillin": "Penicillin", "pastes": "Pastes", "dyestuff2": "Dyestuff2",
+                "dyestuff": "Dyestuff", "sleepstudy": "sleepstudy", "cake": "cake", "hsb": "hsb_cat"}
+
+
+def load_reference(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def hsb_frame():
+    """hsb.sav with the centred columns ref_hsb.R adds (ses_gmc, ses_mean, ses_cwc)."""
+    df = read_data(ROOT / "data" / "hsb.sav").frame
+    df["ses_gmc"] = df.ses - df.ses.mean()
+    df["ses_mean"] = df.groupby("id").ses.transform("mean")
+    df["ses_cwc"] = df.ses - df.ses_mean
+    return df
+
+
+def classic_frame(model_name):
+    for prefix in sorted(CLASSIC_DATA, key=len, reverse=True):
+        if model_name.startswith(prefix):
+            return pd.read_csv(FIXTURES / "data" / f"{CLASSIC_DATA[prefix]}.csv")
+    raise KeyError(model_name)
+
+
+class ModelCache:
+    """Fit each reference model once per test session."""
+
+    def __init__(self):
+        self.references = {"hsb": load_reference("hsb_lme4.json")["models"],
+                           "classic": load_reference("classic_lme4.json")["models"]}
+        self.frames = {}
+        self.models = {}
+
+    def frame(self, suite, name):
+        key = "hsb" if suite == "hsb" else CLASSIC_DATA.get(name.split("_")[0], name)
+        if key not in self.frames:
+            self.frames[key] = hsb_frame() if suite == "hsb" else classic_frame(name)
+        return self.frames[key]
+
+    def fit(self, suite, name):
+        if (suite, name) not in self.models:
+            ref = self.references[suite][name]
+            self.models[suite, name] = hlm.lmer(ref["formula"], self.frame(suite, name), REML=ref["REML"],
+                                                optimizer=ref.get("optimizer", "bobyqa"))
+        return self.models[suite, name]
+
+
+@pytest.fixture(scope="session")
+def models():
+    return ModelCache()

@@ -1,0 +1,100 @@
+"""The engine against lme4 1.1-31: every model in the reference files, at DESIGN.md's tolerances.
+
+Reference values were written by tests/fixtures/r/ref_hsb.R and ref_classic.R, e.g.
+    lmerTest::lmer(mathach ~ 1 + ses + (1 + ses | id), df, REML = FALSE,
+                   control = lmerControl(optimizer = "bobyqa"))
+"""
+import numpy as np
+import pytest
+
+from conftest import load_reference
+
+HSB = sorted(load_reference("hsb_lme4.json")["models"])
+CLASSIC = sorted(load_reference("classic_lme4.json")["models"])
+CASES = [("hsb", name) for name in HSB] + [("classic", name) for name in CLASSIC]
+
+
+def values(mapping):
+    return np.array(list(mapping.values()), dtype=float)
+
+
+@pytest.fixture(params=CASES, ids=[f"{s}:{n}" for s, n in CASES])
+def case(request, models):
+    suite, name = request.param
+    return models.fit(suite, name), models.references[suite][name]
+
+
+def test_likelihood(case):
+    # logLik(m), deviance(m) / REMLcrit(m), AIC(m), BIC(m): within 1e-3 absolute
+    model, ref = case
+    assert model.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    assert model.aic == pytest.approx(ref["AIC"], abs=1e-3)
+    assert model.bic == pytest.approx(ref["BIC"], abs=1e-3)
+    if ref["REML"]:
+        assert model.reml_criterion == pytest.approx(ref["REMLcrit"], abs=1e-3)
+    else:
+        assert model.deviance == pytest.approx(ref["deviance"], abs=1e-3)
+    assert model.df_resid == ref["df_resid"]
+    assert model.nobs == ref["nobs"]
+    assert model.ngroups == ref["ngroups"]
+
+
+def test_fixed_effects(case):
+    # fixef(m) within 1e-5 relative; sqrt(diag(vcov(m))) within 1e-4 relative
+    model, ref = case
+    assert list(model.fixef.index) == list(ref["fixef"])
+    scale = np.abs(values(ref["fixef"])).max()
+    np.testing.assert_allclose(model.fixef.to_numpy(), values(ref["fixef"]), rtol=1e-5, atol=1e-7 * scale)
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov)), values(ref["se"]), rtol=1e-4)
+    np.testing.assert_allclose(model.vcov.to_numpy(), np.array(ref["vcov"]), rtol=1e-3,
+                               atol=1e-6 * np.abs(ref["vcov"]).max())
+
+
+def test_variance_components(case):
+    # as.data.frame(VarCorr(m)): names in lme4's order; vcov and sdcor within 1e-3 relative
+    model, ref = case
+    vc = model.varcorr
+    assert list(vc.grp) == [r["grp"] for r in ref["varcorr"]]
+    assert [v if isinstance(v, str) else "" for v in vc.var1] == [r["var1"] for r in ref["varcorr"]]
+    assert [v if isinstance(v, str) else "" for v in vc.var2] == [r["var2"] for r in ref["varcorr"]]
+    expected = np.array([r["vcov"] for r in ref["varcorr"]])
+    np.testing.assert_allclose(vc.vcov.to_numpy(), expected, rtol=1e-3, atol=1e-6 * expected.max())
+    expected_sd = np.array([r["sdcor"] for r in ref["varcorr"]], dtype=float)
+    np.testing.assert_allclose(vc.sdcor.to_numpy(dtype=float), expected_sd, rtol=1e-3, atol=1e-4)
+    assert model.sigma == pytest.approx(ref["sigma"], rel=1e-3)
+    np.testing.assert_allclose(model.theta, np.atleast_1d(ref["theta"]), rtol=2e-3, atol=2e-4)
+
+
+def test_singular_flag(case):
+    # isSingular(m)
+    model, ref = case
+    assert model.is_singular == ref["singular"]
+    assert ("boundary (singular) fit: see help('isSingular')" in model.messages) == ref["singular"]
+
+
+def test_random_effects_and_predictions(case):
+    # ranef(m), head(fitted(m)), head(residuals(m)), quantile(residuals(m, scaled = TRUE))
+    model, ref = case
+    assert list(model.ranef) == list(ref["ranef"])
+    for group, expected in ref["ranef"].items():
+        frame = model.ranef[group]
+        assert [str(level) for level in frame.index] == expected["levels"]
+        for column, numbers in expected["values"].items():
+            numbers = np.atleast_1d(numbers)
+            np.testing.assert_allclose(frame[column].to_numpy(), numbers, rtol=1e-3,
+                                       atol=1e-3 * max(np.abs(numbers).max(), 1e-8))
+    np.testing.assert_allclose(model.fitted[:10], ref["fitted_head"], rtol=1e-4)
+    np.testing.assert_allclose(model.residuals()[:10], ref["resid_head"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(np.quantile(model.residuals(scaled=True), [0, .25, .5, .75, 1]),
+                               ref["scaled_resid_quantiles"], rtol=1e-3, atol=1e-4)
+
+
+def test_to_dict_carries_the_reference_keys(models):
+    model = models.fit("hsb", "full")
+    ref = models.references["hsb"]["full"]
+    out = model.to_dict()
+    for key in ("logLik", "AIC", "BIC", "deviance", "df_resid", "theta", "sigma", "fixef", "se", "vcov",
+                "varcorr", "scaled_resid_quantiles", "singular", "ranef", "fitted_head", "resid_head"):
+        assert key in out
+    assert out["logLik"] == pytest.approx(ref["logLik"], abs=1e-3)
+    assert out["varcorr"][2]["sdcor"] == pytest.approx(ref["varcorr"][2]["sdcor"], rel=1e-3)
