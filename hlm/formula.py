@@ -113,7 +113,8 @@ def tokenize(text):
 
 
 def _point(text, pos, message):
-    return f"{message} at position {pos + 1} of formula '{text}'\n  {text}\n  {' ' * pos}^"
+    """One line that names the position: CLI errors stay on one line."""
+    return f"{message} at position {pos + 1} of formula '{text}' (here: '{text[:pos]}' <-)"
 
 
 class _Parser:
@@ -151,7 +152,7 @@ class _Parser:
         left = self.prefix()
         while (token := self.peek()) is not None and token.kind == "op":
             power = OPERATORS[token.text]
-            if power <= min_power and not (token.text in RIGHT_ASSOCIATIVE and power == min_power):
+            if power <= min_power:
                 break
             self.take()
             right = self.expression(power - 1 if token.text in RIGHT_ASSOCIATIVE else power)

@@ -86,7 +86,11 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
         evaluations += 1
         return float(deviance(theta))
 
-    theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
+    try:
+        theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # nlopt's failures included
+        raise ModelError(f"optimizer '{optimizer}' failed ({exc}); try another optimizer, e.g. "
+                         f"optimizer='nelder_mead', or rescale the predictors") from exc
     theta = np.maximum(theta, deviance.lower)
     fmin = objective(theta)
     log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, evaluations, status)
