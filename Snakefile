@@ -23,7 +23,7 @@ include: "workflow/rules/derive.smk"
 include: "workflow/rules/diagnostics.smk"
 include: "workflow/rules/report.smk"
 
-localrules: all, analysis, derived_summary, manifest
+localrules: all, analysis, manifest
 
 
 rule all:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # ---- loading and checking --------------------------------------------------------------
 
-def load_config(path):
+def load_config(path, workdir="."):
     """Read a YAML config file and check it (see check_config)."""
     path = Path(path)
     if not path.is_file():
@@ -38,7 +38,7 @@ def load_config(path):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file '{path}' is not valid YAML: {_one_line(exc)}") from exc
-    return check_config(config)
+    return check_config(config, workdir)
 
 
 def check_config(config, workdir="."):
@@ -90,8 +90,10 @@ def _schema_message(error):
         allowed = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in allowed]
         name = unknown[0] if unknown else "?"
+        same = [k for k in allowed if k.lower() == str(name).lower()]
+        hint = f"; did you mean '{same[0]}'?" if same else did_you_mean(name, allowed)
         return (f"unknown config key '{_key_path([*error.absolute_path, name])}'"
-                f"{did_you_mean(name, allowed) or '; allowed: ' + ', '.join(allowed)}")
+                f"{hint or '; allowed: ' + ', '.join(allowed)}")
     if error.validator == "required":
         name = re.findall(r"'([^']+)'", error.message)[0]
         return f"config key '{_key_path([*error.absolute_path, name])}' is missing; add it (see config/README.md)"
@@ -246,6 +248,13 @@ def comparison_names(config):
     return ["_vs_".join(names) for names in config["comparisons"]]
 
 
+def derived_models(config):
+    """The models the derived statistics (icc, variance_explained, contextual) use, in config order."""
+    used = set(config["icc"]) | {m for pair in config["variance_explained"] for m in pair}
+    used |= {entry["model"] for entry in config["contextual"]}
+    return [m for m in config["models"] if m in used]
+
+
 def variance_explained_names(config):
     """['null_to_random_slope', ...]: one name per declared (old, new) pair."""
     return ["_to_".join(pair) for pair in config["variance_explained"]]
@@ -271,10 +280,7 @@ PATHS = {
     "residuals": "results/models/{model}_residuals.parquet",
     "ranef": "results/models/{model}_ranef.parquet",
     "comparison": "results/comparisons/{comparison}.json",
-    "icc": "results/derived/icc_{model}.json",
-    "variance_explained": "results/derived/variance_explained_{pair}.json",
-    "contextual": "results/derived/contextual_{model}.json",
-    "derived_summary": "results/derived/summary.json",
+    "derived": "results/derived/derived.json",
     "figure": "results/figures/{model}_diagnostics.png",
     "manifest": "results/manifest.json",
     "log": "results/logs/{step}/{name}.log",
@@ -292,14 +298,7 @@ def result_files(config):
                        "residuals": PATHS["residuals"].format(model=m),
                        "ranef": PATHS["ranef"].format(model=m)} for m in models},
         "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
-        "derived": {
-            "icc": {m: PATHS["icc"].format(model=m) for m in config["icc"]},
-            "variance_explained": {p: PATHS["variance_explained"].format(pair=p)
-                                   for p in variance_explained_names(config)},
-            "contextual": {e["model"]: PATHS["contextual"].format(model=e["model"])
-                           for e in config["contextual"]},
-            "summary": PATHS["derived_summary"],
-        },
+        "derived": PATHS["derived"],
         "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
         "report": {f: REPORT_FILES[f] for f in config["report"]["formats"]},
     }
@@ -328,7 +327,7 @@ def run_workflow(config_path=DEFAULT_CONFIG, cores=2, dry_run=False, targets=(),
     """
     workdir = Path(workdir).resolve()
     config_path = Path(config_path)
-    load_config(config_path if config_path.is_absolute() else Path.cwd() / config_path)
+    load_config(config_path, workdir)
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings,
                                           ResourceSettings)

@@ -88,16 +88,24 @@ DDF_METHODS = {"Satterthwaite": "satterthwaite", "Kenward-Roger": "kenward-roger
                "residual": "residual", "lme4": None}
 
 
+# the reference's key for the df of each method
+DF_KEYS = {"Satterthwaite": "df_satterthwaite", "Kenward-Roger": "df_kenward_roger",
+           "residual": "df_residual"}
+
+
 def model_record(model, spec):
-    """model.to_dict() (the reference's key names) plus the spec and the coefficient table."""
-    record = {"name": spec["name"], **jsonable(model.to_dict())}
-    record.update(formula=spec["formula"], REML=spec["REML"], optimizer=spec["optimizer"],
-                  ddf=spec["ddf"], control=spec["control"],
-                  n_dropped=int(model.n_dropped), converged=bool(model.converged),
-                  singular=bool(model.is_singular), messages=list(model.messages))
+    """model.to_dict() (the reference's key names) plus the spec, the df and p of the spec's
+    ddf method, Nakagawa's R2 and the coefficient table as lmerTest prints it."""
+    import hlm
+    record = {"name": spec["name"], **jsonable(model.to_dict()),
+              "ddf": spec["ddf"], "control": spec["control"]}
     table = model.coef_table(ddf=DDF_METHODS[spec["ddf"]])
-    record["coefficients"] = [{"term": term, **row} for term, row in
-                              zip(table.index, jsonable(table))]
+    if "df" in table:
+        record[DF_KEYS[spec["ddf"]]] = jsonable(table["df"])
+    if "Pr(>|t|)" in table:
+        record["p"] = jsonable(table["Pr(>|t|)"])
+    record["r2_marginal"], record["r2_conditional"] = jsonable(hlm.r2_nakagawa(model))
+    record["coefficients"] = [{"term": term, **row} for term, row in zip(table.index, jsonable(table))]
     return record
 
 
@@ -152,16 +160,19 @@ def comparison_record(table, specs):
     return record
 
 
-def variance_explained_record(values, old, new):
-    return {"old": old, "new": new, "values": jsonable(values)}
-
-
-def derived_summary(icc, variance_explained, contextual):
-    """The derived files in one record: icc (model -> value), variance_explained (old_to_new ->
-    record), contextual (model -> record)."""
-    iccs = [read_json(p) for p in icc]
-    ves = [read_json(p) for p in variance_explained]
-    ctx = [read_json(p) for p in contextual]
-    return {"icc": {r["model"]: r["icc"] for r in iccs},
-            "variance_explained": {f"{r['old']}_to_{r['new']}": r for r in ves},
-            "contextual": {r["model"]: r for r in ctx}}
+def derived_record(models, icc, variance_explained, contextual):
+    """ICC of each `icc` model, variance explained for each [old, new] pair and the contextual
+    effects of each `contextual` entry, keyed as results/derived/derived.json documents."""
+    import hlm
+    return {
+        "icc": {name: hlm.icc(models[name]) for name in icc},
+        "variance_explained": {
+            f"{old}_to_{new}": {"old": old, "new": new,
+                                "values": hlm.variance_explained(models[old], models[new])}
+            for old, new in variance_explained},
+        "contextual": {
+            entry["model"]: {**entry, "effects": hlm.contextual(models[entry["model"]],
+                                                                within=entry["within"],
+                                                                between=entry["between"])}
+            for entry in contextual},
+    }

@@ -14,8 +14,7 @@ SPECS = pipeline.model_specs(CONFIG)
 FILES = pipeline.result_files(CONFIG)
 PATHS = pipeline.PATHS
 COMPARISONS = dict(zip(pipeline.comparison_names(CONFIG), CONFIG["comparisons"]))
-VARIANCE_EXPLAINED = dict(zip(pipeline.variance_explained_names(CONFIG), CONFIG["variance_explained"]))
-CONTEXTUAL = {entry["model"]: entry for entry in CONFIG["contextual"]}
+DERIVED_MODELS = pipeline.derived_models(CONFIG)
 
 
 def one_of(names):
@@ -26,14 +25,13 @@ def one_of(names):
 wildcard_constraints:
     model=one_of(SPECS),
     comparison=one_of(COMPARISONS),
-    pair=one_of(VARIANCE_EXPLAINED),
 
 
 def analysis_targets():
     """Data, model, comparison and derived files: everything but figures and the report."""
     models = [path for files in FILES["models"].values() for path in files.values()]
     return [*FILES["data"].values(), *models, *FILES["comparisons"].values(),
-            FILES["derived"]["summary"]]
+            FILES["derived"]]
 
 
 def log_path(step, name="{model}"):

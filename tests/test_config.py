@@ -1,0 +1,256 @@
+"""The analysis config: defaults, and one-line errors naming the key for every mistake.
+
+Each check runs on a copy of config/config.yaml (the seed's HSB analysis) with one thing broken.
+"""
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hlm import cli
+from hlm.errors import ConfigError
+from hlm.pipeline import (check_config, comparison_names, data_spec, derived_models, formula_columns, guess_group,
+                          load_config, model_specs, result_files, starter_config,
+                          variance_explained_names, write_starter_config)
+from hlm.data import read_data
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def config():
+    return copy.deepcopy(SHIPPED)
+
+
+def check(config):
+    return check_config(config, workdir=ROOT)
+
+
+def error_of(config):
+    with pytest.raises(ConfigError) as info:
+        check(config)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ---- the shipped config ------------------------------------------------------------------------
+
+def test_shipped_config_declares_the_seed_analysis(config):
+    checked = check(config)
+    specs = model_specs(checked)
+    assert specs["null"] == {"name": "null", "formula": "mathach ~ 1 + (1 | id)", "REML": False,
+                             "optimizer": "bobyqa", "ddf": "Satterthwaite", "control": {}}
+    assert specs["random_slope"]["formula"] == "mathach ~ 1 + ses + (1 + ses | id)"
+    assert specs["full"]["formula"] == "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"
+    assert comparison_names(checked) == ["random_slope_vs_null", "full_vs_random_slope"]
+    assert variance_explained_names(checked) == ["null_to_random_slope", "random_slope_to_full"]
+    assert checked["icc"] == ["null"] and checked["diagnostics"] == ["full"]
+    assert derived_models(checked) == ["null", "random_slope", "full", "contextual_group",
+                                       "contextual_grand"]
+
+
+def test_yaml_null_is_the_model_named_null(config):
+    # `null:` and `[random_slope, null]` are YAML's None; the model is called null
+    assert None in SHIPPED["models"]
+    assert "null" in check(config)["models"]
+
+
+def test_defaults_are_filled_in():
+    minimal = {"data": {"path": "data/hsb.sav", "group": "id"},
+               "models": {"m0": "mathach ~ 1 + (1 | id)"}}
+    checked = check(minimal)
+    assert checked["title"] == "Multilevel analysis"
+    assert checked["data"]["missing"] == "listwise" and checked["data"]["missing_codes"] == []
+    assert checked["estimation"] == {"REML": True, "optimizer": "bobyqa",
+                                     "ddf": "Satterthwaite", "control": {}}
+    assert checked["icc"] == ["m0"]
+    assert checked["comparisons"] == [] and checked["diagnostics"] == []
+    assert checked["report"] == {"language": "en", "formats": ["html", "md", "docx"]}
+    assert model_specs(checked)["m0"]["REML"] is True
+    assert minimal["data"] == {"path": "data/hsb.sav", "group": "id"}  # the input is not changed
+
+
+def test_snakemake_validate_agrees_with_the_schema(config):
+    from snakemake.utils import validate
+    checked = check(config)
+    raw = copy.deepcopy(checked)
+    for key in ("title", "estimation", "report", "comparisons", "contextual"):
+        raw.pop(key)
+    validate(raw, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert raw["estimation"]["ddf"] == "Satterthwaite" and raw["report"]["language"] == "en"
+
+
+def test_model_entries_override_the_estimation_defaults(config):
+    config["models"]["full_reml"] = {"formula": "mathach ~ ses * disclim + (ses | id)",
+                                     "REML": True, "optimizer": "nelder_mead"}
+    spec = model_specs(check(config))["full_reml"]
+    assert (spec["REML"], spec["optimizer"], spec["ddf"]) == (True, "nelder_mead", "Satterthwaite")
+
+
+def test_listwise_deletion_uses_every_model_variable(config):
+    spec = data_spec(check(config))
+    # ses_cwc, ses_mean and ses_gmc come from ses
+    assert spec["complete"] == ["disclim", "id", "mathach", "ses"]
+    config["data"]["missing"] = "per_model"
+    assert "complete" not in data_spec(check(config))
+
+
+def test_result_files_name_every_output(config):
+    files = result_files(check(config))
+    assert files["models"]["full"] == {"json": "results/models/full.json",
+                                       "residuals": "results/models/full_residuals.parquet",
+                                       "ranef": "results/models/full_ranef.parquet"}
+    assert files["comparisons"]["random_slope_vs_null"] == "results/comparisons/random_slope_vs_null.json"
+    assert files["derived"] == "results/derived/derived.json"
+    assert files["figures"] == {"full": "results/figures/full_diagnostics.png"}
+    assert files["report"]["docx"] == "results/report/tables.docx"
+
+
+def test_formula_columns():
+    assert formula_columns("mathach ~ ses * disclim + I(ses^2) + log(size) + (1 + ses | id)") == \
+        ["mathach", "ses", "disclim", "size", "id"]
+
+
+# ---- mistakes: one line naming the key, the problem and the fix --------------------------------------
+
+def test_unknown_model_in_a_comparison(config):
+    config["comparisons"].append(["full", "randon_slope"])
+    assert error_of(config) == ("config key 'comparisons[2]': model 'randon_slope' is not declared "
+                                "under models; did you mean 'random_slope'?")
+
+
+def test_unknown_model_elsewhere(config):
+    config["diagnostics"] = ["ful"]
+    assert "config key 'diagnostics': model 'ful'" in error_of(config)
+    config["diagnostics"] = ["full"]
+    config["variance_explained"][0] = ["null", "slope"]
+    assert "config key 'variance_explained[0]': model 'slope'" in error_of(config)
+
+
+def test_formula_column_not_in_data(config):
+    config["models"]["random_slope"] = "mathach ~ 1 + sess + (1 + sess | id)"
+    assert error_of(config) == ("config key 'models.random_slope': column 'sess' not in data; "
+                                "did you mean 'ses'?")
+
+
+def test_centred_column_without_centering(config):
+    config["centering"] = {}
+    assert error_of(config).startswith("config key 'models.contextual_group': column 'ses_cwc' not in data")
+
+
+def test_formula_that_does_not_parse(config):
+    config["models"]["full"] = "mathach ~ ses + (1 + ses | id"
+    assert error_of(config).startswith("config key 'models.full': ")
+
+
+def test_centering_variable_not_in_data(config):
+    config["centering"]["sesx"] = "grand"
+    assert error_of(config) == "config key 'centering.sesx': column 'sesx' not in data; did you mean 'ses'?"
+
+
+def test_centering_method_unknown(config):
+    config["centering"]["ses"] = "groups"
+    assert error_of(config).startswith("config key 'centering.ses': ")
+
+
+def test_data_file_does_not_exist(config):
+    config["data"]["path"] = "data/hsb2.sav"
+    message = error_of(config)
+    assert message.startswith("config key 'data.path': data file 'data/hsb2.sav' does not exist")
+
+
+def test_data_file_of_unknown_type(config):
+    config["data"]["path"] = "data/hsb.xlsx"
+    assert error_of(config).startswith("config key 'data.path': 'data/hsb.xlsx' is not a data file")
+
+
+def test_group_not_in_data(config):
+    config["data"]["group"] = "school"
+    assert error_of(config) == "config key 'data.group': column 'school' not in data"
+
+
+def test_unknown_key(config):
+    config["estimation"]["reml"] = False
+    assert error_of(config) == "unknown config key 'estimation.reml'; did you mean 'REML'?"
+
+
+def test_missing_key(config):
+    del config["data"]["group"]
+    assert error_of(config) == "config key 'data.group' is missing; add it (see config/README.md)"
+
+
+def test_wrong_type_and_value(config):
+    config["estimation"]["REML"] = "no"
+    assert error_of(config) == "config key 'estimation.REML': 'no' is not of type 'boolean'"
+    config["estimation"]["REML"] = False
+    config["report"]["language"] = "de"
+    assert error_of(config).startswith("config key 'report.language': 'de' is not allowed; use one of zh, en")
+
+
+def test_bad_model_name(config):
+    config["models"]["full model"] = "mathach ~ 1 + (1 | id)"
+    assert "model name 'full model' must start with a letter" in error_of(config)
+
+
+def test_contextual_needs_predictors_of_its_model(config):
+    config["contextual"][0]["between"] = "meanses"
+    assert error_of(config).startswith("config key 'contextual[0].between': 'meanses' is not a "
+                                       "predictor of model 'contextual_group'")
+
+
+def test_duplicate_comparison(config):
+    config["comparisons"].append(["random_slope", "null"])
+    assert error_of(config) == "config key 'comparisons': 'random_slope_vs_null' is declared twice; remove one"
+
+
+def test_load_config_reports_a_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file '.*nothere.yaml' does not exist"):
+        load_config(tmp_path / "nothere.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(broken)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "nothere.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hlm: error: config file 'nothere.yaml' does not exist")
+    assert err.count("\n") == 1
+
+
+# ---- hlm init --------------------------------------------------------------------------------------
+
+def test_guess_group_finds_the_school_id():
+    frame = read_data(ROOT / "data" / "hsb.sav").frame
+    assert guess_group(frame) == "id"
+    # without a telling name, the column within whose groups the school variables are constant
+    assert guess_group(frame.rename(columns={"id": "unit_code"}).rename(columns={"unit_code": "k"})) == "k"
+
+
+def test_starter_config_lists_variables_and_runs_the_checks(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = starter_config(read_data("data/hsb.sav"), "data/hsb.sav")
+    assert "#   disclim   level 2   Disciplinary climate (学校纪律环境)" in text
+    assert "#   ses       level 1" in text
+    config = yaml.safe_load(text)
+    assert config["data"] == {"path": "data/hsb.sav", "group": "id", "missing": "listwise",
+                              "missing_codes": []}
+    checked = check_config(config)
+    assert list(checked["models"]) == ["null"]
+
+
+def test_init_writes_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "config" / "config.yaml"
+    data = str(ROOT / "data" / "hsb.sav")
+    assert cli.main(["init", data, "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert load_config(out)["data"]["group"] == "id"
+    assert cli.main(["init", data, "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["init", data, "-o", str(out), "--force"]) == 0
+    assert write_starter_config(data, tmp_path / "other.yaml").is_file()
