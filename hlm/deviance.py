@@ -136,8 +136,9 @@ class ProfiledDeviance:
         if rest:
             z_first = _sparse_z(first)
             tail = sp.hstack([_sparse_z(t) for t in rest] + [sp.csr_matrix(dense_tail)]).tocsc()
-            self.A21 = (tail.T @ z_first).tocsr()                  # (m, J q), sparse
+            self.A21 = (tail.T @ z_first).tocsc()                  # (m, J q), sparse
             self.A21_per_level = np.zeros((first.nlevels, 0, first.q))
+            self.outer_products = _level_outer_products(self.A21, first.q)
             self.A22 = (tail.T @ tail).toarray()
         else:
             self.A21 = self.A21_per_level = _group_cross_products(first, dense_tail)  # (J, m, q)
@@ -169,13 +170,14 @@ class ProfiledDeviance:
             factors.append(lam)
         lam1 = factors[0]
         L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self.A21_per_level, lam1)
-        if self.n_random_tail:
-            eliminated = self._eliminated_sparse(lam1, L1_inv)
-        schur = self.A22 - eliminated
         mR = self.n_random_tail
         if mR:
-            lam_tail = self._tail_factor(factors)
-            schur = lam_tail.T @ (lam_tail.T @ schur.T).T
+            right = lam1 @ L1_inv.transpose(0, 2, 1)              # Λ1 L_j^{-T}
+            weights = right @ right.transpose(0, 2, 1)            # Λ1 (L_j L_j')^{-1} Λ1'
+            eliminated = (self.outer_products @ weights.ravel()).reshape(self.A22.shape)
+        schur = self.A22 - eliminated
+        if mR:
+            schur = self._scale_tail(self._scale_tail(schur, factors).T, factors)
             schur[np.arange(mR), np.arange(mR)] += 1.0
         tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
         if info:
@@ -185,12 +187,15 @@ class ProfiledDeviance:
         logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
         return Evaluation(theta, factors, L1, L1_inv, tail, logdet_L, logdet_RX, tail[-1, -1] ** 2)
 
-    def _eliminated_sparse(self, lam1, L1_inv):
-        """Σ_j Ã_j Ã_j' when the tail holds further random terms (A21 is sparse)."""
-        blocks = sp.bsr_matrix((lam1 @ L1_inv.transpose(0, 2, 1), np.arange(len(L1_inv)),
-                                np.arange(len(L1_inv) + 1)))
-        scaled = self.A21 @ blocks
-        return (scaled @ scaled.T).toarray()
+    def _scale_tail(self, matrix, factors):
+        """Λ_T' M: rows of each later term's block multiplied by Λ_k' level by level."""
+        out, start = matrix.copy(), 0
+        for term, lam in zip(self.terms[1:], factors[1:]):
+            stop = start + term.nlevels * term.q
+            block = matrix[start:stop].reshape(term.nlevels, term.q, -1)
+            out[start:stop] = (lam.T @ block).reshape(stop - start, -1)
+            start = stop
+        return out
 
     def _tail_factor(self, factors):
         """Block-diagonal Λ of the tail: kron(I, Λ_k) for each later term, identity for X and y."""
@@ -270,6 +275,30 @@ def _sparse_z(term):
     cols = (term.codes[:, None] * q + np.arange(q)).ravel()
     rows = np.repeat(np.arange(n), q)
     return sp.csr_matrix((term.matrix.ravel(), (rows, cols)), shape=(n, term.nlevels * q))
+
+
+def _level_outer_products(A21, q):
+    """Sparse P with P @ vec(K) = Σ_j A21_j K_j A21_j' for any per-level q×q matrices K_j.
+
+    The sparsity of A21 is fixed, so the first block's share of the tail (the expensive part
+    of a crossed model's evaluation) becomes one sparse matrix-vector product.
+    """
+    m, levels = A21.shape[0], A21.shape[1] // q
+    A21 = A21.tocsc()
+    rows, cols, values = [], [], []
+    for column_a in range(levels * q):
+        j = column_a // q
+        rows_a = A21.indices[A21.indptr[column_a]:A21.indptr[column_a + 1]]
+        values_a = A21.data[A21.indptr[column_a]:A21.indptr[column_a + 1]]
+        for b in range(q):
+            column_b = j * q + b
+            rows_b = A21.indices[A21.indptr[column_b]:A21.indptr[column_b + 1]]
+            values_b = A21.data[A21.indptr[column_b]:A21.indptr[column_b + 1]]
+            rows.append((rows_a[:, None] * m + rows_b[None, :]).ravel())
+            cols.append(np.full(len(rows_a) * len(rows_b), column_a * q + b))
+            values.append(np.outer(values_a, values_b).ravel())
+    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(m * m, levels * q * q))
 
 
 def _block_cross_products(term):
