@@ -83,10 +83,6 @@ def jsonable(obj):
 
 # ---- records of one model ---------------------------------------------------------------------
 
-# config's ddf -> LinearMixedModel.coef_table(ddf=); lme4: no df and no p, as lme4 prints
-DDF_METHODS = {"Satterthwaite": "satterthwaite", "Kenward-Roger": "kenward-roger",
-               "residual": "residual", "lme4": None}
-
 
 # the reference's key for the df of each method
 DF_KEYS = {"Satterthwaite": "df_satterthwaite", "Kenward-Roger": "df_kenward_roger",
@@ -99,7 +95,7 @@ def model_record(model, spec):
     import hlm
     record = {"name": spec["name"], **jsonable(model.to_dict()),
               "ddf": spec["ddf"], "control": spec["control"]}
-    table = model.coef_table(ddf=DDF_METHODS[spec["ddf"]])
+    table = model.coef_table(ddf=None if spec["ddf"] == "lme4" else spec["ddf"])  # lme4: no df, no p
     if "df" in table:
         record[DF_KEYS[spec["ddf"]]] = jsonable(table["df"])
     if "Pr(>|t|)" in table:
@@ -148,7 +144,8 @@ def comparison_record(table, specs):
     names = [str(i) for i in table.index]
     by_name = {s["name"]: s for s in specs}
     record = {"models": names,
-              "formulas": [by_name[n]["formula"] if n in by_name else None for n in names]}
+              "formulas": [by_name[n]["formula"] if n in by_name else None for n in names],
+              "refitted_with_ML": [s["name"] for s in specs if s["REML"]]}
     for column in table.columns:
         key = {"Pr(>Chisq)": "p"}.get(column, column)
         record[key] = jsonable(table[column].tolist())
