@@ -32,6 +32,9 @@ def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
         theta, summary = optimize(deviance, optimizer, control, start)
         singular = is_singular(theta, deviance.lower)
         convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
+    if summary.status == "MAXEVAL_REACHED":
+        convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
+                              "(raise control['maxeval'] or try another optimizer)")
     messages = list(design.messages) + ([SINGULAR_MESSAGE] if singular else []) + convergence
     for message in messages[len(design.messages):]:
         log.warning(message)

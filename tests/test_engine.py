@@ -98,3 +98,22 @@ def test_to_dict_carries_the_reference_keys(models):
         assert key in out
     assert out["logLik"] == pytest.approx(ref["logLik"], abs=1e-3)
     assert out["varcorr"][2]["sdcor"] == pytest.approx(ref["varcorr"][2]["sdcor"], rel=1e-3)
+
+
+def test_evaluation_limit_is_reported_as_non_convergence(models):
+    # lmer(Reaction ~ Days + (Days | Subject), sleepstudy, control = lmerControl(optCtrl = list(maxfun = 10)))
+    # warns that the optimizer stopped early; hlm says so and flags the fit
+    import hlm
+    model = hlm.lmer("Reaction ~ Days + (Days | Subject)", models.frame("classic", "sleepstudy_slope"),
+                     control={"maxeval": 10})
+    assert not model.converged
+    assert model.messages[0].startswith("failure to converge in 10 evaluations")
+
+
+def test_crossed_and_nested_models_give_conditional_variances(models):
+    # ranef(m, condVar = TRUE) attaches postVar; here: positive, one q×q block per level
+    model = models.fit("classic", "penicillin_crossed")
+    for label, term in zip(model.group_labels, model.design.terms):
+        condvar = model.ranef_condvar[label]
+        assert condvar.shape == (term.nlevels, term.q, term.q)
+        assert (condvar[:, 0, 0] > 0).all()
