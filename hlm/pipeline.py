@@ -332,6 +332,7 @@ def run_workflow(config_path=DEFAULT_CONFIG, cores=2, dry_run=False, targets=(),
     from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings,
                                           ResourceSettings)
     settings = OutputSettings(dryrun=dry_run, show_failed_logs=True)
+    logging.getLogger("snakemake").propagate = False  # Snakemake prints its own log, once
     with SnakemakeApi(settings) as api:
         try:
             workflow = api.workflow(
