@@ -7,8 +7,8 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
-if not config:  # no --configfile: the analysis shipped with the project
-    configfile: "config/config.yaml"
+if "data" not in config and "models" not in config:  # no --configfile: the shipped analysis
+    configfile: "config/config.yaml"                     # (--config key=value still overrides)
 
 include: "workflow/rules/common.smk"
 
