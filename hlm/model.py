@@ -204,7 +204,7 @@ class LinearMixedModel:
                           optimizer=optimizer or self.optsummary.optimizer,
                           control=control)
 
-    def summary(self, ddf=None):
+    def summary(self, ddf="satterthwaite"):
         from .summary import format_summary
         return format_summary(self, ddf)
 
