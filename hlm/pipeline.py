@@ -11,7 +11,6 @@ import logging
 import re
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -23,8 +22,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 SCHEMA = PROJECT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = Path("config") / "config.yaml"
 MODEL_KEYS = ("REML", "optimizer", "ddf", "control")
-
-log = logging.getLogger(__name__)
 
 
 # ---- loading and checking --------------------------------------------------------------
