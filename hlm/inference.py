@@ -755,3 +755,457 @@ def _doolittle(x, eps=1e-6):
             L[j, i] = 0.0 if abs(U[i, i]) < eps else L[j, i] / U[i, i]
     L[np.abs(L) < eps] = 0.0
     return L
+
+
+# ---- variance parameters on lme4's sd/cor scale ------------------------------------------------
+
+def varpar_names(model):
+    """lme4's names for the variance parameters (oldNames = FALSE): sd_x|g, cor_x.y|g, sigma."""
+    names = []
+    for term in model.design.terms:
+        cols, rows = np.triu_indices(term.q)
+        for r, c in zip(rows, cols):
+            names.append(f"sd_{term.columns[r]}|{term.group}" if r == c else
+                         f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
+    return names + ["sigma"]
+
+
+def sdcor_from_theta(deviance_function, theta, sigma):
+    """lme4's Cv_to_Sv: θ -> standard deviations and correlations, in θ's order (a
+    correlation with a zero standard deviation is NaN, as in lme4)."""
+    out = []
+    for (rows, cols, positions), term in zip(deviance_function.theta_indices, deviance_function.terms):
+        lam = np.zeros((term.q, term.q))
+        lam[rows, cols] = theta[positions]
+        cov = sigma ** 2 * lam @ lam.T
+        sd = np.sqrt(np.diag(cov))
+        for r, c in zip(rows, cols):
+            if r == c:
+                out.append(sd[r])
+            else:
+                out.append(cov[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan)
+    return np.array(out)
+
+
+def theta_from_sdcor(deviance_function, sdcor, sigma):
+    """lme4's Sv_to_Cv: standard deviations and correlations -> θ (relative to σ)."""
+    theta = np.zeros(len(sdcor))
+    for (rows, cols, positions), term in zip(deviance_function.theta_indices, deviance_function.terms):
+        values = np.asarray(sdcor)[positions]
+        sd = np.zeros(term.q)
+        corr = np.eye(term.q)
+        for (r, c), v in zip(zip(rows, cols), values):
+            if r == c:
+                sd[r] = v
+            else:
+                corr[r, c] = corr[c, r] = v
+        chol = _semidefinite_cholesky(np.outer(sd, sd) * corr / sigma ** 2)
+        theta[positions] = chol[rows, cols]
+    return theta
+
+
+def _semidefinite_cholesky(m):
+    """Lower Cholesky factor that leaves zero columns where m is only semidefinite."""
+    q = m.shape[0]
+    L = np.zeros_like(m)
+    for j in range(q):
+        d = m[j, j] - L[j, :j] @ L[j, :j]
+        if d <= 1e-14 * max(m[j, j], 1e-300):
+            continue
+        L[j, j] = np.sqrt(d)
+        for i in range(j + 1, q):
+            L[i, j] = (m[i, j] - L[i, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
+# ---- confidence intervals -------------------------------------------------------------------
+
+def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, progress=None):
+    """lme4's confint(m, method=, oldNames = FALSE): a DataFrame indexed by parameter name
+    ("sd_(Intercept)|id", "cor_ses.(Intercept)|id", "sigma", then the fixed effects) with the
+    lower and upper limits as columns named as R names them ("2.5 %", "97.5 %").
+
+    profile: lme4's likelihood profile of the ML deviance (a REML fit is refitted by ML, as
+    lme4 does); Wald: fixed effects only (variance parameters NaN); boot: seeded parametric
+    bootstrap with `nsim` refits and percentile limits (progress bar on a terminal).
+    """
+    if not 0 < level < 1:
+        raise ModelError(f"level {level} must be between 0 and 1, e.g. 0.95")
+    key = str(method).lower()
+    if key not in ("profile", "wald", "boot"):
+        raise ModelError(f"confint method '{method}' is unknown; use 'profile', 'wald' or 'boot'")
+    names = varpar_names(model) + list(model.design.fixed_names)
+    alpha = (1 - level) / 2
+    columns = [_percent(alpha), _percent(1 - alpha)]
+    if key == "wald":
+        z = scipy.stats.norm.ppf([alpha, 1 - alpha])
+        se = np.sqrt(np.diag(model.vcov.to_numpy()))
+        limits = np.full((len(names), 2), np.nan)
+        limits[-len(se):] = model.fixef.to_numpy()[:, None] + se[:, None] * z
+    elif key == "profile":
+        limits = _profile_confint(model, level, _which(names, parm))
+    else:
+        limits = _boot_confint(model, level, nsim, seed, progress)
+    table = pd.DataFrame(limits, index=names, columns=columns)
+    return table if parm is None else table.loc[_which(names, parm)]
+
+
+def _percent(p):
+    return f"{100 * p:.3g} %"
+
+
+def _which(names, parm):
+    if parm is None:
+        return list(names)
+    parm = [parm] if isinstance(parm, str) else list(parm)
+    for name in parm:
+        if name not in names:
+            raise ModelError(f"parameter '{name}' is not in the model; use one of {', '.join(names)}")
+    return parm
+
+
+# ---- profile (lme4's profile.merMod and confint.thpr) -----------------------------------------
+
+@dataclass(frozen=True)
+class ParameterProfile:
+    """ζ = sign(x - x̂)·sqrt(deviance(x) - deviance(x̂)) at points x of one parameter."""
+    name: str
+    values: np.ndarray
+    zeta: np.ndarray
+    lower_bound: float
+    upper_bound: float
+
+
+def profile(model, which=None, alphamax=0.01, maxpts=100, delta_cutoff=1 / 8, maxmult=10):
+    """lme4's profile(m): {parameter name: ParameterProfile} on the ML deviance."""
+    ml = ml_version(model)
+    names = varpar_names(ml) + list(ml.design.fixed_names)
+    wanted = _which(names, which)
+    profiler = _Profiler(ml, alphamax, maxpts, delta_cutoff, maxmult)
+    out = {}
+    for name in wanted:
+        index = names.index(name)
+        out[name] = profiler.varpar(index) if index < profiler.nvp else profiler.fixed(index - profiler.nvp)
+    return out
+
+
+class _Profiler:
+    """The state lme4's profile.merMod keeps while it walks each parameter."""
+
+    def __init__(self, ml, alphamax, maxpts, delta_cutoff, maxmult):
+        self.ml, self.dev = ml, ml.deviance_function
+        self.nth = len(ml.theta)
+        self.nvp = self.nth + 1
+        self.opt = np.nan_to_num(np.append(sdcor_from_theta(self.dev, ml.theta, ml.sigma), ml.sigma))
+        self.base = ml.objective
+        self.se = np.sqrt(np.diag(ml.vcov.to_numpy()))
+        nptot = self.nvp + ml.design.p
+        self.cutoff = np.sqrt(scipy.stats.chi2.ppf(1 - alphamax, nptot))
+        self.delta = self.cutoff * delta_cutoff
+        self.maxpts, self.maxmult = maxpts, maxmult
+        bounded = np.isfinite(self.dev.lower)
+        self.lower = np.append(np.where(bounded, 0.0, -1.0), 0.0)
+        self.upper = np.append(np.where(bounded, np.inf, 1.0), np.inf)
+        self.messages = []
+
+    # -- the deviance in (sd, cor, σ), β profiled out (lme4's devfun2) --
+    def deviance(self, vp):
+        sigma = vp[-1]
+        theta = theta_from_sdcor(self.dev, vp[:-1], sigma)
+        return varpar_deviance(self.dev, self.dev.evaluate(theta), sigma)
+
+    def varpar(self, w):
+        pw = self.opt[w]
+        others = np.arange(self.nvp) != w
+
+        def zeta(x, start):
+            def f(sub):
+                vp = np.empty(self.nvp)
+                vp[w], vp[others] = x, sub
+                return self.deviance(vp)
+            value, sub = _minimize_bounded(f, start, self.lower[others], self.upper[others])
+            devdiff = value - self.base
+            if devdiff < -1e-6:
+                self._note(f"profiling {self._name(w)} found a lower deviance (by {-devdiff:.3g}); "
+                           "the fit may not have converged")
+            params = np.empty(self.nvp)
+            params[w], params[others] = x, sub
+            return np.sign(x - pw) * np.sqrt(max(0.0, devdiff)), params
+
+        start_row = (0.0, self.opt.copy())
+        shift = 0.001 if pw == 0 else pw * 1.01
+        first = zeta(shift, self.opt[others])
+        lowcut, upcut = self.lower[w], self.upper[w]
+        next_start = lambda row: row[1][others]
+        upper = self._fill([start_row, first], w, lowcut, upcut, zeta, next_start)
+        lower = self._fill([first, start_row], w, lowcut, upcut, zeta, next_start) if pw > lowcut else []
+        return self._assemble(w, upper, lower, lowcut, upcut)
+
+    def fixed(self, j):
+        from .deviance import ProfiledDeviance
+        design = self.ml.design
+        keep = np.arange(design.p) != j
+        reduced = replace(design, X=design.X[:, keep],
+                          fixed_names=tuple(n for n, k in zip(design.fixed_names, keep) if k))
+        xj, est = design.X[:, j], self.ml.fixef.to_numpy()[j]
+        summary = self.ml.optsummary
+
+        def zeta(fw, start=None):
+            dev = ProfiledDeviance(replace(reduced, y=design.y - xj * fw), reml=False)
+            devdiff = _minimize_theta(dev, summary, self.ml.theta) - self.base
+            if devdiff < -1e-6:
+                self._note(f"profiling {design.fixed_names[j]} found a lower deviance (by {-devdiff:.3g})")
+            params = np.zeros(self.nvp + design.p)
+            params[self.nvp + j] = fw
+            return np.sign(fw - est) * np.sqrt(max(0.0, devdiff)), params
+
+        index = self.nvp + j
+        start_row = (0.0, np.append(self.opt, self.ml.fixef.to_numpy()))
+        first = zeta(est + self.delta * self.se[j])
+        upper = self._fill([start_row, first], index, -np.inf, np.inf, zeta, lambda row: None)
+        lower = self._fill([first, start_row], index, -np.inf, np.inf, zeta, lambda row: None)
+        return self._assemble(index, upper, lower, np.nan, np.nan)
+
+    def _fill(self, rows, index, lowcut, upcut, zeta, next_start):
+        """lme4's fillmat: step until |ζ| passes the cutoff or the parameter hits a bound."""
+        rows = list(rows)
+        while (len(rows) < self.maxpts and lowcut < rows[-1][1][index] < upcut
+               and (np.isnan(rows[-1][0]) or abs(rows[-1][0]) <= self.cutoff)):
+            x = self._next_par(rows[-2], rows[-1], index, lowcut, upcut)
+            rows.append(zeta(x, next_start(rows[-1])))
+        return rows
+
+    def _next_par(self, prev, cur, index, lowcut, upcut, minstep=1e-6):
+        num = cur[1][index] - prev[1][index]
+        denom = cur[0] - prev[0]
+        if np.isnan(denom) or denom == 0:
+            self._note("Last two rows have identical or NA .zeta values: using minstep")
+            step = minstep
+        else:
+            step = self.delta * num / denom
+            if step < 0:
+                self._note("unexpected decrease in profile: using minstep")
+                step = minstep
+            elif abs(step) > abs(self.maxmult * num):
+                step = np.sign(step) * abs(self.maxmult * num)
+        return min(upcut, max(lowcut, cur[1][index] + np.sign(num) * step))
+
+    def _assemble(self, index, upper, lower, lowcut, upcut):
+        points = {(float(r[1][index]), float(r[0])) for r in upper + lower}
+        values, zetas = (np.array(v) for v in zip(*sorted(points)))
+        return ParameterProfile(self._name(index), values, zetas, lowcut, upcut)
+
+    def _name(self, index):
+        names = varpar_names(self.ml) + list(self.ml.design.fixed_names)
+        return names[index]
+
+    def _note(self, message):
+        if message not in self.messages:
+            self.messages.append(message)
+            log.warning(message)
+
+
+def _minimize_theta(dev, summary, start):
+    """The minimum of a profiled deviance over θ with the fit's optimizer, from `start`
+    (lme4's kludge: 0.001 instead of an all-zero start)."""
+    from .optimize import optimize
+    start = np.where(np.all(start == 0), 0.001, start)
+    try:
+        return optimize(dev, summary.optimizer, summary.control, start=start)[1].fmin
+    except (nlopt.RoundoffLimited, RuntimeError):
+        return optimize(dev, summary.optimizer, summary.control, start=dev.initial_theta())[1].fmin
+
+
+def _minimize_bounded(f, start, lower, upper):
+    """BOBYQA (as lme4 profiles with the fit's optimizer) within [lower, upper]."""
+    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
+    if np.all(x0 == 0):
+        x0[:] = 0.001
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_min_objective(lambda x, grad: float(f(x)))
+    opt.set_ftol_rel(1e-12)
+    opt.set_ftol_abs(1e-10)
+    opt.set_xtol_abs(1e-10)
+    opt.set_maxeval(10000)
+    opt.set_initial_step(np.maximum(0.1 * np.abs(x0), 1e-3))
+    try:
+        x = opt.optimize(x0)
+        return opt.last_optimum_value(), x
+    except (nlopt.RoundoffLimited, ValueError):
+        return float(f(x0)), x0
+
+
+def _profile_confint(model, level, wanted):
+    profiles = profile(model, which=wanted)
+    z = scipy.stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
+    limits = []
+    for name in wanted:
+        prof = profiles[name]
+        limit = _interpolate_profile(prof, z)
+        for k, bound in enumerate((prof.lower_bound, prof.upper_bound)):
+            if np.isnan(limit[k]) and not np.isnan(bound):
+                limit[k] = bound
+        limits.append(limit)
+    return np.array(limits)
+
+
+def _interpolate_profile(prof, z):
+    """confint.thpr: invert the interpolating spline of ζ(x) (splines::backSpline); when the
+    profile is not monotone, fall back to linear interpolation of x(ζ) as lme4 does."""
+    ok = ~np.isnan(prof.zeta)
+    x, zeta = prof.values[ok], prof.zeta[ok]
+    try:
+        return _back_spline_predict(x, zeta, z)
+    except ValueError:
+        if ok.sum() == 0 or np.all(np.diff(prof.zeta) < -0.01):
+            log.warning("bad profile for %s", prof.name)
+            return np.array([np.nan, np.nan])
+        log.warning("bad spline fit for %s: falling back to linear interpolation", prof.name)
+        return _approx(zeta, x, z)
+
+
+def _approx(x, y, at):
+    """R's approxfun(x, y)(at): ties in x averaged, NaN outside the range."""
+    frame = pd.DataFrame({"x": x, "y": y}).groupby("x", sort=True)["y"].mean()
+    xs, ys = frame.index.to_numpy(), frame.to_numpy()
+    out = np.interp(at, xs, ys)
+    return np.where((at < xs[0]) | (at > xs[-1]), np.nan, out)
+
+
+def _back_spline_predict(x, zeta, at):
+    """predict(backSpline(interpSpline(zeta ~ x)), at) for increasing ζ."""
+    if len(x) < 4 or np.any(np.diff(x) <= 0):
+        raise ValueError("too few or repeated points for a spline")
+    adiff = np.diff(zeta)
+    if not np.all(adiff > 0):
+        raise ValueError("spline must be monotone")
+    slope = scipy.interpolate.CubicSpline(x, zeta, bc_type="natural")(x, 1)
+    kdiff = np.diff(x)
+    nk = len(x)
+    b = np.full((nk, 4), np.nan)
+    b[:, 0] = x
+    b[:, 1] = 1 / slope
+    for i in range(nk - 1):
+        a = np.array([[adiff[i] ** 2, adiff[i] ** 3], [2 * adiff[i], 3 * adiff[i] ** 2]])
+        b[i, 2:4] = np.linalg.solve(a, [kdiff[i] - adiff[i] * b[i, 1], b[i + 1, 1] - b[i, 1]])
+    b[nk - 1, 1:] = np.nan
+    if nk > 2:
+        b[0, 3] = b[nk - 2, 3] = 0.0
+        b[0, 1:3] = np.linalg.solve(np.array([[adiff[0], adiff[0] ** 2], [1, 2 * adiff[0]]]),
+                                    [kdiff[0], 1 / slope[1]])
+        b[nk - 2, 2] = (kdiff[-1] - adiff[-1] * b[nk - 2, 1]) / adiff[-1] ** 2
+    if b[0, 2] > 0:
+        b[0, 2], b[0, 1] = 0.0, kdiff[0] / adiff[0]
+    if b[nk - 2, 2] < 0:
+        b[nk - 2, 2], b[nk - 2, 1] = 0.0, kdiff[-1] / adiff[-1]
+    out = np.full(len(at), np.nan)
+    for k, value in enumerate(at):
+        if value < zeta[0] or value > zeta[-1]:
+            continue
+        i = max(0, int(np.searchsorted(zeta, value, side="left")) - 1)
+        d = value - zeta[i]
+        out[k] = b[i, 0] + d * (b[i, 1] + d * (b[i, 2] + d * b[i, 3]))
+    return out
+
+
+# ---- parametric bootstrap (lme4's bootMer and confint(method = "boot")) ----------------------
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Parameter estimates of `nsim` refits to responses simulated from the fitted model."""
+    replicates: pd.DataFrame   # nsim × (sd/cor..., sigma, fixed effects)
+    estimate: pd.Series        # the same parameters of the original fit
+    n_failed: int
+    n_singular: int
+    seed: object
+
+
+def bootstrap(model, nsim=500, seed=1, progress=None):
+    """Seeded parametric bootstrap: simulate y* = Xβ̂ + Zb* + ε* (b* ~ N(0, σ̂²ΛΛ'),
+    ε* ~ N(0, σ̂²)) with numpy's default_rng(seed), refit each (same REML setting, optimizer and
+    start θ̂) and collect the sd/cor, σ and fixed-effect estimates."""
+    from .deviance import ProfiledDeviance
+    from .optimize import is_singular, optimize
+    if int(nsim) < 2:
+        raise ModelError(f"nsim = {nsim} is too small for a bootstrap; use e.g. nsim=500")
+    rng = np.random.default_rng(seed)
+    design, dev = model.design, model.deviance_function
+    names = varpar_names(model) + list(design.fixed_names)
+    mean = design.X @ model.fixef.to_numpy()
+    summary = model.optsummary
+    rows, failed, singular = [], 0, 0
+    for _ in _progress(range(int(nsim)), int(nsim), "bootstrap", progress):
+        y = mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(design.n)
+        try:
+            dev_star = ProfiledDeviance(replace(design, y=y), reml=model.REML)
+            theta = optimize(dev_star, summary.optimizer, summary.control, start=model.theta)[0]
+            ev = dev_star.evaluate(theta)
+            sigma = dev_star.sigma(ev)
+            rows.append(np.concatenate([sdcor_from_theta(dev, theta, sigma), [sigma],
+                                        dev_star.fixed_effects(ev)]))
+            singular += is_singular(theta, dev.lower)
+        except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError, ModelError):
+            failed += 1
+            rows.append(np.full(len(names), np.nan))
+    if singular:
+        log.info("%d of %d bootstrap refits were singular", singular, nsim)
+    if failed:
+        log.warning("%d of %d bootstrap refits failed", failed, nsim)
+    estimate = np.concatenate([sdcor_from_theta(dev, model.theta, model.sigma), [model.sigma],
+                               model.fixef.to_numpy()])
+    return Bootstrap(pd.DataFrame(rows, columns=names), pd.Series(estimate, index=names),
+                     failed, singular, seed)
+
+
+def _simulate_random(model, rng):
+    """Zb* for b* = σ̂ Λ u, u ~ N(0, I), term by term."""
+    out = np.zeros(model.design.n)
+    for term, lam in zip(model.design.terms, model.deviance_function.evaluate(model.theta).factors):
+        b = model.sigma * rng.standard_normal((term.nlevels, term.q)) @ lam.T
+        out += np.einsum("nq,nq->n", term.matrix, b[term.codes])
+    return out
+
+
+def _progress(iterable, total, label, enabled):
+    """Yield from iterable, drawing a one-line progress bar on stderr when it is a terminal."""
+    show = sys.stderr.isatty() if enabled is None else bool(enabled)
+    for i, item in enumerate(iterable, start=1):
+        yield item
+        if show:
+            filled = int(30 * i / total)
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{total}")
+            if i == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _boot_confint(model, level, nsim, seed, progress):
+    boot = _cached(model, ("bootstrap", int(nsim), seed), lambda: bootstrap(model, nsim, seed, progress))
+    alpha = np.array([(1 - level) / 2, (1 + level) / 2])
+    return np.array([percentile_interval(boot.replicates[c].to_numpy(), alpha)
+                     for c in boot.replicates.columns])
+
+
+def percentile_interval(t, alpha):
+    """boot.ci(type = "perc"): the (R+1)α-th order statistics, interpolated on the normal
+    quantile scale between neighbours (boot's norm.inter)."""
+    t = np.sort(t[np.isfinite(t)])
+    R = len(t)
+    if R == 0:
+        return np.full(len(alpha), np.nan)
+    rk = (R + 1) * alpha
+    k = np.trunc(rk).astype(int)
+    out = np.empty(len(alpha))
+    for i, (ki, rki, a) in enumerate(zip(k, rk, alpha)):
+        if ki == rki and 0 < ki <= R:
+            out[i] = t[ki - 1]
+        elif ki <= 0:
+            out[i] = t[0]
+        elif ki >= R:
+            out[i] = t[-1]
+        else:
+            z, z1, z2 = scipy.stats.norm.ppf([a, ki / (R + 1), (ki + 1) / (R + 1)])
+            out[i] = t[ki - 1] + (z - z1) / (z2 - z1) * (t[ki] - t[ki - 1])
+    return out
