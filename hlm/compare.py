@@ -88,7 +88,7 @@ def _lrt_table(pairs, refitted):
         p = np.where(df == 0, np.nan, scipy.stats.chi2.sf(chisq, np.where(df == 0, 1, df)))
     table = pd.DataFrame({"npar": npar, "AIC": [m.aic for _, m in pairs], "BIC": [m.bic for _, m in pairs],
                           "logLik": loglik, "deviance": -2 * loglik, "Chisq": chisq,
-                          "Df": pd.array([None if np.isnan(d) else int(d) for d in df], dtype="Int64"),
+                          "Df": df,
                           "Pr(>Chisq)": p}, index=pd.Index([n for n, _ in pairs], name="model"))
     table.attrs["heading"] = ["Models:"] + [f"{name}: {m.formula}" for name, m in pairs]
     table.attrs["refitted"] = refitted

@@ -835,6 +835,7 @@ def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, pr
     if key not in ("profile", "wald", "boot"):
         raise ModelError(f"confint method '{method}' is unknown; use 'profile', 'wald' or 'boot'")
     names = varpar_names(model) + list(model.design.fixed_names)
+    wanted = _which(names, parm)
     alpha = (1 - level) / 2
     columns = [_percent(alpha), _percent(1 - alpha)]
     if key == "wald":
@@ -843,11 +844,10 @@ def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, pr
         limits = np.full((len(names), 2), np.nan)
         limits[-len(se):] = model.fixef.to_numpy()[:, None] + se[:, None] * z
     elif key == "profile":
-        limits = _profile_confint(model, level, _which(names, parm))
+        return pd.DataFrame(_profile_confint(model, level, wanted), index=wanted, columns=columns)
     else:
         limits = _boot_confint(model, level, nsim, seed, progress)
-    table = pd.DataFrame(limits, index=names, columns=columns)
-    return table if parm is None else table.loc[_which(names, parm)]
+    return pd.DataFrame(limits, index=names, columns=columns).loc[wanted]
 
 
 def _percent(p):
