@@ -252,6 +252,13 @@ def derived_models(config):
     return [m for m in config["models"] if m in used]
 
 
+def contextual_specs(config):
+    """The contextual entries with the ddf of their model (Satterthwaite where that is lme4)."""
+    specs = model_specs(config)
+    return [{**entry, "ddf": "Satterthwaite" if specs[entry["model"]]["ddf"] == "lme4"
+             else specs[entry["model"]]["ddf"]} for entry in config["contextual"]]
+
+
 def variance_explained_names(config):
     """['null_to_random_slope', ...]: one name per declared (old, new) pair."""
     return ["_to_".join(pair) for pair in config["variance_explained"]]

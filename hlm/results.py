@@ -123,53 +123,67 @@ def residuals_frame(model, frame, columns):
 
 
 def ranef_frame(model):
-    """Conditional modes in long form: grp, level, term, value (one row per level and term)."""
+    """Conditional modes in long form: grp, level, term, value (one row per level and term),
+    and condsd, their conditional SD (lme4's as.data.frame(ranef(m, condVar = TRUE)))."""
+    sds = _conditional_sds(model)
     parts = []
     for grp, modes in model.ranef.items():
         long = modes.rename_axis("level").reset_index().melt(
             id_vars="level", var_name="term", value_name="value")
         long.insert(0, "grp", grp)
         long["level"] = long["level"].astype(str)
+        long["condsd"] = [sds.get((grp, term, level), np.nan)
+                          for term, level in zip(long["term"], long["level"])]
         parts.append(long)
     if not parts:
-        return pd.DataFrame({"grp": [], "level": [], "term": [], "value": []})
+        return pd.DataFrame({"grp": [], "level": [], "term": [], "value": [], "condsd": []})
     return pd.concat(parts, ignore_index=True)
+
+
+def _conditional_sds(model):
+    """(group, term, level) -> conditional SD of the mode, from model.ranef_condvar."""
+    sds = {}
+    for label, term in zip(model.group_labels, model.design.terms):
+        variances = np.asarray(model.ranef_condvar[label])
+        for k, column in enumerate(term.columns):
+            for level, variance in zip(term.levels, variances[:, k, k]):
+                sds[(term.group, column, str(level))] = float(np.sqrt(max(variance, 0.0)))
+    return sds
 
 
 # ---- comparisons and derived statistics ----------------------------------------------------------
 
 def comparison_record(table, specs):
-    """An anova() table as JSON: each column as a list (rows ordered as lme4 orders them,
-    by number of parameters), and Chisq/Df/p of the last row on their own for a pair."""
+    """hlm.anova's table as JSON: each column as a list over the models (in lme4's order, by
+    number of parameters), Chisq/Df/p of the last row on their own for a pair, and the rows."""
     names = [str(i) for i in table.index]
-    by_name = {s["name"]: s for s in specs}
-    record = {"models": names,
-              "formulas": [by_name[n]["formula"] if n in by_name else None for n in names],
-              "refitted_with_ML": [s["name"] for s in specs if s["REML"]]}
+    formulas = {s["name"]: s["formula"] for s in specs}
+    record = {"models": names, "formulas": [formulas[n] for n in names],
+              "refitted_with_ML": [s["name"] for s in specs if s["REML"]],
+              "note": table.attrs.get("note", "")}
     for column in table.columns:
-        key = {"Pr(>Chisq)": "p"}.get(column, column)
-        record[key] = jsonable(table[column].tolist())
+        record[{"Pr(>Chisq)": "p"}.get(column, column)] = jsonable(table[column].tolist())
     if len(names) == 2:
         for key in ("Chisq", "Df", "p"):
-            if key in record:
-                record[key] = record[key][-1]
+            record[key] = record[key][-1]
     record["table"] = [{"model": n, **row} for n, row in zip(names, jsonable(table))]
     return record
 
 
 def derived_record(models, icc, variance_explained, contextual):
-    """ICC of each `icc` model, variance explained for each [old, new] pair and the contextual
-    effects of each `contextual` entry, keyed as results/derived/derived.json documents."""
+    """ICC of each `icc` model, variance explained for each [old, new] pair and the effects of
+    each `contextual` entry ({model, within, between, ddf, centering?}), keyed as
+    results/derived/derived.json documents."""
     import hlm
-    return {
-        "icc": {name: hlm.icc(models[name]) for name in icc},
-        "variance_explained": {
-            f"{old}_to_{new}": {"old": old, "new": new,
-                                "values": hlm.variance_explained(models[old], models[new])}
-            for old, new in variance_explained},
-        "contextual": {
-            entry["model"]: {**entry, "effects": hlm.contextual(models[entry["model"]],
-                                                                within=entry["within"],
-                                                                between=entry["between"])}
-            for entry in contextual},
-    }
+    record = {"icc": {name: hlm.icc(models[name]) for name in icc},
+              "variance_explained": {}, "contextual": {}}
+    for old, new in variance_explained:
+        values = hlm.variance_explained(models[old], models[new])
+        record["variance_explained"][f"{old}_to_{new}"] = {"old": old, "new": new,
+                                                           "values": jsonable(values)}
+    for entry in contextual:
+        table = hlm.contextual(models[entry["model"]], within=entry["within"], between=entry["between"],
+                               centering=entry.get("centering"), ddf=entry["ddf"])
+        record["contextual"][entry["model"]] = {**entry, "centering": table.attrs["centering"],
+                                                "effects": jsonable(table.to_dict(orient="index"))}
+    return record

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import hlm
+
 from hlm.data import Dataset, prepare, read_columns, read_data, source_variable
 from hlm.errors import DataError
 from hlm.results import jsonable, ranef_frame, write_json, write_parquet, write_text
@@ -111,14 +113,14 @@ def test_parquet_is_byte_identical(tmp_path):
 
 
 def test_ranef_long_form():
-    class Model:
-        ranef = {"id": pd.DataFrame({"(Intercept)": [0.5, -0.5], "ses": [0.1, -0.1]},
-                                    index=pd.Index([1224, 1288], name="id"))}
-
-    long = ranef_frame(Model())
-    assert long.to_dict(orient="list") == {
-        "grp": ["id"] * 4, "level": ["1224", "1288", "1224", "1288"],
-        "term": ["(Intercept)", "(Intercept)", "ses", "ses"], "value": [0.5, -0.5, 0.1, -0.1]}
+    data = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0, 5.0, 4.5, 6.0, 7.0],
+                         "x": [0.0, 1.0, 2.0, 0.5, 1.5, 0.0, 1.0, 2.0],
+                         "g": [1224, 1224, 1224, 1288, 1288, 1296, 1296, 1296]})
+    model = hlm.lmer("y ~ x + (1 | g)", data, REML=False)
+    long = ranef_frame(model)
+    assert list(long.columns) == ["grp", "level", "term", "value", "condsd"]
+    assert long["level"].tolist() == ["1224", "1288", "1296"] and set(long["term"]) == {"(Intercept)"}
+    assert np.allclose(long["value"], model.ranef["g"]["(Intercept)"])
 
 
 def test_hsb_reads_with_labels():

@@ -8,7 +8,8 @@ def main(table, specs, output, log):
     with job_log(log):
         frame = read_table(table)
         models = [fit_spec(spec, frame) for spec in specs]
-        write_json(output, comparison_record(hlm.anova(*models), specs))
+        table = hlm.anova(*models, names=[spec["name"] for spec in specs])
+        write_json(output, comparison_record(table, specs))
 
 
 main(snakemake.input.table, snakemake.params.specs, snakemake.output[0], snakemake.log[0])
