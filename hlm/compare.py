@@ -275,7 +275,7 @@ def allfit(formula, data=None, REML=True, optimizers=None, control=None):
             raise ModelError(f"optimizer '{name}' is unknown{did_you_mean(name, OPTIMIZERS)}; "
                              f"use some of {', '.join(OPTIMIZERS)}")
     settings = {"maxeval": 100000, **(control or {})}
-    models, rows, errors = {}, [], {}
+    models, errors = {}, {}
     for name in optimizers:
         try:
             models[name] = fit_design(design, REML=REML, optimizer=name, control=settings)

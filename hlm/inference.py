@@ -235,6 +235,8 @@ class KenwardRogerParts:
 
 
 def kenward_roger_parts(model):
+    if not model.REML:
+        log.info("Kenward-Roger for an ML fit: the adjustment comes from its REML refit (as pbkrtest)")
     return _cached(model, "kenward-roger", lambda: _kenward_roger(reml_version(model)))
 
 
@@ -308,7 +310,7 @@ class _Block:
 def _sigma_blocks(design):
     """Split the rows into the connected components of the grouping factors (Σ is block
     diagonal over them) and group components with the same layout."""
-    terms, n = design.terms, design.n
+    terms = design.terms
     component = _components(terms)
     ncomp = component.max() + 1
     local, counts = [], []
@@ -653,13 +655,10 @@ def _block_info(term, block, info):
             levels = list(dict.fromkeys(c[len(variable.label):] for c in comps))
             known = list(merged.get(variable.label) or [])
             merged[variable.label] = tuple(known + [lv for lv in levels if lv not in known])
-            merged[variable.label + "\0" + str(id(term))] = tuple(levels)
             sizes.append(len(levels))
         else:
             return None
-    if int(np.prod(sizes)) != len(block):
-        return None
-    return {k: v for k, v in merged.items() if "\0" not in k}
+    return merged if int(np.prod(sizes)) == len(block) else None
 
 
 def _levels_with_baseline(label, levels, fixed):
@@ -669,7 +668,7 @@ def _levels_with_baseline(label, levels, fixed):
     present |= {frozenset(v.label for v in term) for term in fixed.terms}
     uncoded = any(label in {v.label for v in term} and
                   (frozenset(v.label for v in term) - {label}) not in present for term in fixed.terms)
-    return tuple(levels) if uncoded else ("\u2080baseline",) + tuple(levels)
+    return tuple(levels) if uncoded else ("(baseline)",) + tuple(levels)
 
 
 def _synthetic_frame(structure):
@@ -1182,7 +1181,8 @@ def _progress(iterable, total, label, enabled):
 
 
 def _boot_confint(model, level, nsim, seed, progress):
-    boot = _cached(model, ("bootstrap", int(nsim), seed), lambda: bootstrap(model, nsim, seed, progress))
+    run = lambda: bootstrap(model, nsim, seed, progress)
+    boot = run() if seed is None else _cached(model, ("bootstrap", int(nsim), seed), run)
     alpha = np.array([(1 - level) / 2, (1 + level) / 2])
     return np.array([percentile_interval(boot.replicates[c].to_numpy(), alpha)
                      for c in boot.replicates.columns])
