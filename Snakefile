@@ -30,6 +30,7 @@ rule all:
     input:
         analysis_targets(),
         list(FILES["figures"].values()),
+        [path for files in FILES["figure_files"].values() for path in files.values()],
         list(FILES["report"].values()),
     default_target: True
 

@@ -286,11 +286,20 @@ PATHS = {
     "comparison": "results/comparisons/{comparison}.json",
     "derived": "results/derived/derived.json",
     "figure": "results/figures/{model}_diagnostics.png",
+    "report_figures": "results/report/figures",
     "manifest": "results/manifest.json",
     "log": "results/logs/{step}/{name}.log",
 }
 REPORT_FILES = {"html": "results/report/report.html", "md": "results/report/report.md",
                 "docx": "results/report/tables.docx"}
+# what the diagnostics rule writes per model (hlm.diagnostics.figure_names picks the names)
+FIGURE_FILES = {"diagnostics_svg": "results/figures/{model}_diagnostics.svg",
+                "diagnostics_png": PATHS["figure"],
+                "caterpillar_svg": "results/figures/{model}_caterpillar.svg",
+                "caterpillar_png": "results/figures/{model}_caterpillar.png",
+                "simple_slopes_svg": "results/figures/{model}_simple_slopes.svg",
+                "simple_slopes_png": "results/figures/{model}_simple_slopes.png",
+                "simple_slopes_json": "results/figures/{model}_simple_slopes.json"}
 
 
 def result_files(config):
@@ -304,8 +313,16 @@ def result_files(config):
         "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
         "derived": PATHS["derived"],
         "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
+        "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"])
+                         for m in config["diagnostics"]},
         "report": {f: REPORT_FILES[f] for f in config["report"]["formats"]},
     }
+
+
+def figure_files(model, formula):
+    """name -> path of every figure file the diagnostics rule writes for one model."""
+    from .diagnostics import figure_names
+    return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula)}
 
 
 def fit_spec(spec, frame):

@@ -1,12 +1,23 @@
+from hlm.diagnostics import DIAGNOSTIC_FIGURES, SIMPLE_SLOPES_FILES
+
+SLOPES_MODELS = [m for m in CONFIG["diagnostics"] if "simple_slopes_json" in FILES["figure_files"][m]]
+
+
 rule diagnostics:
-    """Residual diagnostics of a model, as sjPlot's plot_model(type = "diag"): A level-1 QQ,
-    B residual density vs normal, C residuals vs fitted, D QQ of each random effect."""
+    """Figures of a model: residual diagnostics as sjPlot's plot_model(type = "diag") (A level-1
+    QQ, B residual density vs normal, C residuals vs fitted, D QQ of each random effect with
+    95% intervals) and a caterpillar plot of the random effects. SVG for the HTML report, PNG
+    for Markdown; the labels in the report's language."""
     input:
         model=PATHS["model"],
         residuals=PATHS["residuals"],
         ranef=PATHS["ranef"],
     output:
-        report(PATHS["figure"], category="Diagnostics", caption="../report/diagnostics.rst"),
+        **{name: report(path, category="Diagnostics", subcategory="{model}",
+                        caption="../report/diagnostics.rst") if name.endswith("_png") else path
+           for name, path in pipeline.FIGURE_FILES.items() if name in DIAGNOSTIC_FIGURES},
+    params:
+        language=CONFIG["report"]["language"],
     log:
         log_path("diagnostics"),
     threads: 1
@@ -15,3 +26,29 @@ rule diagnostics:
         runtime=15,
     script:
         "../scripts/diagnostics.py"
+
+
+rule simple_slopes:
+    """Simple slopes of a model's interaction (reghelper::simple_slopes): the predictor's slope
+    at the moderator's mean - 1 SD, mean and mean + 1 SD, tested with the model's df method."""
+    input:
+        model=PATHS["model"],
+        table=PATHS["table"],
+    output:
+        **{name: report(path, category="Diagnostics", subcategory="{model}",
+                        caption="../report/diagnostics.rst") if name.endswith("_png") else path
+           for name, path in pipeline.FIGURE_FILES.items() if name in SIMPLE_SLOPES_FILES},
+    wildcard_constraints:
+        model=one_of(SLOPES_MODELS),
+    params:
+        language=CONFIG["report"]["language"],
+        spec=lambda wildcards: SPECS[wildcards.model],
+        group=CONFIG["data"]["group"],
+    log:
+        log_path("simple_slopes"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/simple_slopes.py"

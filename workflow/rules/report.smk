@@ -15,17 +15,25 @@ rule manifest:
         "../scripts/manifest.py"
 
 
+FIGURE_INPUTS = [path for files in FILES["figure_files"].values() for path in files.values()]
+
+
 if FILES["report"]:  # report.formats may be empty: no report
 
     rule report:
-        """The thesis report (HTML, Markdown, Word tables) from every result."""
+        """The thesis report from every result, in the config's language: report.html (one
+        self-contained file), report.md (pandoc-ready, figures in results/report/figures/) and
+        tables.docx (three-line tables in Word)."""
         input:
             manifest=PATHS["manifest"],
             results=analysis_targets(),
-            figures=list(FILES["figures"].values()),
+            figures=FIGURE_INPUTS,
+            data=CONFIG["data"]["path"],
         output:
             **{fmt: report(path, category="Report") if fmt == "html" else path
                for fmt, path in FILES["report"].items()},
+            **({"figures": directory(PATHS["report_figures"])}
+               if "md" in FILES["report"] and FIGURE_INPUTS else {}),
         log:
             log_path("report", "report"),
         threads: 1

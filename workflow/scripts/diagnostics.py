@@ -1,13 +1,14 @@
-"""Diagnostic figure of one model (panels A-D of sjPlot's plot_model(type = "diag"))."""
-from hlm.diagnostics import plot_diagnostics
+"""Diagnostic figures of one model: panels A-D and the caterpillar plot, as SVG and PNG."""
+from hlm.diagnostics import write_diagnostic_figures
 from hlm.pipeline import job_log
 from hlm.results import read_json, read_table
 
 
-def main(model, residuals, ranef, output, log):
+def main(model, residuals, ranef, outputs, language, log):
     with job_log(log):
-        plot_diagnostics(read_json(model), read_table(residuals), read_table(ranef), output)
+        write_diagnostic_figures(read_json(model), read_table(residuals), read_table(ranef),
+                                 outputs, language)
 
 
 main(snakemake.input.model, snakemake.input.residuals, snakemake.input.ranef,
-     snakemake.output[0], snakemake.log[0])
+     dict(snakemake.output.items()), snakemake.params.language, snakemake.log[0])

@@ -1,0 +1,374 @@
+"""A model's equations in the seed's notation, generated from its formula.
+
+A two-level model (one grouping factor) is written as Raudenbush & Bryk write it and the seed
+copies:
+
+    level 1:   Y_ij = β_0j + β_1j X_ij + r_ij
+    level 2:   β_0j = γ_00 + γ_01 W_j + u_0j
+               β_1j = γ_10 + γ_11 W_j + u_1j
+    combined:  Y_ij = γ_00 + γ_10 X_ij + γ_01 W_j + γ_11 X_ij W_j + u_0j + u_1j X_ij + r_ij
+
+Each fixed coefficient is split into its level-1 part (the variables that vary within groups, or
+have a random slope) and its level-2 part (variables constant within groups). The level-1 part
+names the β it belongs to (β_0 for none); the level-2 part is a predictor in that β's equation,
+so ses:disclim is γ_11, the effect of W(disclim) on the slope β_1 of X(ses). γ_pq numbers the
+predictors within each β equation (q = 0 is the β's own intercept), u_pj is β_p's random effect
+and τ_pp' the covariances of the u's. With several level-1 (or level-2) variables they are
+numbered X_1ij, X_2ij (W_1j, W_2j) in the order they first appear.
+
+Models with crossed or nested grouping factors have no such two-level form; they get a combined
+equation only, with one u per grouping factor (u^(subject), u^(item)).
+
+Every equation comes as LaTeX (for Markdown and pandoc) and as MathML (for the HTML report,
+converted by latex2mathml). Variable names are set in upright text and escaped for both.
+"""
+import html
+import re
+from dataclasses import dataclass, field
+
+from .formula import parse_formula
+
+INTERCEPT = "(Intercept)"
+_PLACEHOLDER = re.compile(r"QQ(\d+)QQ")
+_NAME = re.compile(r"\\text\{QQ(\d+)QQ\}")
+SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+@dataclass(frozen=True)
+class Math:
+    """One formula as LaTeX (placeholders for names) plus the names the placeholders stand for."""
+    template: str
+    names: tuple = ()
+
+    @property
+    def latex(self):
+        return _NAME.sub(lambda m: latex_name(self.names[int(m.group(1))]), self.template)
+
+    def mathml(self, display="inline"):
+        return to_mathml(self.template, self.names, display)
+
+    @property
+    def text(self):
+        """Plain Unicode (γ₁₀, τ₀₀, σ²): for Word tables and figure labels."""
+        return plain_text(self.template, self.names)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """lhs = rhs, kept apart so that several equations can be aligned on '='."""
+    lhs: Math
+    rhs: Math
+
+    @property
+    def latex(self):
+        return f"{self.lhs.latex} &= {self.rhs.latex}"
+
+    @property
+    def plain_latex(self):
+        return f"{self.lhs.latex} = {self.rhs.latex}"
+
+
+@dataclass(frozen=True)
+class Equations:
+    two_level: bool
+    group: str | None
+    level1: tuple            # of Equation
+    level2: tuple            # of Equation
+    combined: Equation
+    fixed_symbols: dict      # coefficient name -> Math (γ_pq)
+    random_symbols: dict     # (group, column) -> Math (u_pj)
+    variance_symbols: dict   # (group, column, other column or None) -> Math (τ_pp', σ² for Residual)
+    predictors: dict = field(default_factory=dict)  # variable text -> Math (X_ij, W_j)
+
+    def latex_block(self, which):
+        """A display block for Markdown: one aligned environment per group of equations."""
+        rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
+        body = " \\\\\n".join(eq.latex for eq in rows)
+        return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+
+    def mathml_block(self, which):
+        rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
+        return mathml_table(rows)
+
+
+# ---- names in LaTeX and MathML ------------------------------------------------------------------
+
+_LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
+                  "}": r"\}", "~": r"\sim ", "\\": r"\backslash ", "^": r"\hat{}", " ": r"\ "}
+
+
+def latex_name(name):
+    """A variable name upright in math mode: ses_cwc -> \\mathrm{ses\\_cwc}; non-ASCII names
+    (a Chinese column name) go in \\text{} so that MathJax and pandoc keep them."""
+    if any(ord(ch) > 127 for ch in name):
+        return r"\text{" + "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "%&#${}\\" else ch
+                                   for ch in name) + "}"
+    return r"\mathrm{" + "".join(_LATEX_ESCAPES.get(ch, ch) for ch in name) + "}"
+
+
+def to_mathml(template, names=(), display="inline"):
+    """MathML of a LaTeX template whose names are \\text{QQkQQ} placeholders."""
+    import latex2mathml.converter
+    mathml = latex2mathml.converter.convert(template, display=display)
+    return _fill_names(mathml, names)
+
+
+def _fill_names(mathml, names):
+    def name(match):
+        return f'<mtext>{html.escape(names[int(match.group(1))], quote=False)}</mtext>'
+    return re.sub(r"<mtext>QQ(\d+)QQ</mtext>", name, mathml)
+
+
+def _inner(mathml):
+    """The content of a <math> element."""
+    return mathml[mathml.index(">") + 1:mathml.rindex("</math>")]
+
+
+def mathml_table(equations):
+    """Equations aligned on '=' as one MathML table (right-aligned lhs, left-aligned rhs)."""
+    rows = []
+    for eq in equations:
+        lhs = _inner(eq.lhs.mathml())
+        rhs = _inner(eq.rhs.mathml())
+        rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
+                    '<mtd style="text-align:left"><mo>=</mo>' + rhs + "</mtd></mtr>")
+    return ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
+            '<mtable>' + "".join(rows) + "</mtable></math>")
+
+
+_GREEK = {r"\gamma": "γ", r"\beta": "β", r"\tau": "τ", r"\sigma": "σ", r"\rho": "ρ",
+          r"\chi": "χ", r"\mu": "μ"}
+
+
+def plain_text(template, names=()):
+    """γ_{10} -> γ₁₀, \\sigma^2 -> σ², X_{ij} -> Xᵢⱼ (Unicode, for Word and figures)."""
+    text = _NAME.sub(lambda m: "\ue000%s\ue001" % m.group(1), template)
+    for macro, letter in _GREEK.items():
+        text = text.replace(macro, letter)
+    text = text.replace("^2", "²").replace("^{2}", "²")
+    text = re.sub(r"\^\{\(([^}]*)\)\}", r"(\1)", text)
+
+    def sub(match):
+        body = match.group(1) or match.group(2)
+        return body.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
+    text = re.sub(r"_\{([^}]*)\}|_(\w)", sub, text)
+    text = text.replace(r"\,", "").replace("\\", "").replace("{", "").replace("}", "")
+    return re.sub("\ue000(\\d+)\ue001", lambda m: names[int(m.group(1))], text)
+
+
+# ---- building the equations ---------------------------------------------------------------------
+
+class _Names:
+    """Collects variable names as placeholders for one Math."""
+
+    def __init__(self):
+        self.names = []
+
+    def __call__(self, name):
+        if name not in self.names:
+            self.names.append(name)
+        return r"\text{QQ%dQQ}" % self.names.index(name)
+
+    def math(self, template):
+        used = sorted({int(i) for i in _PLACEHOLDER.findall(template)})
+        remap = {old: new for new, old in enumerate(used)}
+        template = _PLACEHOLDER.sub(lambda m: f"QQ{remap[int(m.group(1))]}QQ", template)
+        return Math(template, tuple(self.names[i] for i in used))
+
+
+def _index(*numbers):
+    """Subscript of two indices: '10', or '1,10' once an index has two digits."""
+    parts = [str(n) for n in numbers]
+    return ",".join(parts) if any(len(p) > 1 for p in parts) else "".join(parts)
+
+
+def _components(coefficient, fixed_terms):
+    """The parts of a coefficient name and the formula variables they come from:
+    'ses:disclim' -> [('ses', Variable ses), ('disclim', Variable disclim)];
+    'sexM' -> [('sexM', Variable sex)]."""
+    parts = coefficient.split(":")
+    for term in fixed_terms:
+        if len(term) == len(parts) and all(p.startswith(v.label) for p, v in zip(parts, term)):
+            return list(zip(parts, term))
+    return [(p, None) for p in parts]
+
+
+def _columns_of(variable):
+    from .design import _used_columns
+    if variable is None:
+        return []
+    return [c.strip("`") for c in _used_columns(variable.node, [])]
+
+
+def _level(part, variable, levels, random_columns):
+    """1 or 2: a part is level 2 when every column it uses is constant within groups."""
+    if part in random_columns:
+        return 1
+    columns = _columns_of(variable) or [part]
+    return 2 if all(levels.get(c) in (2, "group") for c in columns) else 1
+
+
+def model_equations(formula, coefficients, random_terms, levels):
+    """The equations of a fitted model.
+
+    formula: the lme4 formula; coefficients: fixed-effect names in order (after dropped
+    columns); random_terms: [(group, [column, ...]), ...] as VarCorr lists them; levels:
+    data column -> 1, 2 or "group" (results/data/summary.json), unknown columns count as level 1.
+    """
+    parsed = parse_formula(formula)
+    groups = list(dict.fromkeys(group for group, _ in random_terms))
+    if len(groups) != 1:
+        return _generic_equations(parsed, coefficients, random_terms)
+    group = groups[0]
+    random_columns = [c for _, columns in random_terms for c in columns]
+    fixed_terms = parsed.fixed.terms
+    names = _Names()
+    outcome = names(parsed.response.label)
+
+    # split each coefficient into its level-1 and level-2 parts
+    split = {}
+    for coefficient in coefficients:
+        if coefficient == INTERCEPT:
+            split[coefficient] = ((), ())
+            continue
+        parts = _components(coefficient, fixed_terms)
+        l1 = tuple(p for p, v in parts if _level(p, v, levels, random_columns) == 1)
+        l2 = tuple(p for p, v in parts if _level(p, v, levels, random_columns) == 2)
+        split[coefficient] = (l1, l2)
+    random_keys = {c: (() if c == INTERCEPT else tuple(c.split(":"))) for c in random_columns}
+
+    # number the level-1 variables (X), level-2 variables (W) and the β's
+    x_vars = list(dict.fromkeys([p for l1, _ in split.values() for p in l1]
+                                + [p for key in random_keys.values() for p in key]))
+    w_vars = list(dict.fromkeys(p for _, l2 in split.values() for p in l2))
+    beta_keys = [()] + list(dict.fromkeys([l1 for l1, _ in split.values() if l1]
+                                          + [k for k in random_keys.values() if k]))
+    has_intercept = INTERCEPT in coefficients or INTERCEPT in random_columns
+    if not has_intercept:
+        beta_keys = beta_keys[1:]
+    beta_index = {key: (0 if key == () else i + (0 if has_intercept else 1))
+                  for i, key in enumerate(beta_keys)}
+
+    def x(part):
+        k = x_vars.index(part) + 1
+        sub = "ij" if len(x_vars) == 1 else f"{k}ij" if k < 10 else f"{k},ij"
+        return f"X_{{{sub}}}({names(part)})"
+
+    def w(part):
+        k = w_vars.index(part) + 1
+        sub = "j" if len(w_vars) == 1 else f"{k}j" if k < 10 else f"{k},j"
+        return f"W_{{{sub}}}({names(part)})"
+
+    def product(l1, l2=()):
+        return "".join(x(p) for p in l1) + "".join(w(p) for p in l2)
+
+    # γ_pq: q counts the level-2 predictors within β_p's equation, in coefficient order
+    gamma, next_q = {}, {}
+    for coefficient, (l1, l2) in split.items():
+        p = beta_index[l1]
+        if l2:
+            next_q[p] = next_q.get(p, 0) + 1
+            gamma[coefficient] = (p, next_q[p])
+        else:
+            gamma[coefficient] = (p, 0)
+    u_index = {c: beta_index[key] for c, key in random_keys.items()}
+
+    def g(coefficient):
+        return r"\gamma_{%s}" % _index(*gamma[coefficient])
+
+    def u(column):
+        return "u_{%sj}" % (f"{u_index[column]}," if u_index[column] >= 10 else u_index[column])
+
+    def beta(p):
+        return r"\beta_{%sj}" % (f"{p}," if p >= 10 else p)
+
+    # level 1
+    terms = []
+    for key in beta_keys:
+        terms.append(beta(beta_index[key]) + product(key))
+    level1 = [Equation(names.math(f"Y_{{ij}}({outcome})"), names.math(" + ".join(terms + ["r_{ij}"])))]
+
+    # level 2
+    level2 = []
+    for key in beta_keys:
+        p = beta_index[key]
+        rhs = [g(c) + product((), split[c][1]) for c in coefficients if split[c][0] == key]
+        rhs += [u(c) for c in random_columns if random_keys[c] == key]
+        level2.append(Equation(names.math(beta(p)), names.math(" + ".join(rhs) or "0")))
+
+    # combined
+    combined = [g(c) + product(*split[c]) for c in coefficients]
+    combined += [u(c) + product(random_keys[c]) for c in random_columns]
+    combined = Equation(names.math(f"Y_{{ij}}({outcome})"), names.math(" + ".join(combined + ["r_{ij}"])))
+
+    fixed_symbols = {c: Math(g(c)) for c in coefficients}
+    random_symbols = {(group, c): Math(u(c)) for c in random_columns}
+    variance_symbols = {("Residual", None, None): Math(r"\sigma^2")}
+    for _, columns in random_terms:
+        for i, a in enumerate(columns):
+            pa = u_index[a]
+            variance_symbols[(group, a, None)] = Math(r"\tau_{%s}" % _index(pa, pa))
+            for b in columns[i + 1:]:
+                pb = u_index[b]
+                variance_symbols[(group, a, b)] = Math(r"\rho_{%s}" % _index(pa, pb))
+    predictors = {}
+    for part in x_vars:
+        predictors[part] = _single(x(part), names)
+    for part in w_vars:
+        predictors[part] = _single(w(part), names)
+    return Equations(True, group, tuple(level1), tuple(level2), combined, fixed_symbols,
+                     random_symbols, variance_symbols, predictors)
+
+
+def _single(template, names):
+    return names.math(template)
+
+
+def _generic_equations(parsed, coefficients, random_terms):
+    """Crossed or nested factors (or none): the combined equation, one u per factor."""
+    names = _Names()
+    outcome = names(parsed.response.label)
+
+    def product(name):
+        if name == INTERCEPT:
+            return ""
+        return "".join(r"\,%s" % names(p) for p in name.split(":"))
+
+    terms = [r"\gamma_{%d}%s" % (k, product(c)) for k, c in enumerate(coefficients)]
+    fixed_symbols = {c: Math(r"\gamma_{%d}" % k) for k, c in enumerate(coefficients)}
+    random_symbols, variance_symbols = {}, {("Residual", None, None): Math(r"\sigma^2")}
+    for group, columns in random_terms:
+        for k, column in enumerate(columns):
+            sup = r"^{(%s)}" % names(group)
+            symbol = f"u{sup}_{{{k}}}"
+            terms.append(symbol + product(column))
+            random_symbols[(group, column)] = names.math(symbol)
+            variance_symbols[(group, column, None)] = names.math(r"\tau%s_{%s}" % (sup, _index(k, k)))
+            for j, other in enumerate(columns[k + 1:], start=k + 1):
+                variance_symbols[(group, column, other)] = names.math(r"\rho%s_{%s}" % (sup, _index(k, j)))
+    combined = Equation(names.math(f"Y_{{i}}({outcome})"), names.math(" + ".join(terms + ["r_{i}"])))
+    return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols)
+
+
+def random_terms_of(varcorr, formula):
+    """[(group, [columns])] from a model JSON's varcorr rows (as.data.frame(VarCorr()) layout);
+    a label such as 'id.1' (lme4's name for a second term on id) maps back to its group."""
+    parsed = parse_formula(formula)
+    groups = {":".join(t.group) for t in parsed.random}
+    out = {}
+    for row in varcorr:
+        if row["grp"] == "Residual" or row.get("var2"):
+            continue
+        label = row["grp"]
+        group = label if label in groups else re.sub(r"\.\d+$", "", label)
+        out.setdefault(group, [])
+        if row["var1"] not in out[group]:
+            out[group].append(row["var1"])
+    return list(out.items())
+
+
+def group_of_label(label, formula):
+    """'id.1' -> 'id' (the grouping factor of a VarCorr label)."""
+    parsed = parse_formula(formula)
+    groups = {":".join(t.group) for t in parsed.random}
+    return label if label in groups or label == "Residual" else re.sub(r"\.\d+$", "", label)

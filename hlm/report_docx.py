@@ -1,0 +1,344 @@
+"""tables.docx: the report's tables as APA three-line tables in Word (python-docx).
+
+APA 7 tables: a bold number line ("Table 1"), an italic title, horizontal rules only (above
+and below the column heads and below the last row), and a note under the table. Wide tables
+(all models side by side) get a landscape section. Symbols are Unicode (γ₁₀, τ₀₀, σ²).
+
+The file is deterministic: fixed core properties (no author, no timestamps) and zip entries
+with a fixed date, so the same results give byte-identical bytes.
+"""
+import io
+import zipfile
+
+from .report import PlainWriter
+
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+FONT_LATIN = "Times New Roman"
+FONT_EAST_ASIA = "SimSun"   # 宋体, the usual body font of Chinese theses; Word substitutes if absent
+RULE_THICK = 12   # eighths of a point: 1.5 pt
+RULE_THIN = 6     # 0.75 pt
+
+
+def write_docx(view, path):
+    """Write every table of the report view to a .docx file, atomically."""
+    from .results import _atomic
+    data = docx_bytes(view)
+    _atomic(path, lambda tmp: open(tmp, "wb").write(data))
+
+
+def docx_bytes(view):
+    document = _document(view)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return _normalise_zip(buffer.getvalue())
+
+
+# ---- the document -----------------------------------------------------------------------------
+
+def _document(view):
+    import datetime
+
+    from docx import Document
+
+    L, writer = view["L"], PlainWriter()
+    document = Document()
+    _fonts(document)
+    props = document.core_properties
+    fixed = datetime.datetime(2000, 1, 1)
+    props.author, props.last_modified_by, props.title = "hlm", "hlm", view["title"]
+    props.created = props.modified = props.last_printed = fixed
+    props.revision, props.comments = 1, ""
+    props.subject = L["report"]["subtitle"]
+
+    document.add_heading(view["title"], level=0)
+    document.add_paragraph(L["report"]["subtitle"])
+    counter = _Counter()
+
+    document.add_heading(L["sections"]["data"], level=1)
+    document.add_paragraph(writer.render(view["data"]["intro"]))
+    D = L["data"]
+    _table(document, counter, D["variables"],
+           [D["variable"], D["label"], D["level"], D["mean"], D["sd"], D["min"], D["max"], D["missing"]],
+           [[v["name"], v["label"] + (f" ({v['value_labels']})" if v["value_labels"] else ""), v["level"],
+             v["mean"], v["sd"], v["min"], v["max"], v["missing"]] for v in view["data"]["variables"]],
+           text_columns=(1, 2))
+
+    document.add_heading(L["sections"]["models"], level=1)
+    M = L["model"]
+    for model in view["models"]:
+        document.add_heading(f"{model['title']} ({model['name']})", level=2)
+        document.add_paragraph(f"{M['formula']}: {model['formula']}")
+        for warning in model["warnings"]:
+            document.add_paragraph(f"⚠ {warning}")
+        if model["equations"] is not None:
+            equations = model["equations"]
+            lines = []
+            if equations.two_level:
+                lines += [(M["level1"], eq) for eq in equations.level1]
+                lines += [(M["level2"], eq) for eq in equations.level2]
+            lines.append((M["combined"], equations.combined))
+            for label, eq in lines:
+                document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
+        header = [M["term"], M["symbol"], M["estimate"], M["se"]] + ([M["df"]] if model["has_df"] else []) \
+            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]]
+        rows = [[r["term"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
+                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] for r in model["fixed"]]
+        note = f"{M['ddf']}: {model['ddf']}. {M['ci_note'] if model['has_df'] else M['ci_note_wald']}"
+        _table(document, counter, model["caption_fixed"], header, rows, note=note, L=L)
+        fit = model["fit"]
+        last = f"REML = {fit['reml']}" if model["reml"] else f"deviance = {fit['deviance']}"
+        note = (f"{M['sample'].format(n=model['n'], groups=model['groups'])}. AIC = {fit['aic']}, "
+                f"BIC = {fit['bic']}, logLik = {fit['loglik']}, {last}, df.resid = {fit['df_resid']}.")
+        _table(document, counter, model["caption_random"],
+               [M["groups"], M["name"], M["symbol"], M["variance"], M["sd"], M["corr"]],
+               [[r["group"], r["name"], _symbol(r["symbol"]), r["variance"], r["sd"], r["corr"]]
+                for r in model["random"]], note=note, L=L, text_columns=(1,))
+        document.add_paragraph("".join(writer.render(s) for s in model["narrative"]))
+
+    _summary(document, counter, view, L)
+    _comparisons(document, counter, view, L, writer)
+    _variance(document, counter, view, L, writer)
+    _rest(document, counter, view, L, writer)
+    return document
+
+
+class _Counter:
+    def __init__(self):
+        self.n = 0
+
+    def next(self):
+        self.n += 1
+        return self.n
+
+
+def _symbol(math):
+    return math.text if math is not None else ""
+
+
+def _summary(document, counter, view, L):
+    from docx.enum.section import WD_ORIENT, WD_SECTION
+    S, summary = L["summary"], view["summary"]
+    wide = len(summary["models"]) > 3
+    if wide:
+        _orientation(document.add_section(WD_SECTION.NEW_PAGE), WD_ORIENT.LANDSCAPE)
+    document.add_heading(L["sections"]["summary"], level=1)
+    header = [S["predictors"]]
+    for model in summary["models"]:
+        header += [f"{model['title']}\n{S['estimate_se']}", "df", "p"]
+    rows = [[row["label"]] + [x for c in row["cells"] for x in (c["est"], c["df"], c["p"])]
+            for row in summary["fixed"]]
+    rows.append([S["random_part"]] + [""] * (3 * len(summary["models"])))
+    rows += [[row["label"]] + [x for v in row["values"] for x in (v, "", "")]
+             for row in summary["random"] + summary["fit"]]
+    note = S["note"] + (" " + S["reml_note"] if summary["any_reml"] else "")
+    _table(document, counter, S["caption"], header, rows, note=note, L=L, font_size=7 if wide else 9,
+           merge_triples=len(summary["fixed"]) + 1)
+    if wide:
+        _orientation(document.add_section(WD_SECTION.NEW_PAGE), WD_ORIENT.PORTRAIT)
+
+
+def _orientation(section, orientation):
+    width, height = section.page_width, section.page_height
+    section.orientation = orientation
+    if (orientation == 1) != (width > height):
+        section.page_width, section.page_height = height, width
+
+
+def _comparisons(document, counter, view, L, writer):
+    C = L["comparisons"]
+    document.add_heading(L["sections"]["comparisons"], level=1)
+    if not view["comparisons"]:
+        document.add_paragraph(C["none"])
+        return
+    for comparison in view["comparisons"]:
+        rows = [[f"{r['title']} ({r['model']})", r["npar"], r["aic"], r["bic"], r["loglik"], r["deviance"],
+                 r["chisq"], r["df"], r["p"]] for r in comparison["rows"]]
+        _table(document, counter, comparison["caption"],
+               [C["model"], C["npar"], "AIC", "BIC", "logLik", "deviance", C["chisq"], C["df"], "p"], rows,
+               note=C["note"], L=L)
+        for sentence in comparison["sentences"]:
+            document.add_paragraph(writer.render(sentence))
+
+
+def _variance(document, counter, view, L, writer):
+    V = L["variance_explained"]
+    document.add_heading(L["sections"]["variance_explained"], level=1)
+    if not view["variance_explained"]:
+        document.add_paragraph(V["none"])
+        return
+    rows = []
+    for entry in view["variance_explained"]:
+        for i, r in enumerate(entry["rows"]):
+            rows.append([f"{entry['old']} → {entry['new']}" if i == 0 else "", r["component"],
+                         r["before"], r["after"], r["explained"]])
+    _table(document, counter, L["sections"]["variance_explained"],
+           [V["pair"], V["component"], V["old"], V["new"], V["explained"]], rows, note=V["intro"], L=L,
+           text_columns=(1,))
+    for entry in view["variance_explained"]:
+        for sentence in entry["sentences"]:
+            document.add_paragraph(writer.render(sentence))
+
+
+def _rest(document, counter, view, L, writer):
+    document.add_heading(L["sections"]["icc"], level=1)
+    for entry in view["icc"]:
+        document.add_paragraph("".join(writer.render(s) for s in entry["sentences"]))
+    if view["contextual"]:
+        K, M = L["contextual"], L["model"]
+        document.add_heading(L["sections"]["contextual"], level=1)
+        rows = []
+        for entry in view["contextual"]:
+            for i, r in enumerate(entry["rows"]):
+                rows.append([entry["title"] if i == 0 else "", r["effect"] + (f" ({r['term']})" if r["term"] else ""),
+                             r["estimate"], r["se"], r["df"], r["p"], r["ci"]])
+        _table(document, counter, L["sections"]["contextual"],
+               [K["model"], M["term"], M["estimate"], M["se"], "df", "p", M["ci"]], rows, note=K["intro"],
+               L=L, text_columns=(1,))
+    if any(block["slopes"] for block in view["diagnostics"]):
+        document.add_heading(L["sections"]["diagnostics"], level=1)
+    for block in view["diagnostics"]:
+        if block["slopes"]:
+            G, M, slopes = L["diagnostics"], L["model"], block["slopes"]
+            _table(document, counter, slopes["caption"],
+                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", "t", "p", M["ci"]],
+                   [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
+                    for r in slopes["rows"]], note=G["simple_slopes_note"], L=L)
+    if view["warnings"]:
+        document.add_heading(L["sections"]["warnings"], level=1)
+        for warning in view["warnings"]:
+            for message in warning["messages"]:
+                document.add_paragraph(f"{warning['where']}: {message}")
+
+
+# ---- a three-line table -------------------------------------------------------------------------
+
+def _table(document, counter, title, header, rows, note=None, L=None, text_columns=(), font_size=9,
+           merge_triples=None):
+    """An APA table: 'Table n' (bold), the title (italic), rules above and below the head and
+    below the body, a note in a smaller font. merge_triples: from that row on, each model's three
+    cells are one (the random part of the side-by-side table)."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.shared import Pt
+
+    labels = L or {"report": {"table": "Table", "note": "Note. "}}
+    number = counter.next()
+    caption = document.add_paragraph()
+    caption.paragraph_format.space_after = Pt(0)
+    caption.paragraph_format.keep_with_next = True
+    run = caption.add_run(f"{labels['report']['table']} {number}")
+    run.bold = True
+    title_paragraph = document.add_paragraph()
+    title_paragraph.paragraph_format.keep_with_next = True
+    title_paragraph.add_run(title).italic = True
+
+    table = document.add_table(rows=1 + len(rows), cols=len(header))
+    table.alignment = WD_TABLE_ALIGNMENT.LEFT
+    table.autofit = True
+    for j, text in enumerate(header):
+        _cell(table.cell(0, j), text, font_size, align_left=(j == 0 or j in text_columns))
+    for i, row in enumerate(rows, start=1):
+        for j, text in enumerate(row):
+            _cell(table.cell(i, j), text, font_size, align_left=(j == 0 or j in text_columns))
+    if merge_triples is not None:
+        for i in range(1 + merge_triples, 1 + len(rows)):
+            for j in range(1, len(header), 3):
+                value = table.cell(i, j).text
+                merged = table.cell(i, j).merge(table.cell(i, j + 2))
+                for paragraph in merged.paragraphs[1:]:
+                    paragraph._p.getparent().remove(paragraph._p)
+                _cell(merged, value, font_size, align_left=False, center=True)
+    _three_lines(table)
+    if note:
+        paragraph = document.add_paragraph()
+        paragraph.add_run(labels["report"]["note"]).italic = True
+        run = paragraph.add_run(note)
+        run.font.size = Pt(font_size)
+    else:
+        document.add_paragraph()
+    return table
+
+
+def _cell(cell, text, font_size, align_left, center=False):
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+    cell.text = ""
+    paragraph = cell.paragraphs[0]
+    paragraph.paragraph_format.space_after = Pt(0)
+    paragraph.alignment = (WD_ALIGN_PARAGRAPH.CENTER if center else
+                           WD_ALIGN_PARAGRAPH.LEFT if align_left else WD_ALIGN_PARAGRAPH.RIGHT)
+    lines = str(text).split("\n")
+    for k, line in enumerate(lines):
+        run = paragraph.add_run(line)
+        run.font.size = Pt(font_size)
+        if k < len(lines) - 1:
+            run.add_break()
+
+
+def _three_lines(table):
+    """Borders: thick above the head, thin below it, thick below the last row; nothing else."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tbl_pr = table._tbl.tblPr
+    borders = OxmlElement("w:tblBorders")
+    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        element = OxmlElement(f"w:{edge}")
+        element.set(qn("w:val"), "nil")
+        borders.append(element)
+    tbl_pr.append(borders)
+    last = len(table.rows) - 1
+    for i, row in enumerate(table.rows):
+        for cell in row.cells:
+            edges = {}
+            if i == 0:
+                edges = {"top": RULE_THICK, "bottom": RULE_THIN}
+            if i == last:
+                edges["bottom"] = RULE_THICK
+            if edges:
+                _cell_borders(cell, edges)
+
+
+def _cell_borders(cell, edges):
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    tc_pr = cell._tc.get_or_add_tcPr()
+    existing = tc_pr.find(qn("w:tcBorders"))
+    borders = existing if existing is not None else OxmlElement("w:tcBorders")
+    for edge, size in edges.items():
+        old = borders.find(qn(f"w:{edge}"))
+        if old is not None:
+            borders.remove(old)
+        element = OxmlElement(f"w:{edge}")
+        element.set(qn("w:val"), "single")
+        element.set(qn("w:sz"), str(size))
+        element.set(qn("w:space"), "0")
+        element.set(qn("w:color"), "000000")
+        borders.append(element)
+    if existing is None:
+        tc_pr.append(borders)
+
+
+def _fonts(document):
+    """Times New Roman for Latin text and 宋体 for Chinese, in the Normal style."""
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+    style = document.styles["Normal"]
+    style.font.name = FONT_LATIN
+    style.font.size = Pt(11)
+    fonts = style.element.rPr.rFonts
+    fonts.set(qn("w:eastAsia"), FONT_EAST_ASIA)
+
+
+# ---- deterministic bytes ------------------------------------------------------------------------
+
+def _normalise_zip(data):
+    """The same zip with every entry dated FIXED_DATE (python-docx stamps the current time)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            info = zipfile.ZipInfo(item.filename, date_time=FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            target.writestr(info, source.read(item.filename))
+    return out.getvalue()

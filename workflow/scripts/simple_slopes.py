@@ -1,0 +1,13 @@
+"""Simple slopes of one model's interaction: a figure (SVG, PNG) and the tests (JSON)."""
+from hlm.diagnostics import write_simple_slopes
+from hlm.pipeline import job_log
+from hlm.results import read_json, read_table
+
+
+def main(model, table, spec, group, outputs, language, log):
+    with job_log(log):
+        write_simple_slopes(read_json(model), read_table(table), spec, group, outputs, language)
+
+
+main(snakemake.input.model, snakemake.input.table, snakemake.params.spec, snakemake.params.group,
+     dict(snakemake.output.items()), snakemake.params.language, snakemake.log[0])
