@@ -41,6 +41,16 @@ def estimate(x, digits=3, min_decimals=2, max_decimals=6):
     return number(x, decimals)
 
 
+def signif(x, digits=5):
+    """R's format(x, digits): `digits` significant digits, as anova() prints Chisq (62.165)."""
+    if not _finite(x):
+        return MISSING
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return number(x, decimals)
+
+
 def stat(x):
     """A test statistic: two decimals."""
     return number(x, 2)

@@ -515,7 +515,7 @@ def comparison_views(results, titles, L):
                   "npar": apa.df(r.get("npar")), "aic": apa.number(r.get("AIC"), 1),
                   "bic": apa.number(r.get("BIC"), 1), "loglik": apa.number(r.get("logLik"), 1),
                   "deviance": apa.number(r.get("deviance"), 1),
-                  "chisq": apa.stat(r.get("Chisq")) if _finite(r.get("Chisq")) else "",
+                  "chisq": apa.signif(r.get("Chisq")) if _finite(r.get("Chisq")) else "",
                   "df": apa.df(r.get("Df")) if _finite(r.get("Df")) else "",
                   "p": apa.p_value(r.get("Pr(>Chisq)", r.get("p"))) if _finite(r.get("Pr(>Chisq)", r.get("p"))) else ""}
                  for r in rows]

@@ -93,7 +93,7 @@ def _document(view):
                [M["groups"], M["name"], M["symbol"], M["variance"], M["sd"], M["corr"]],
                [[r["group"], r["name"], _symbol(r["symbol"]), r["variance"], r["sd"], r["corr"]]
                 for r in model["random"]], note=note, L=L, text_columns=(1,))
-        document.add_paragraph("".join(writer.render(s) for s in model["narrative"]))
+        document.add_paragraph(L["narrative"]["sep"].join(writer.render(s) for s in model["narrative"]))
 
     _summary(document, counter, view, L)
     _comparisons(document, counter, view, L, writer)
@@ -182,7 +182,7 @@ def _variance(document, counter, view, L, writer):
 def _rest(document, counter, view, L, writer):
     document.add_heading(L["sections"]["icc"], level=1)
     for entry in view["icc"]:
-        document.add_paragraph("".join(writer.render(s) for s in entry["sentences"]))
+        document.add_paragraph(L["narrative"]["sep"].join(writer.render(s) for s in entry["sentences"]))
     if view["contextual"]:
         K, M = L["contextual"], L["model"]
         document.add_heading(L["sections"]["contextual"], level=1)

@@ -1,0 +1,124 @@
+"""Diagnostic figures: the numbers behind them, Chinese text without missing glyphs, and
+byte-identical files on a second run."""
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hlm import diagnostics
+from hlm.results import model_record, ranef_frame, residuals_frame
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+FULL = "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"
+SPEC = {"name": "full", "formula": FULL, "REML": False, "optimizer": "bobyqa", "ddf": "Satterthwaite",
+        "control": {}}
+
+
+@pytest.fixture(scope="module")
+def full(models):
+    """The seed's full model with the tables the fit step writes."""
+    model = models.fit("hsb", "full")
+    frame = models.frame("hsb", "full")
+    return {"model": model, "frame": frame, "record": model_record(model, SPEC),
+            "residuals": residuals_frame(model, frame, ["mathach", "ses", "disclim", "id"]),
+            "ranef": ranef_frame(model)}
+
+
+def test_conditional_sds_are_lme4s_condvar(full):
+    # R: as.data.frame(ranef(lmm_full, condVar = TRUE))$condsd   (tests/fixtures/r/ref_condvar.R)
+    reference = json.loads((FIXTURES / "condvar_lme4.json").read_text())["hsb_full"][0]["terms"][0]
+    ranef = full["ranef"]
+    levels = full["model"].design.terms[0].levels
+    for k, term in enumerate(["(Intercept)", "ses"]):
+        expected = np.sqrt([matrix[k][k] for matrix in reference])
+        rows = ranef[ranef.term == term].set_index("level").loc[[str(level) for level in levels]]
+        assert np.allclose(rows["condsd"], expected, rtol=1e-3), term
+
+
+def test_qq_positions_are_rs_ppoints():
+    # R: ppoints(5); ppoints(20)[1:2]
+    assert np.allclose(diagnostics.ppoints(5), [0.1190476, 0.3095238, 0.5, 0.6904762, 0.8809524])
+    assert np.allclose(diagnostics.ppoints(20)[:2], [0.025, 0.075])
+
+
+def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
+    frame = full["frame"]
+    choice = diagnostics.choose_interaction(FULL, list(full["model"].fixef.index), frame, "id")
+    assert choice == ("ses", "disclim")
+    result = diagnostics.simple_slopes(full["model"], *choice, frame)
+    fixef = full["model"].fixef
+    mean, sd = frame["disclim"].mean(), frame["disclim"].std()
+    slopes = {row["at"]: row for row in result["slopes"]}
+    for key, value in {"minus_sd": mean - sd, "mean": mean, "plus_sd": mean + sd}.items():
+        assert slopes[key]["moderator_value"] == pytest.approx(value)
+        assert slopes[key]["Estimate"] == pytest.approx(fixef["ses"] + value * fixef["ses:disclim"])
+        assert slopes[key]["ci_low"] < slopes[key]["Estimate"] < slopes[key]["ci_high"]
+    assert slopes["plus_sd"]["Estimate"] > slopes["minus_sd"]["Estimate"]  # ses:disclim > 0
+    # at disclim = 0 the simple slope is γ10 itself, tested as lmerTest tests it:
+    # R: summary(lmm_full)$coefficients["ses", ]  (df 157.4166)
+    reference = json.loads((FIXTURES / "hsb_lme4.json").read_text())["models"]["full"]
+    L = np.eye(len(fixef))[list(fixef.index).index("ses")]
+    at_zero = diagnostics._contrast(full["model"], L, "Satterthwaite")
+    assert at_zero["df"] == pytest.approx(reference["df_satterthwaite"]["ses"], rel=1e-2)
+    assert at_zero["Pr(>|t|)"] == pytest.approx(reference["p"]["ses"], rel=1e-2)
+
+
+def test_interactions_found_in_formulas():
+    assert diagnostics.interaction_terms(FULL) == [("ses", "disclim")]
+    assert diagnostics.interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
+    assert diagnostics.interaction_terms("y ~ a + b + (a | g)") == []
+    assert diagnostics.figure_names("y ~ a + (1 | g)") == list(diagnostics.DIAGNOSTIC_FIGURES)
+
+
+def test_a_chinese_font_is_available():
+    family = diagnostics.cjk_font()
+    assert family is not None, "no CJK font: install the package's dependencies (noto-cjk-sans-otc)"
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    font = FT2Font(path)
+    for character in "层残差随机效应拟合值正态分位数简单斜率":
+        assert font.get_char_index(ord(character)) != 0, character
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_path, language):
+    outputs = {name: tmp_path / f"a_{name.replace('_svg', '.svg').replace('_png', '.png')}"
+               for name in diagnostics.DIAGNOSTIC_FIGURES}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diagnostics.write_diagnostic_figures(full["record"], full["residuals"], full["ranef"], outputs, language)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
+    assert missing == []
+    first = {name: Path(path).read_bytes() for name, path in outputs.items()}
+    diagnostics.write_diagnostic_figures(full["record"], full["residuals"], full["ranef"], outputs, language)
+    assert {name: Path(path).read_bytes() for name, path in outputs.items()} == first
+    svg = first["diagnostics_svg"].decode("utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "<dc:date>" not in svg  # no timestamp
+    assert first["diagnostics_png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"tEXtSoftware" not in first["diagnostics_png"]
+
+
+def test_simple_slopes_files(full, tmp_path):
+    outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
+               "simple_slopes_json": tmp_path / "s.json"}
+    diagnostics.write_simple_slopes(full["record"], full["frame"], SPEC, "id", outputs, "zh")
+    record = json.loads(outputs["simple_slopes_json"].read_text())
+    assert record["available"] and record["predictor"] == "ses" and record["moderator"] == "disclim"
+    assert [row["at"] for row in record["slopes"]] == ["minus_sd", "mean", "plus_sd"]
+    assert all(row["df"] > 100 for row in record["slopes"])  # Satterthwaite, as lmerTest
+    assert outputs["simple_slopes_png"].stat().st_size > 1000
+
+
+def test_no_interaction_to_probe_writes_a_placeholder(models, tmp_path):
+    model = models.fit("hsb", "random_slope")
+    frame = models.frame("hsb", "random_slope")
+    record = model_record(model, {**SPEC, "name": "random_slope", "formula": model.formula})
+    outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
+               "simple_slopes_json": tmp_path / "s.json"}
+    diagnostics.write_simple_slopes(record, frame, SPEC, "id", outputs, "en")
+    assert json.loads(outputs["simple_slopes_json"].read_text()) == {"available": False}
