@@ -12,6 +12,7 @@ blocks of q×q, factored in one batched call. Everything after it (further rando
 and y) is the dense "tail" of size m, updated by a Schur complement. With one grouping
 factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
 """
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -19,6 +20,18 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
+import threadpoolctl
+
+
+# Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
+# larger ones by LAPACK on one thread: on a busy 2-core machine OpenBLAS's spinning threads
+# cost far more than they save.
+THREADED_SIZE = 64
+
+
+@functools.cache
+def _blas_controller():
+    return threadpoolctl.ThreadpoolController()
 
 
 def lower_triangle_indices(q):
@@ -34,6 +47,26 @@ def theta_lower_bounds(terms):
         rows, cols = lower_triangle_indices(term.q)
         bounds += [0.0 if r == c else -np.inf for r, c in zip(rows, cols)]
     return np.array(bounds)
+
+
+@numba.njit(cache=True)
+def small_cholesky(A):
+    """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
+    m = A.shape[0]
+    L = np.zeros((m, m))
+    for c in range(m):
+        total = A[c, c]
+        for k in range(c):
+            total -= L[c, k] ** 2
+        if total <= 0.0:
+            return L, c + 1
+        L[c, c] = np.sqrt(total)
+        for r in range(c + 1, m):
+            total = A[r, c]
+            for k in range(c):
+                total -= L[r, k] * L[c, k]
+            L[r, c] = total / L[c, c]
+    return L, 0
 
 
 @numba.njit(cache=True)
@@ -105,10 +138,41 @@ def factor_first_block(A11, A21, lam):
 
 
 @dataclass(frozen=True)
+class Block:
+    """The random-effects terms on one grouping factor, factored together.
+
+    `(1 | id) + (0 + ses | id)` is two terms for lme4's θ and output but one block of q = 2
+    with a block-diagonal Λ here (MixedModels.jl amalgamates them the same way), so it costs
+    what `(1 + ses | id)` costs.
+    """
+    members: tuple          # indices of the design's terms in this block
+    offsets: tuple          # first column of each member within the block
+    q: int
+    nlevels: int
+    codes: np.ndarray
+    matrix: np.ndarray      # (n, q): the members' matrices side by side
+
+
+def group_terms(terms):
+    """Blocks in order of first appearance; terms on the same grouping factor share one."""
+    members = {}
+    for index, term in enumerate(terms):
+        members.setdefault(term.group, []).append(index)
+    blocks = []
+    for indices in members.values():
+        widths = [terms[i].q for i in indices]
+        blocks.append(Block(tuple(indices), tuple(np.cumsum([0] + widths[:-1]).tolist()), sum(widths),
+                            terms[indices[0]].nlevels, terms[indices[0]].codes,
+                            np.column_stack([terms[i].matrix for i in indices])))
+    return blocks
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The pieces of one evaluation of the blocked Cholesky factor at θ."""
     theta: np.ndarray
     factors: list        # Λ_k of each term
+    block_factors: list  # Λ of each block (block-diagonal in its members' Λ_k)
     L1: np.ndarray       # (J, q, q) diagonal blocks of the first term
     L1_inv: np.ndarray   # their inverses
     tail: np.ndarray     # (m, m) lower Cholesky factor of the tail's Schur complement
@@ -124,13 +188,14 @@ class ProfiledDeviance:
         self.reml = reml
         self.n, self.p = design.n, design.p
         self.terms = design.terms
-        first, rest = design.terms[0], design.terms[1:]
         sizes = [t.theta_size for t in design.terms]
         # (rows, cols, positions in θ) of each term's Λ entries
         self.theta_indices = [(*lower_triangle_indices(t.q), np.arange(start, start + t.theta_size))
                               for t, start in zip(design.terms, np.cumsum([0] + sizes[:-1]))]
         self.lower = theta_lower_bounds(design.terms)
-        self.n_random_tail = sum(t.nlevels * t.q for t in rest)   # mR
+        self.blocks = group_terms(design.terms)
+        first, rest = self.blocks[0], self.blocks[1:]
+        self.n_random_tail = sum(b.nlevels * b.q for b in rest)   # mR
         dense_tail = np.column_stack([design.X, design.y])         # [X y]
         self.A11 = _block_cross_products(first)
         if rest:
@@ -168,7 +233,8 @@ class ProfiledDeviance:
             lam = np.zeros((term.q, term.q))
             lam[rows, cols] = theta[positions]
             factors.append(lam)
-        lam1 = factors[0]
+        block_factors = [self._block_factor(block, factors) for block in self.blocks]
+        lam1 = block_factors[0]
         L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self.A21_per_level, lam1)
         mR = self.n_random_tail
         if mR:
@@ -177,20 +243,44 @@ class ProfiledDeviance:
             eliminated = (self.outer_products @ weights.ravel()).reshape(self.A22.shape)
         schur = self.A22 - eliminated
         if mR:
-            schur = self._scale_tail(self._scale_tail(schur, factors).T, factors)
+            schur = self._scale_tail(self._scale_tail(schur, block_factors).T, block_factors)
             schur[np.arange(mR), np.arange(mR)] += 1.0
-        tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
+        if len(schur) > THREADED_SIZE:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
+        else:
+            tail, info = small_cholesky(schur)
         if info:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
         log_diag = np.log(np.diagonal(tail))
         logdet_L = 2 * (log_det_first + log_diag[:mR].sum())
         logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
-        return Evaluation(theta, factors, L1, L1_inv, tail, logdet_L, logdet_RX, tail[-1, -1] ** 2)
+        return Evaluation(theta, factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
+                          tail[-1, -1] ** 2)
+
+    @staticmethod
+    def _block_factor(block, factors):
+        if len(block.members) == 1:
+            return factors[block.members[0]]
+        lam = np.zeros((block.q, block.q))
+        for index, offset in zip(block.members, block.offsets):
+            size = len(factors[index])
+            lam[offset:offset + size, offset:offset + size] = factors[index]
+        return lam
+
+    def _split(self, per_block, diagonal_blocks):
+        """Per-block arrays back to lme4's terms: columns (modes) or diagonal blocks (variances)."""
+        out = [None] * len(self.terms)
+        for block, values in zip(self.blocks, per_block):
+            for index, offset in zip(block.members, block.offsets):
+                cols = slice(offset, offset + self.terms[index].q)
+                out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
+        return out
 
     def _scale_tail(self, matrix, factors):
-        """Λ_T' M: rows of each later term's block multiplied by Λ_k' level by level."""
+        """Λ_T' M: rows of each later block multiplied by its Λ' level by level."""
         out, start = matrix.copy(), 0
-        for term, lam in zip(self.terms[1:], factors[1:]):
+        for term, lam in zip(self.blocks[1:], factors[1:]):
             stop = start + term.nlevels * term.q
             block = matrix[start:stop].reshape(term.nlevels, term.q, -1)
             out[start:stop] = (lam.T @ block).reshape(stop - start, -1)
@@ -198,9 +288,9 @@ class ProfiledDeviance:
         return out
 
     def _tail_factor(self, factors):
-        """Block-diagonal Λ of the tail: kron(I, Λ_k) for each later term, identity for X and y."""
-        blocks = [sp.kron(sp.identity(t.nlevels), lam, format="csr")
-                  for t, lam in zip(self.terms[1:], factors[1:])]
+        """Block-diagonal Λ of the tail: kron(I, Λ_k) for each later block, identity for X and y."""
+        blocks = [sp.kron(sp.identity(b.nlevels), lam, format="csr")
+                  for b, lam in zip(self.blocks[1:], factors[1:])]
         return sp.block_diag(blocks + [sp.identity(self.p + 1)], format="csr")
 
     # ---- the solution at θ -------------------------------------------------------------
@@ -216,61 +306,61 @@ class ProfiledDeviance:
         return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T")
 
     def spherical_effects(self, ev):
-        """u of every term, as (J_k, q_k) arrays; the conditional modes are b = Λ u."""
+        """u of every block, as (J_k, q_k) arrays; the conditional modes are b = Λ u."""
         z = self._tail_solution(ev)
         w = np.concatenate([-z, [1.0]])
         mR = self.n_random_tail
         if mR:
-            w = self._tail_factor(ev.factors) @ w
+            w = self._tail_factor(ev.block_factors) @ w
             rhs = (self.A21.T @ w).reshape(len(ev.L1), -1)
         else:
             rhs = np.einsum("jmq,m->jq", self.A21, w)
-        rhs = rhs @ ev.factors[0]                                   # Λ1' A21_j' w, per row j
+        rhs = rhs @ ev.block_factors[0]                             # Λ1' A21_j' w, per row j
         u_first = np.einsum("jba,jb->ja", ev.L1_inv, np.einsum("jab,jb->ja", ev.L1_inv, rhs))
         out, start = [u_first], 0
-        for term in self.terms[1:]:
-            size = term.nlevels * term.q
-            out.append(z[start:start + size].reshape(term.nlevels, term.q))
+        for block in self.blocks[1:]:
+            size = block.nlevels * block.q
+            out.append(z[start:start + size].reshape(block.nlevels, block.q))
             start += size
         return out
 
     def conditional_modes(self, ev):
-        return [u @ lam.T for u, lam in zip(self.spherical_effects(ev), ev.factors)]
+        """b = Λ u of every term of the design, as (J_k, q_k) arrays."""
+        modes = [u @ lam.T for u, lam in zip(self.spherical_effects(ev), ev.block_factors)]
+        return self._split(modes, diagonal_blocks=False)
 
     def unscaled_vcov(self, ev):
         """(R_X'R_X)^{-1}; times σ² it is Var(β̂) as vcov() reports it."""
         mR = self.n_random_tail
-        rx_inv = scipy.linalg.solve_triangular(ev.tail[mR:mR + self.p, mR:mR + self.p],
-                                               np.eye(self.p), lower=True)
+        rx_inv, _ = scipy.linalg.lapack.dtrtri(ev.tail[mR:mR + self.p, mR:mR + self.p], lower=1)
         return rx_inv.T @ rx_inv
 
     def conditional_variances(self, ev):
-        """Var(b_j | y) / σ² per level: Λ (P⁻¹)_jj Λ', P = Λ'Z'ZΛ + I (lme4's condVar)."""
+        """Var(b_j | y) / σ² per level and term: Λ (P⁻¹)_jj Λ', P = Λ'Z'ZΛ + I (lme4's condVar)."""
         mR = self.n_random_tail
         first = ev.L1_inv.transpose(0, 2, 1) @ ev.L1_inv           # L_j^{-T} L_j^{-1}
         out = []
         if mR:
             tail_inv = scipy.linalg.solve_triangular(ev.tail[:mR, :mR], np.eye(mR), lower=True)
-            lam_tail = self._tail_factor(ev.factors)[:mR, :mR]
-            blocks = sp.bsr_matrix((ev.factors[0] @ ev.L1_inv.transpose(0, 2, 1),
+            lam_tail = self._tail_factor(ev.block_factors)[:mR, :mR]
+            blocks = sp.bsr_matrix((ev.block_factors[0] @ ev.L1_inv.transpose(0, 2, 1),
                                     np.arange(len(ev.L1)), np.arange(len(ev.L1) + 1)))
             coupling = (lam_tail.T @ self.A21[:mR] @ blocks).toarray()  # rows R of L21
             g = (tail_inv @ coupling).reshape(mR, len(ev.L1), -1).transpose(1, 0, 2)
             first = ev.L1_inv.transpose(0, 2, 1) @ (np.eye(ev.L1.shape[1]) + g.transpose(0, 2, 1) @ g) @ ev.L1_inv
             p_inv = tail_inv.T @ tail_inv
-        lam1 = ev.factors[0]
+        lam1 = ev.block_factors[0]
         out.append(lam1 @ first @ lam1.T)
         start = 0
-        for term, lam in zip(self.terms[1:], ev.factors[1:]):
-            idx = start + np.arange(term.nlevels * term.q).reshape(term.nlevels, term.q)
-            block = p_inv[idx[:, :, None], idx[:, None, :]]
-            out.append(lam @ block @ lam.T)
-            start += term.nlevels * term.q
-        return out
+        for block, lam in zip(self.blocks[1:], ev.block_factors[1:]):
+            idx = start + np.arange(block.nlevels * block.q).reshape(block.nlevels, block.q)
+            out.append(lam @ p_inv[idx[:, :, None], idx[:, None, :]] @ lam.T)
+            start += block.nlevels * block.q
+        return self._split(out, diagonal_blocks=True)
 
 
 def _sparse_z(term):
-    """Z_k as an n × (J q) sparse matrix: row i holds term.matrix[i] in its group's columns."""
+    """Z of a block as an n × (J q) sparse matrix: row i holds term.matrix[i] in its group's columns."""
     n, q = term.matrix.shape
     cols = (term.codes[:, None] * q + np.arange(q)).ravel()
     rows = np.repeat(np.arange(n), q)
@@ -302,7 +392,7 @@ def _level_outer_products(A21, q):
 
 
 def _block_cross_products(term):
-    """Z_j'Z_j for every level j of the first term: (J, q, q)."""
+    """Z_j'Z_j for every level j of the first block: (J, q, q)."""
     q = term.q
     out = np.empty((term.nlevels, q, q))
     for a in range(q):
@@ -313,7 +403,7 @@ def _block_cross_products(term):
 
 
 def _group_cross_products(term, dense):
-    """[X y]'Z_j for every level j of the first term: (J, m, q)."""
+    """[X y]'Z_j for every level j of the first block: (J, m, q)."""
     out = np.empty((term.nlevels, dense.shape[1], term.q))
     for c in range(dense.shape[1]):
         for a in range(term.q):

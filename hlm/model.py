@@ -8,7 +8,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from .deviance import ProfiledDeviance
 from .design import build_design
@@ -27,11 +26,9 @@ def lmer(formula, data, REML=True, optimizer="bobyqa", control=None):
 def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
     """Fit a built Design; `refit` and allfit reuse the design without rebuilding it."""
     deviance = ProfiledDeviance(design, reml=bool(REML))
-    # The deviance works on small matrices, where multithreaded BLAS only adds contention.
-    with threadpool_limits(limits=1, user_api="blas"):
-        theta, summary = optimize(deviance, optimizer, control, start)
-        singular = is_singular(theta, deviance.lower)
-        convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
+    theta, summary = optimize(deviance, optimizer, control, start)
+    singular = is_singular(theta, deviance.lower)
+    convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
     if summary.status == "MAXEVAL_REACHED":
         convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
                               "(raise control['maxeval'] or try another optimizer)")
@@ -203,6 +200,11 @@ class LinearMixedModel:
         return fit_design(self.design, REML=self.REML if REML is None else REML,
                           optimizer=optimizer or self.optsummary.optimizer,
                           control=control)
+
+    def confint(self, method="profile", level=0.95, **options):
+        """Intervals for variance components and fixed effects, as lme4's confint.merMod."""
+        from .inference import confint
+        return confint(self, method, level, **options)
 
     def summary(self, ddf="satterthwaite"):
         from .summary import format_summary

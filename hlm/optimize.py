@@ -44,7 +44,10 @@ def _nlopt(algorithm):
         opt.set_ftol_abs(control["ftol_abs"])
         opt.set_xtol_abs(control["xtol_abs"])
         opt.set_initial_step(control["initial_step"])
-        x = opt.optimize(np.asarray(x0, dtype=float))
+        try:
+            x = opt.optimize(np.asarray(x0, dtype=float))
+        except nlopt.RoundoffLimited:  # no further progress possible: keep the best point seen
+            return objective.best_x, objective.best_value, "ROUNDOFF_LIMITED"
         return x, opt.last_optimum_value(), nlopt_status(opt.last_optimize_result())
     return run
 
@@ -79,13 +82,7 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
         raise ModelError(f"control key '{sorted(unknown)[0]}' is unknown; use {', '.join(DEFAULT_CONTROL)}")
     settings = {**DEFAULT_CONTROL, **(control or {})}
     x0 = deviance.initial_theta() if start is None else np.asarray(start, dtype=float)
-    evaluations = 0
-
-    def objective(theta):
-        nonlocal evaluations
-        evaluations += 1
-        return float(deviance(theta))
-
+    objective = _Objective(deviance)
     try:
         theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
     except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # nlopt's failures included
@@ -93,8 +90,24 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
                          f"optimizer='nelder_mead', or rescale the predictors") from exc
     theta = np.maximum(theta, deviance.lower)
     fmin = objective(theta)
-    log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, evaluations, status)
-    return theta, OptSummary(optimizer, tuple(x0), tuple(theta), fmin, evaluations, status, settings)
+    log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, objective.evaluations, status)
+    return theta, OptSummary(optimizer, tuple(x0), tuple(theta), fmin, objective.evaluations, status, settings)
+
+
+class _Objective:
+    """The deviance as the optimizer sees it, counting evaluations and keeping the best point."""
+
+    def __init__(self, deviance):
+        self.deviance = deviance
+        self.evaluations = 0
+        self.best_x, self.best_value = None, np.inf
+
+    def __call__(self, theta):
+        self.evaluations += 1
+        value = float(self.deviance(theta))
+        if value < self.best_value:
+            self.best_x, self.best_value = np.array(theta, dtype=float), value
+        return value
 
 
 def is_singular(theta, lower):
