@@ -61,7 +61,7 @@ def _document(view):
            [D["variable"], D["label"], D["level"], D["mean"], D["sd"], D["min"], D["max"], D["missing"]],
            [[v["name"], v["label"] + (f" ({v['value_labels']})" if v["value_labels"] else ""), v["level"],
              v["mean"], v["sd"], v["min"], v["max"], v["missing"]] for v in view["data"]["variables"]],
-           text_columns=(1, 2))
+           L=L, text_columns=(1, 2))
 
     document.add_heading(L["sections"]["models"], level=1)
     M = L["model"]
@@ -212,7 +212,7 @@ def _rest(document, counter, view, L, writer):
 
 # ---- a three-line table -------------------------------------------------------------------------
 
-def _table(document, counter, title, header, rows, note=None, L=None, text_columns=(), font_size=9,
+def _table(document, counter, title, header, rows, *, L, note=None, text_columns=(), font_size=9,
            merge_triples=None):
     """An APA table: 'Table n' (bold), the title (italic), rules above and below the head and
     below the body, a note in a smaller font. merge_triples: from that row on, each model's three
@@ -220,7 +220,7 @@ def _table(document, counter, title, header, rows, note=None, L=None, text_colum
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.shared import Pt
 
-    labels = L or {"report": {"table": "Table", "note": "Note. "}}
+    labels = L
     number = counter.next()
     caption = document.add_paragraph()
     caption.paragraph_format.space_after = Pt(0)
