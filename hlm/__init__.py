@@ -1,9 +1,23 @@
-"""hlm: multilevel (linear mixed) models with lme4's numbers."""
-from .errors import HlmError
-from .model import LinearMixedModel, lmer
-from .inference import anova_terms, coef_table, confint
-from .compare import allfit, anova, contextual, icc, r2_nakagawa, variance_explained
+"""hlm: multilevel (linear mixed) models with lme4's numbers.
 
-__all__ = ["HlmError", "LinearMixedModel", "lmer",
-           "anova_terms", "coef_table", "confint",
-           "allfit", "anova", "contextual", "icc", "r2_nakagawa", "variance_explained"]
+The public names load their modules on first use, so `import hlm` (which every Snakemake job
+and CLI call does) stays cheap until a model is actually fitted.
+"""
+import importlib
+
+from .errors import HlmError
+
+_EXPORTS = {
+    "LinearMixedModel": "model", "lmer": "model",
+    "anova_terms": "inference", "coef_table": "inference", "confint": "inference",
+    "allfit": "compare", "anova": "compare", "contextual": "compare", "icc": "compare",
+    "r2_nakagawa": "compare", "variance_explained": "compare",
+}
+
+__all__ = ["HlmError", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'hlm' has no attribute '{name}'")

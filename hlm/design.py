@@ -109,17 +109,19 @@ def build_design(formula_text, data):
                   tuple(terms), n_dropped, tuple(messages))
 
 
-def _used_columns(node, found):
+def used_columns(node, found=None):
+    """Names of the data columns an expression (or a parsed formula's node) refers to."""
+    found = [] if found is None else found
     if isinstance(node, Name):
         found.append(node.name)
     elif isinstance(node, Call):
         for arg in node.args:
-            _used_columns(arg, found)
+            used_columns(arg, found)
     elif isinstance(node, Binary):
-        _used_columns(node.left, found)
-        _used_columns(node.right, found)
+        used_columns(node.left, found)
+        used_columns(node.right, found)
     elif isinstance(node, (Unary, Paren)):
-        _used_columns(node.operand if isinstance(node, Unary) else node.inner, found)
+        used_columns(node.operand if isinstance(node, Unary) else node.inner, found)
     return found
 
 
@@ -128,7 +130,7 @@ def _complete_rows(formula, data):
     nodes = [formula.response.node] + [v.node for t in formula.fixed.terms for v in t]
     for term in formula.random:
         nodes += [v.node for t in term.lhs.terms for v in t]
-    columns = [c for node in nodes for c in _used_columns(node, [])]
+    columns = [c for node in nodes for c in used_columns(node)]
     columns += [g for term in formula.random for g in term.group]
     columns = list(dict.fromkeys(columns))
     for column in columns:

@@ -194,10 +194,10 @@ def _components(coefficient, fixed_terms):
 
 
 def _columns_of(variable):
-    from .design import _used_columns
+    from .design import used_columns
     if variable is None:
         return []
-    return [c.strip("`") for c in _used_columns(variable.node, [])]
+    return [c.strip("`") for c in used_columns(variable.node)]
 
 
 def _level(part, variable, levels, random_columns):

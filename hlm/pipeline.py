@@ -213,11 +213,11 @@ def _unique(names, key):
 
 def formula_columns(formula, key="formula"):
     """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
-    from .design import _used_columns
+    from .design import used_columns
     from .formula import parse_expression, parse_formula
     try:
         parse_formula(formula)
-        names = _used_columns(parse_expression(formula), [])
+        names = used_columns(parse_expression(formula))
     except FormulaError as exc:
         raise ConfigError(f"config key '{key}': {_one_line(exc)}") from exc
     return list(dict.fromkeys(name.strip("`") for name in names))
