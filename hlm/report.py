@@ -762,11 +762,10 @@ def figure_views(results, titles, L):
 
 
 def inline_svg(path):
-    """An SVG file's <svg> element, ready to sit inside HTML (no XML prolog or doctype)."""
+    """An SVG file's <svg> element, ready to sit inside HTML (no XML prolog or doctype); it keeps
+    its natural size, and the style sheet shrinks it to the page's width when wider."""
     text = Path(path).read_text(encoding="utf-8")
-    start = text.index("<svg")
-    svg = text[start:]
-    return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', svg, count=1)
+    return text[text.index("<svg"):]
 
 
 # ---- the whole view --------------------------------------------------------------------------------

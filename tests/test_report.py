@@ -174,6 +174,28 @@ def test_rerun_gives_byte_identical_report(zh_run, tmp_path):
     assert after == before
 
 
+def test_warnings_show_where_they_occur_and_in_their_section(zh_run):
+    from hlm.report import build_view, load_results, render_html
+    results = load_results(zh_run / "results/manifest.json")
+    results.models["full"].update(singular=True, converged=False, n_dropped=12, messages=[
+        "fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"])
+    page = render_html(build_view(results, "zh"))
+    full = page[page.index('<section id="model-full">'):page.index('<section id="model-contextual_group">')]
+    for text in ("畸形拟合", "模型未收敛", "rank deficient so dropping 1 column", "删除了 12 行"):
+        assert text in full, text
+    warnings = page[page.index('<section id="warnings">'):page.index('<section id="reproducibility">')]
+    assert "畸形拟合" in warnings and 'href="#model-full"' in warnings
+    clean = render_html(build_view(load_results(zh_run / "results/manifest.json"), "zh"))
+    assert "没有警告" in clean
+
+
+def test_reproducibility_section(zh_run):
+    import hashlib
+    text = visible_text(read(zh_run, "results/report/report.html"))
+    digest = hashlib.sha256((ROOT / "data/hsb.sav").read_bytes()).hexdigest()
+    assert digest in text and "numpy" in text and "lme4" in text and "diagnostics:" in text
+
+
 # ---- in a browser ------------------------------------------------------------------------------------
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
