@@ -58,7 +58,7 @@ def small_cholesky(A):
         total = A[c, c]
         for k in range(c):
             total -= L[c, k] ** 2
-        if total <= 0.0:
+        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
             return L, c + 1
         L[c, c] = np.sqrt(total)
         for r in range(c + 1, m):

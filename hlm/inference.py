@@ -1011,7 +1011,7 @@ def _minimize_theta(dev, summary, start):
     start = np.where(np.all(start == 0), 0.001, start)
     try:
         return optimize(dev, summary.optimizer, summary.control, start=start)[1].fmin
-    except (nlopt.RoundoffLimited, RuntimeError):
+    except ModelError:  # the optimizer gave up from this start (e.g. NLopt's roundoff limit)
         return optimize(dev, summary.optimizer, summary.control, start=dev.initial_theta())[1].fmin
 
 
@@ -1031,6 +1031,8 @@ def _minimize_bounded(f, start, lower, upper):
     opt.set_initial_step(np.maximum(0.1 * np.abs(x0), 1e-3))
     try:
         x = opt.optimize(x0)
+        opt.set_initial_step(np.maximum(0.1 * np.abs(x), 1e-3))
+        x = opt.optimize(x)  # a restart from the optimum: BOBYQA can stall on these flat profiles
         return opt.last_optimum_value(), x
     except (nlopt.RoundoffLimited, ValueError):
         return float(f(x0)), x0

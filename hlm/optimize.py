@@ -44,10 +44,7 @@ def _nlopt(algorithm):
         opt.set_ftol_abs(control["ftol_abs"])
         opt.set_xtol_abs(control["xtol_abs"])
         opt.set_initial_step(control["initial_step"])
-        try:
-            x = opt.optimize(np.asarray(x0, dtype=float))
-        except nlopt.RoundoffLimited:  # no further progress possible: keep the best point seen
-            return objective.best_x, objective.best_value, "ROUNDOFF_LIMITED"
+        x = opt.optimize(np.asarray(x0, dtype=float))
         return x, opt.last_optimum_value(), nlopt_status(opt.last_optimize_result())
     return run
 
@@ -85,7 +82,7 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
     objective = _Objective(deviance)
     try:
         theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
-    except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:  # nlopt's failures included
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
         raise ModelError(f"optimizer '{optimizer}' failed ({exc}); try another optimizer, e.g. "
                          f"optimizer='nelder_mead', or rescale the predictors") from exc
     theta = np.maximum(theta, deviance.lower)
@@ -95,19 +92,15 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
 
 
 class _Objective:
-    """The deviance as the optimizer sees it, counting evaluations and keeping the best point."""
+    """The deviance as the optimizer sees it, counting evaluations."""
 
     def __init__(self, deviance):
         self.deviance = deviance
         self.evaluations = 0
-        self.best_x, self.best_value = None, np.inf
 
     def __call__(self, theta):
         self.evaluations += 1
-        value = float(self.deviance(theta))
-        if value < self.best_value:
-            self.best_x, self.best_value = np.array(theta, dtype=float), value
-        return value
+        return float(self.deviance(theta))
 
 
 def is_singular(theta, lower):
