@@ -5,7 +5,6 @@ Tolerances are DESIGN.md's: df within 1e-2 relative, p within 1e-3 relative (or 
 The R calls that produced each value are in the comments (scripts in tests/fixtures/r/).
 """
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,10 +27,6 @@ SE_RTOL = 1e-4
 VARPAR_RTOL = 1e-3
 
 ALL_MODELS = [("hsb", n) for n in HSB] + [("classic", n) for n in CLASSIC]
-# models whose deviance evaluations are slow in the engine today (two terms on one factor,
-# 7185 rows): their profiles take minutes, so they run only with HLM_SLOW_TESTS=1
-SLOW_PROFILES = {"hsb_categorical"}
-slow = pytest.mark.skipif(not os.environ.get("HLM_SLOW_TESTS"), reason="slow profile; set HLM_SLOW_TESTS=1")
 
 
 def reference(suite, name):
@@ -163,8 +158,7 @@ def test_type3_contrasts_of_a_three_level_factor_interaction(models):
 def ci_cases(key):
     cases = [("classic", n, ref[key]) for n, ref in CLASSIC.items()]
     cases += [("hsb", n, ref[key]) for n, ref in EXTRA["models"].items()]
-    return [pytest.param(*c, marks=slow) if c[1] in SLOW_PROFILES and key == "confint_profile" else c
-            for c in cases]
+    return cases
 
 
 def check_interval(model, table, rows, name):
