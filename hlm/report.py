@@ -401,14 +401,14 @@ def _narrative(view, model, equations, L):
         parts = []
         for r in random_rows:
             group = _group_of(r["grp"], equations)
-            name = L["model"]["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+            name = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
             parts.append(_say(N["random_variance"], name=name,
                               symbol=sym((group, r["var1"], None)) or f"{r['grp']} {r['var1']}",
                               value=apa.estimate(r["vcov"], digits=4)))
         for r in model["varcorr"]:
             if r.get("var2") and _finite(r.get("sdcor")):
                 group = _group_of(r["grp"], equations)
-                a = L["model"]["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+                a = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
                 parts.append(_say(N["random_corr"], a=a, b=r["var2"],
                                   symbol=sym((group, r["var1"], r["var2"])) or "ρ",
                                   value=apa.number(r["sdcor"], 2)))
