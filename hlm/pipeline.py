@@ -470,7 +470,7 @@ def starter_config(dataset, data_path):
         "diagnostics: [null]",
         "",
         "report:",
-        "  language: en           # en or zh",
+        "  language: zh           # zh (Chinese) or en",
         "  formats: [html, md, docx]",
         "",
     ]

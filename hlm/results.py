@@ -46,6 +46,7 @@ def _atomic(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are ordinary readable files
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -68,7 +68,7 @@ def test_defaults_are_filled_in():
                                      "ddf": "Satterthwaite", "control": {}}
     assert checked["icc"] == ["m0"]
     assert checked["comparisons"] == [] and checked["diagnostics"] == []
-    assert checked["report"] == {"language": "en", "formats": ["html", "md", "docx"]}
+    assert checked["report"] == {"language": "zh", "formats": ["html", "md", "docx"]}
     assert model_specs(checked)["m0"]["REML"] is True
     assert minimal["data"] == {"path": "data/hsb.sav", "group": "id"}  # the input is not changed
 
@@ -80,7 +80,7 @@ def test_snakemake_validate_agrees_with_the_schema(config):
     for key in ("title", "estimation", "report", "comparisons", "contextual"):
         raw.pop(key)
     validate(raw, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    assert raw["estimation"]["ddf"] == "Satterthwaite" and raw["report"]["language"] == "en"
+    assert raw["estimation"]["ddf"] == "Satterthwaite" and raw["report"]["language"] == "zh"
 
 
 def test_model_entries_override_the_estimation_defaults(config):
