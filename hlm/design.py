@@ -125,8 +125,25 @@ def used_columns(node, found=None):
     return found
 
 
+@dataclass(frozen=True)
+class Columns:
+    """The used columns on the complete rows: what evaluate() and model_matrix() read.
+
+    A plain mapping of Series, because subsetting a DataFrame costs more than fitting a
+    small model.
+    """
+    series: dict
+    n: int
+
+    def __getitem__(self, name):
+        return self.series[name]
+
+    def __len__(self):
+        return self.n
+
+
 def _complete_rows(formula, data):
-    """Rows with every used column present (lme4's na.omit), and how many were dropped."""
+    """The used columns on rows with every one present (lme4's na.omit), and how many were dropped."""
     nodes = [formula.response.node] + [v.node for t in formula.fixed.terms for v in t]
     for term in formula.random:
         nodes += [v.node for t in term.lhs.terms for v in t]
@@ -136,10 +153,15 @@ def _complete_rows(formula, data):
     for column in columns:
         if column not in data.columns:
             raise FormulaError(f"column '{column}' not in data{did_you_mean(column, data.columns)}")
-    frame = data[columns].dropna()
-    if frame.empty:
+    series = {c: data[c] for c in columns}
+    missing = np.zeros(len(data), dtype=bool)
+    for values in series.values():
+        missing |= values.isna().to_numpy()
+    if missing.all():
         raise DataError(f"every row has a missing value in one of {', '.join(columns)}; nothing to fit")
-    return frame.reset_index(drop=True), len(data) - len(frame)
+    if missing.any():
+        series = {c: values[~missing].reset_index(drop=True) for c, values in series.items()}
+    return Columns(series, int((~missing).sum())), int(missing.sum())
 
 
 def _response(variable, frame):
