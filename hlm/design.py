@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, FormulaError, ModelError, did_you_mean
-from .formula import Binary, Call, Name, Number, Paren, Unary, Variable, deparse, parse_formula
+from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Design:
     fixed_names: tuple
     dropped_columns: tuple
     terms: tuple            # RandomEffectsTerm, in lme4's order
+    rows: np.ndarray        # positions of the rows used, in the data passed in
     n_dropped_rows: int
     messages: tuple
 
@@ -85,11 +86,10 @@ def build_design(formula_text, data):
         raise FormulaError(f"formula '{formula_text}' has no random term such as (1 | group); "
                            "a model without random effects is an ordinary regression: use OLS "
                            "(statsmodels.formula.api.ols)")
-    frame, n_dropped = _complete_rows(formula, data)
+    frame, messages = _defined_rows(formula, _complete_rows(formula, data))
     y = _response(formula.response, frame)
     X, names = model_matrix(formula.fixed, frame)
     X, names, dropped = drop_rank_deficient(X, names)
-    messages = []
     if dropped:
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
                         f"column{'s' if len(dropped) > 1 else ''} / coefficient{'s' if len(dropped) > 1 else ''}"
@@ -106,7 +106,7 @@ def build_design(formula_text, data):
     for message in messages:
         log.warning(message)
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
-                  tuple(terms), n_dropped, tuple(messages))
+                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages))
 
 
 def used_columns(node, found=None):
@@ -127,27 +127,32 @@ def used_columns(node, found=None):
 
 @dataclass(frozen=True)
 class Columns:
-    """The used columns on the complete rows: what evaluate() and model_matrix() read.
+    """The used columns on the rows a model keeps: what evaluate() and model_matrix() read.
 
     A plain mapping of Series, because subsetting a DataFrame costs more than fitting a
-    small model.
+    small model. `rows` are the kept rows' positions in the user's data.
     """
     series: dict
-    n: int
+    rows: np.ndarray
 
     def __getitem__(self, name):
         return self.series[name]
 
     def __len__(self):
-        return self.n
+        return len(self.rows)
+
+    def subset(self, keep):
+        return Columns({c: v[keep].reset_index(drop=True) for c, v in self.series.items()}, self.rows[keep])
+
+
+def _variable_nodes(formula):
+    nodes = [formula.response] + [v for t in formula.fixed.terms for v in t]
+    return nodes + [v for term in formula.random for t in term.lhs.terms for v in t]
 
 
 def _complete_rows(formula, data):
-    """The used columns on rows with every one present (lme4's na.omit), and how many were dropped."""
-    nodes = [formula.response.node] + [v.node for t in formula.fixed.terms for v in t]
-    for term in formula.random:
-        nodes += [v.node for t in term.lhs.terms for v in t]
-    columns = [c for node in nodes for c in used_columns(node)]
+    """The used columns on rows with every one present (lme4's na.omit)."""
+    columns = [c for variable in _variable_nodes(formula) for c in used_columns(variable.node)]
     columns += [g for term in formula.random for g in term.group]
     columns = list(dict.fromkeys(columns))
     for column in columns:
@@ -159,9 +164,31 @@ def _complete_rows(formula, data):
         missing |= values.isna().to_numpy()
     if missing.all():
         raise DataError(f"every row has a missing value in one of {', '.join(columns)}; nothing to fit")
-    if missing.any():
-        series = {c: values[~missing].reset_index(drop=True) for c, values in series.items()}
-    return Columns(series, int((~missing).sum())), int(missing.sum())
+    frame = Columns(series, np.arange(len(data)))
+    return frame.subset(~missing) if missing.any() else frame
+
+
+def _defined_rows(formula, frame):
+    """Drop rows where a computed variable such as log(x) is undefined (NaN), as R's na.omit
+    does after evaluating the formula; an infinite value is an error, as in R."""
+    undefined, labels = np.zeros(len(frame), dtype=bool), []
+    for variable in _variable_nodes(formula):
+        value = evaluate(variable.node, frame)
+        if isinstance(value, Factor):
+            continue
+        value = np.asarray(value, dtype=float)
+        if np.isinf(value).any():
+            raise DataError(f"'{variable.label}' is infinite in {int(np.isinf(value).sum())} rows; "
+                            "transform or recode the variable")
+        if np.isnan(value).any():
+            undefined |= np.isnan(value)
+            labels.append(variable.label)
+    if undefined.all():
+        raise DataError(f"{', '.join(labels)} is undefined (NaN) on every row; nothing to fit")
+    if not undefined.any():
+        return frame, []
+    message = f"{int(undefined.sum())} rows dropped where {', '.join(labels)} is undefined (NaN)"
+    return frame.subset(~undefined), [message]
 
 
 def _response(variable, frame):
@@ -190,7 +217,8 @@ def evaluate(node, frame):
         if node.func in FACTOR_FUNCTIONS:
             return value if isinstance(value, Factor) else _factor(pd.Series(value))
         if node.func in NUMERIC_FUNCTIONS:
-            return NUMERIC_FUNCTIONS[node.func](_numeric(value, node))
+            with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows are dropped, -inf refused
+                return NUMERIC_FUNCTIONS[node.func](_numeric(value, node))
     raise FormulaError(f"'{deparse(node)}' is not supported in a formula; use a column, I(...), "
                        f"factor(), or one of {', '.join(sorted(NUMERIC_FUNCTIONS))}")
 

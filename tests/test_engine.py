@@ -130,3 +130,23 @@ def test_conditional_variances_of_random_effects(models, suite, name, key):
     assert len(ours) == len(expected)
     for got, want in zip(ours, expected):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+
+
+def test_rows_where_a_computed_variable_is_undefined_are_dropped(models):
+    # lmer(mathach ~ log(ses + 2) + (1 | id), df, REML = FALSE): R's na.omit drops the 41 rows
+    # where ses + 2 < 0; nobs 7144, logLik -23253.86, fixef 11.02078 2.814 (tests/fixtures/r/nan_rows.R)
+    import hlm
+    model = hlm.lmer("mathach ~ log(ses + 2) + (1 | id)", models.frame("hsb", "null"), REML=False)
+    assert model.nobs == 7144 and model.n_dropped == 41
+    assert model.loglik == pytest.approx(-23253.86, abs=1e-2)
+    np.testing.assert_allclose(model.fixef, [11.02078, 2.814], rtol=1e-4)
+    assert "41 rows dropped where log(ses + 2) is undefined (NaN)" in model.messages
+    assert len(model.design.rows) == 7144 and model.design.rows[-1] == 7184
+
+
+def test_infinite_values_are_refused(models):
+    import hlm
+    from hlm.errors import DataError
+    frame = models.frame("hsb", "null").assign(zero=0.0)
+    with pytest.raises(DataError, match=r"'log\(zero\)' is infinite in 7185 rows"):
+        hlm.lmer("mathach ~ log(zero) + (1 | id)", frame)
