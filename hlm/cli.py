@@ -13,10 +13,11 @@ from .errors import HlmError
 def _fit(args):
     from .data import read_data
     from .model import lmer
+    from .results import jsonable
     dataset = read_data(args.data)
     model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
     if args.json:
-        print(json.dumps(model.to_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(jsonable(model.to_dict()), indent=2, ensure_ascii=False, allow_nan=False))
     else:
         print(model.summary())
 

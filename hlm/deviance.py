@@ -209,10 +209,6 @@ class ProfiledDeviance:
             self.A21 = self.A21_per_level = _group_cross_products(first, dense_tail)  # (J, m, q)
             self.A22 = dense_tail.T @ dense_tail
 
-    @property
-    def n_theta(self):
-        return len(self.lower)
-
     def initial_theta(self):
         """lme4's start: identity relative factors (1 on the diagonal, 0 off it)."""
         return np.where(np.isfinite(self.lower), 1.0, 0.0)

@@ -18,7 +18,7 @@ RIGHT_ASSOCIATIVE = {"^"}
 TOKEN_PATTERN = re.compile(r"""
     (?P<space>\s+)
   | (?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
-  | (?P<name>[A-Za-z.][A-Za-z0-9._]*|`[^`]+`)
+  | (?P<name>(?:[^\W\d]|\.)[\w.]*|`[^`]+`)
   | (?P<op>\|\||[~+\-*/:^|])
   | (?P<lparen>\()
   | (?P<rparen>\))
@@ -198,7 +198,7 @@ def parse_expression(text):
 def deparse(node):
     """The text R prints for an expression: spaces around + - * and none around / ^ :."""
     if isinstance(node, Name):
-        return node.name if re.fullmatch(r"[A-Za-z.][A-Za-z0-9._]*", node.name) else f"`{node.name}`"
+        return node.name if re.fullmatch(r"(?:[^\W\d]|\.)[\w.]*", node.name) else f"`{node.name}`"
     if isinstance(node, Number):
         return node.text
     if isinstance(node, Call):

@@ -199,7 +199,7 @@ class LinearMixedModel:
         """The same model on the same rows, fitted again (e.g. by ML for a likelihood-ratio test)."""
         return fit_design(self.design, REML=self.REML if REML is None else REML,
                           optimizer=optimizer or self.optsummary.optimizer,
-                          control=control)
+                          control=self.optsummary.control if control is None else control)
 
     def confint(self, method="profile", level=0.95, **options):
         """Intervals for variance components and fixed effects, as lme4's confint.merMod."""

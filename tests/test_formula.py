@@ -111,6 +111,13 @@ def test_every_row_missing_is_an_error():
         build_design("y ~ x + (1 | g)", DATA.assign(x=np.nan))
 
 
+def test_names_in_any_script_as_r_allows():
+    # R: colnames(model.matrix(~ 家庭, d)) is "(Intercept)" "家庭"
+    data = DATA.rename(columns={"y": "成绩", "x": "家庭", "g": "学校"})
+    design = build_design("成绩 ~ 家庭 + (1 | 学校)", data)
+    assert list(design.fixed_names) == ["(Intercept)", "家庭"] and design.terms[0].group == "学校"
+
+
 def test_parse_keeps_r_text_of_calls():
     formula = parse_formula("log(y) ~ I(x^2) + (1 | g)")
     assert formula.response.label == "log(y)"

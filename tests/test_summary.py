@@ -54,9 +54,13 @@ def test_summary_rows_match_lmertest(models, name):
     # AIC BIC logLik deviance df.resid
     assert_same_digits(numbers(block(ours, "df.resid", "x")[0]), numbers(block(theirs, "df.resid", "x")[0]))
     # fixed effects: Estimate, Std. Error, df, t value (p printed as < 2e-16 or in e-notation)
-    for r_line, our_line in zip(block(theirs, "Fixed effects:", "---")[1:], block(ours, "Fixed effects:", "---")[1:]):
+    r_rows, our_rows = block(theirs, "Fixed effects:", "---")[1:], block(ours, "Fixed effects:", "---")[1:]
+    assert len(our_rows) == len(r_rows)
+    for r_line, our_line in zip(r_rows, our_rows):
         assert r_line.split()[0] == our_line.split()[0]
         assert_same_digits(numbers(our_line)[:4], numbers(r_line)[:4])
     # random effects: variances, standard deviations, correlation
-    for r_line, our_line in zip(block(theirs, "Random effects:", "Number")[1:], block(ours, "Random effects:", "Number")[1:]):
+    r_rows, our_rows = block(theirs, "Random effects:", "Number")[1:], block(ours, "Random effects:", "Number")[1:]
+    assert len(our_rows) == len(r_rows)
+    for r_line, our_line in zip(r_rows, our_rows):
         assert_same_digits(numbers(our_line), numbers(r_line))
