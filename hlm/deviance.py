@@ -196,6 +196,7 @@ class ProfiledDeviance:
         self.blocks = group_terms(design.terms)
         first, rest = self.blocks[0], self.blocks[1:]
         self.n_random_tail = sum(b.nlevels * b.q for b in rest)   # mR
+        self._random_diagonal = (np.arange(self.n_random_tail),) * 2
         dense_tail = np.column_stack([design.X, design.y])         # [X y]
         self.A11 = _block_cross_products(first)
         if rest:
@@ -224,11 +225,7 @@ class ProfiledDeviance:
 
     def evaluate(self, theta):
         theta = np.asarray(theta, dtype=float)
-        factors = []
-        for (rows, cols, positions), term in zip(self.theta_indices, self.terms):
-            lam = np.zeros((term.q, term.q))
-            lam[rows, cols] = theta[positions]
-            factors.append(lam)
+        factors = self.factors(theta)
         block_factors = [self._block_factor(block, factors) for block in self.blocks]
         lam1 = block_factors[0]
         L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self.A21_per_level, lam1)
@@ -237,10 +234,10 @@ class ProfiledDeviance:
             right = lam1 @ L1_inv.transpose(0, 2, 1)              # Λ1 L_j^{-T}
             weights = right @ right.transpose(0, 2, 1)            # Λ1 (L_j L_j')^{-1} Λ1'
             eliminated = (self.outer_products @ weights.ravel()).reshape(self.A22.shape)
-        schur = self.A22 - eliminated
+        schur = np.subtract(self.A22, eliminated, out=eliminated if mR else None)
         if mR:
-            schur = self._scale_tail(self._scale_tail(schur, block_factors).T, block_factors)
-            schur[np.arange(mR), np.arange(mR)] += 1.0
+            schur = self._scale_tail(schur, block_factors)
+            schur[self._random_diagonal] += 1.0
         if len(schur) > THREADED_SIZE:
             with _blas_controller().limit(limits=1, user_api="blas"):
                 tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
@@ -253,6 +250,15 @@ class ProfiledDeviance:
         logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
         return Evaluation(theta, factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
                           tail[-1, -1] ** 2)
+
+    def factors(self, theta):
+        """Λ_k of each term, filled from θ."""
+        out = []
+        for (rows, cols, positions), term in zip(self.theta_indices, self.terms):
+            lam = np.zeros((term.q, term.q))
+            lam[rows, cols] = theta[positions]
+            out.append(lam)
+        return out
 
     @staticmethod
     def _block_factor(block, factors):
@@ -274,12 +280,23 @@ class ProfiledDeviance:
         return out
 
     def _scale_tail(self, matrix, factors):
+        """Λ_T' M Λ_T for the symmetric tail matrix M (in place when every later block has q = 1,
+        the usual crossed or nested model: then Λ_T is a diagonal scaling)."""
+        if all(block.q == 1 for block in self.blocks[1:]):
+            scale = np.concatenate([np.full(b.nlevels, lam[0, 0]) for b, lam in zip(self.blocks[1:], factors[1:])]
+                                   + [np.ones(self.p + 1)])
+            matrix *= scale[:, None]
+            matrix *= scale[None, :]
+            return matrix
+        return self._scale_rows(self._scale_rows(matrix, factors).T, factors)
+
+    def _scale_rows(self, matrix, factors):
         """Λ_T' M: rows of each later block multiplied by its Λ' level by level."""
         out, start = matrix.copy(), 0
-        for term, lam in zip(self.blocks[1:], factors[1:]):
-            stop = start + term.nlevels * term.q
-            block = matrix[start:stop].reshape(term.nlevels, term.q, -1)
-            out[start:stop] = (lam.T @ block).reshape(stop - start, -1)
+        for block, lam in zip(self.blocks[1:], factors[1:]):
+            stop = start + block.nlevels * block.q
+            rows = matrix[start:stop].reshape(block.nlevels, block.q, -1)
+            out[start:stop] = (lam.T @ rows).reshape(stop - start, -1)
             start = stop
         return out
 
@@ -328,7 +345,10 @@ class ProfiledDeviance:
     def unscaled_vcov(self, ev):
         """(R_X'R_X)^{-1}; times σ² it is Var(β̂) as vcov() reports it."""
         mR = self.n_random_tail
-        rx_inv, _ = scipy.linalg.lapack.dtrtri(ev.tail[mR:mR + self.p, mR:mR + self.p], lower=1)
+        rx_inv, info = scipy.linalg.lapack.dtrtri(ev.tail[mR:mR + self.p, mR:mR + self.p], lower=1)
+        if info:
+            raise np.linalg.LinAlgError("R_X is singular")
+        rx_inv = np.tril(rx_inv)
         return rx_inv.T @ rx_inv
 
     def conditional_variances(self, ev):

@@ -145,22 +145,6 @@ def varpar_deviance(deviance_function, ev, sigma):
     return value + ev.logdet_RX if dev.reml else value
 
 
-def unscaled_vcov(deviance_function, ev):
-    """(R_X'R_X)⁻¹ at an evaluation: the engine's unscaled_vcov, by LAPACK's triangular inverse
-    of the R_X block of the tail factor (much faster than solve_triangular on a strided view)."""
-    dev = deviance_function
-    start = getattr(dev, "n_random_tail", None)
-    tail = getattr(ev, "tail", None)
-    if start is None or tail is None:
-        return dev.unscaled_vcov(ev)
-    block = np.array(tail[start:start + dev.p, start:start + dev.p], order="F")
-    inverse, info = scipy.linalg.lapack.dtrtri(block, lower=1)
-    if info:
-        return dev.unscaled_vcov(ev)
-    inverse = np.tril(inverse)
-    return inverse.T @ inverse
-
-
 def satterthwaite_parts(model):
     return _cached(model, "satterthwaite", lambda: _satterthwaite(model))
 
@@ -182,7 +166,7 @@ def _satterthwaite(model):
     def covbeta(varpar):
         key = varpar[:nth].tobytes()
         if key not in unscaled:
-            unscaled[key] = unscaled_vcov(dev, evaluate(varpar[:nth]))
+            unscaled[key] = dev.unscaled_vcov(evaluate(varpar[:nth]))
         return varpar[nth] ** 2 * unscaled[key]
 
     varpar = np.append(model.theta, model.sigma)
@@ -773,9 +757,7 @@ def sdcor_from_theta(deviance_function, theta, sigma):
     """lme4's Cv_to_Sv: θ -> standard deviations and correlations, in θ's order (a
     correlation with a zero standard deviation is NaN, as in lme4)."""
     out = []
-    for (rows, cols, positions), term in zip(deviance_function.theta_indices, deviance_function.terms):
-        lam = np.zeros((term.q, term.q))
-        lam[rows, cols] = theta[positions]
+    for (rows, cols, _), lam in zip(deviance_function.theta_indices, deviance_function.factors(theta)):
         cov = sigma ** 2 * lam @ lam.T
         sd = np.sqrt(np.diag(cov))
         for r, c in zip(rows, cols):
