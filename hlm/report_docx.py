@@ -9,6 +9,7 @@ with a fixed date, so the same results give byte-identical bytes.
 """
 import io
 import zipfile
+from pathlib import Path
 
 from .report import PlainWriter
 
@@ -23,7 +24,7 @@ def write_docx(view, path):
     """Write every table of the report view to a .docx file, atomically."""
     from .results import _atomic
     data = docx_bytes(view)
-    _atomic(path, lambda tmp: open(tmp, "wb").write(data))
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def docx_bytes(view):
