@@ -129,14 +129,15 @@ def source_variable(column, centering):
 def prepare(dataset, group, centering, complete=None, missing_codes=()):
     """The analysed table and its summary.
 
-    Values in `missing_codes` become missing; rows without a group id are dropped; when
+    Values in `missing_codes` become missing (in every column but the group id, whose values
+    are labels: school -99 stays school -99); rows without a group id are dropped; when
     `complete` lists variables, rows missing any of them are dropped (listwise deletion);
     then each `centering` entry (variable -> list of grand/group/none) adds its columns.
     """
     frame = dataset.frame
     require_columns(frame, [group], "group id")
     require_columns(frame, complete or [], "variable")
-    frame = _as_missing(frame, missing_codes)
+    frame = _as_missing(frame, missing_codes, keep=group)
     frame[group] = _tidy_ids(frame[group])
     read = len(frame)
     required = [group] + [v for v in (complete or []) if v != group]
@@ -151,12 +152,14 @@ def prepare(dataset, group, centering, complete=None, missing_codes=()):
     return frame, summary
 
 
-def _as_missing(frame, codes):
+def _as_missing(frame, codes, keep):
+    """Values in `codes` become missing in every column but `keep` (the group id)."""
     frame = frame.copy()
     if not codes:
         return frame
     for column in frame.columns:
-        frame[column] = frame[column].mask(frame[column].isin(codes))
+        if column != keep:
+            frame[column] = frame[column].mask(frame[column].isin(codes))
     return frame
 
 

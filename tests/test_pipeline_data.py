@@ -53,6 +53,14 @@ def test_per_model_keeps_incomplete_rows():
     assert frame["y"].tolist()[3] == -99.0  # not a missing code here
 
 
+def test_missing_codes_leave_the_group_id_alone():
+    dataset = small()
+    frame = dataset.frame.assign(school=[-99.0, -99.0, -99.0, 2.0, 2.0, 3.0, 3.0])
+    out, summary = prepare(Dataset(frame), "school", {}, complete=["y"], missing_codes=[-99])
+    assert out["school"].tolist() == [-99, -99, -99, 2, 3, 3]  # the id -99 is a school, y -99 is missing
+    assert summary["missing_by_variable"] == {"school": 0, "y": 1}
+
+
 def test_prepare_names_a_missing_column():
     with pytest.raises(DataError, match="variable 'v' not in data"):
         prepare(small(), "school", {}, complete=["v"])
