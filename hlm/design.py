@@ -241,9 +241,8 @@ def _factor(series):
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
         return Factor(series.cat.codes.to_numpy(), tuple(level_name(c) for c in series.cat.categories))
-    values = series.to_numpy()
-    uniques, codes = np.unique(values, return_inverse=True)
-    return Factor(codes.ravel(), tuple(level_name(u) for u in uniques))
+    codes, uniques = pd.factorize(series, sort=True)  # hashing: no sorted copy of a long column
+    return Factor(codes, tuple(level_name(u) for u in uniques))
 
 
 def level_name(value):
@@ -268,10 +267,10 @@ def model_matrix(terms, frame):
         labels = frozenset(v.label for v in term)
         parts = [_coded(variable, frame, contrast=(labels - {variable.label}) in present)
                  for variable in term]
-        block_names, block = [""], [np.ones(n)]
+        block_names, block = [""], [None]  # None: the empty product, so no column is copied
         for part_names, part in parts:  # the first variable varies fastest, as in R
             block_names = [f"{a}:{b}" if a else b for b in part_names for a in block_names]
-            block = [a * b for b in part for a in block]
+            block = [b if a is None else a * b for b in part for a in block]
         names += block_names
         columns += block
     X = np.column_stack(columns) if columns else np.empty((n, 0))
@@ -293,11 +292,22 @@ def drop_rank_deficient(X, names):
     """Drop columns that are linear combinations of earlier ones, as R's qr(tol = 1e-7) does."""
     if X.shape[1] == 0:
         return X, list(names), []
-    r = np.linalg.qr(X, mode="r")
-    norms = np.linalg.norm(X, axis=0)
+    r = _r_factor(X)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
     keep = np.abs(np.diag(r)) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
+    if keep.all():
+        return X, list(names), []
     dropped = [name for name, k in zip(names, keep) if not k]
     return X[:, keep], [name for name, k in zip(names, keep) if k], dropped
+
+
+def _r_factor(X, rows=65536):
+    """R of X = QR, chunk by chunk (a QR of the stacked R's is the QR of X): the same R as
+    one Householder QR, without copying a million-row X."""
+    r = np.zeros((0, X.shape[1]))
+    for start in range(0, len(X), rows):
+        r = np.linalg.qr(np.vstack([r, X[start:start + rows]]), mode="r")
+    return r
 
 
 def _random_term(term, frame):

@@ -49,7 +49,7 @@ def theta_lower_bounds(terms):
     return np.array(bounds)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def small_cholesky(A):
     """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
     m = A.shape[0]
@@ -69,7 +69,7 @@ def small_cholesky(A):
     return L, 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def factor_first_block(A11, A21, lam):
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first term.
 
@@ -197,18 +197,18 @@ class ProfiledDeviance:
         first, rest = self.blocks[0], self.blocks[1:]
         self.n_random_tail = sum(b.nlevels * b.q for b in rest)   # mR
         self._random_diagonal = (np.arange(self.n_random_tail),) * 2
-        dense_tail = np.column_stack([design.X, design.y])         # [X y]
+        dense_tail = [*design.X.T, design.y]                       # the columns of [X y], no copy
         self.A11 = _block_cross_products(first)
         if rest:
             z_first = _sparse_z(first)
-            tail = sp.hstack([_sparse_z(t) for t in rest] + [sp.csr_matrix(dense_tail)]).tocsc()
+            tail = sp.hstack([_sparse_z(t) for t in rest] + [sp.csr_matrix(np.column_stack(dense_tail))]).tocsc()
             self.A21 = (tail.T @ z_first).tocsc()                  # (m, J q), sparse
             self.A21_per_level = np.zeros((first.nlevels, 0, first.q))
             self.outer_products = _level_outer_products(self.A21, first.q)
             self.A22 = (tail.T @ tail).toarray()
         else:
             self.A21 = self.A21_per_level = _group_cross_products(first, dense_tail)  # (J, m, q)
-            self.A22 = dense_tail.T @ dense_tail
+            self.A22 = np.array([[a @ b for b in dense_tail] for a in dense_tail])
 
     def initial_theta(self):
         """lme4's start: identity relative factors (1 on the diagonal, 0 off it)."""
@@ -418,11 +418,11 @@ def _block_cross_products(term):
     return out
 
 
-def _group_cross_products(term, dense):
-    """[X y]'Z_j for every level j of the first block: (J, m, q)."""
-    out = np.empty((term.nlevels, dense.shape[1], term.q))
-    for c in range(dense.shape[1]):
+def _group_cross_products(term, columns):
+    """[X y]'Z_j for every level j of the first block: (J, m, q), from the columns of [X y]."""
+    out = np.empty((term.nlevels, len(columns), term.q))
+    for c, column in enumerate(columns):
         for a in range(term.q):
-            out[:, c, a] = np.bincount(term.codes, weights=dense[:, c] * term.matrix[:, a],
+            out[:, c, a] = np.bincount(term.codes, weights=column * term.matrix[:, a],
                                        minlength=term.nlevels)
     return out
