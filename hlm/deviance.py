@@ -7,10 +7,11 @@ cross-products of [Z X y] are formed once; each evaluation factors
     [   X'ZΛ       X'X     X'y ]  =  L L'
     [   y'ZΛ       y'X     y'y ]
 
-blockwise. The first random-effects term (the one with most levels) is block-diagonal: J
-blocks of q×q, factored in one batched call. Everything after it (further random terms, X
-and y) is the dense "tail" of size m, updated by a Schur complement. With one grouping
-factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
+blockwise. Terms on one grouping factor form one block; the first block (the factor with most
+levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Everything after it
+(further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
+complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
+number of rows.
 """
 import functools
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def small_cholesky(A):
 
 @numba.njit(cache=True, error_model="numpy")
 def factor_first_block(A11, A21, lam):
-    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first term.
+    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block.
 
     Returns (L, L⁻¹, Σ_j log|L_j|, W) where W = Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}: the first block's
     share of the tail's Schur complement (zero-size when A21 is not given per level).
@@ -173,7 +174,7 @@ class Evaluation:
     theta: np.ndarray
     factors: list        # Λ_k of each term
     block_factors: list  # Λ of each block (block-diagonal in its members' Λ_k)
-    L1: np.ndarray       # (J, q, q) diagonal blocks of the first term
+    L1: np.ndarray       # (J, q, q) diagonal blocks of the first block
     L1_inv: np.ndarray   # their inverses
     tail: np.ndarray     # (m, m) lower Cholesky factor of the tail's Schur complement
     logdet_L: float      # log |L_θ|²
