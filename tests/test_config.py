@@ -190,6 +190,28 @@ def test_wrong_type_and_value(config):
     assert error_of(config).startswith("config key 'report.language': 'de' is not allowed; use one of zh, en")
 
 
+def test_control_has_the_optimizers_keys(config):
+    # the keys of hlm.optimize.DEFAULT_CONTROL, typed; lme4's maxfun is not one of them
+    from hlm.optimize import DEFAULT_CONTROL
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert list(schema["$defs"]["control"]["properties"]) == list(DEFAULT_CONTROL)
+    config["estimation"]["control"] = dict(DEFAULT_CONTROL)
+    config["models"]["full"] = {"formula": config["models"]["full"], "control": {"maxeval": 20000}}
+    assert model_specs(check(config))["full"]["control"] == {"maxeval": 20000}
+    config["estimation"]["control"] = {"maxfun": 100000}
+    assert error_of(config) == ("unknown config key 'estimation.control.maxfun'; allowed: maxeval, "
+                                "ftol_rel, ftol_abs, xtol_abs, initial_step")
+    config["estimation"]["control"] = {}
+    config["models"]["full"]["control"] = {"maxEval": 100}
+    assert error_of(config) == "unknown config key 'models.full.control.maxEval'; did you mean 'maxeval'?"
+    config["models"]["full"]["control"] = {"maxeval": 0}
+    assert error_of(config) == "config key 'models.full.control.maxeval': 0 is less than the minimum of 1"
+    config["models"]["full"]["control"] = {"maxeval": 1.5}
+    assert error_of(config) == "config key 'models.full.control.maxeval': 1.5 is not of type 'integer'"
+    config["models"]["full"]["control"] = {"ftol_rel": 0}
+    assert error_of(config).startswith("config key 'models.full.control.ftol_rel': 0 is less than or equal")
+
+
 def test_bad_model_name(config):
     config["models"]["full model"] = "mathach ~ 1 + (1 | id)"
     assert "model name 'full model' must start with a letter" in error_of(config)

@@ -268,6 +268,10 @@ BAD_CONFIGS = {
     "data file does not exist": (
         lambda c: c["data"].update(path="data/hsb_2024.sav"),
         "config key 'data.path': data file 'data/hsb_2024.sav' does not exist"),
+    "control key as lme4 spells it": (
+        lambda c: c["estimation"].update(control={"maxfun": 100000}),
+        "unknown config key 'estimation.control.maxfun'; allowed: maxeval, ftol_rel, ftol_abs, "
+        "xtol_abs, initial_step"),
 }
 
 
