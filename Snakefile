@@ -3,16 +3,14 @@
 #   snakemake --cores 2 --configfile my.yaml another config (or: hlm run my.yaml)
 #   snakemake --cores 2 analysis             data, models, comparisons, derived statistics only
 #   snakemake --profile profiles/slurm       every job on a SLURM cluster
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
 if "data" not in config and "models" not in config:  # no --configfile: the shipped analysis
     configfile: "config/config.yaml"                     # (--config key=value still overrides)
 
-include: "workflow/rules/common.smk"
-
-validate(CONFIG, "workflow/schemas/config.schema.yaml")  # CONFIG: config, checked, defaults filled in
+include: "workflow/rules/common.smk"   # CONFIG: config validated against the schema, defaults filled in
 
 report: "workflow/report/workflow.rst"
 

@@ -1,8 +1,8 @@
 """The declared analysis: load and check a config, run it through Snakemake, write a starter config.
 
 A config (config/README.md) names the data, the centering, the models and what to compute
-from them. `check_config` fills the defaults of workflow/schemas/config.schema.yaml and
-refuses, with one line naming the key, anything that would fail later: a missing data file,
+from them. `check_config` validates it with snakemake.utils.validate against
+workflow/schemas/config.schema.yaml, which fills in the defaults, and refuses, with one line naming the key, anything that would fail later: a missing data file,
 a column no formula can find, a comparison of an undeclared model. The Snakefile and
 `hlm run` both call it, so a bad config stops before any model is fitted.
 """
@@ -57,27 +57,16 @@ def check_config(config, workdir="."):
 
 
 def _validate_schema(config):
+    """Check the config against the schema and fill in its defaults, in place, with
+    snakemake.utils.validate; a mismatch becomes one line naming the key."""
     import jsonschema
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        raise ConfigError(_schema_message(error))
-
-
-def _with_defaults(validator_class):
-    """A validator that fills in `default`s as it goes (what snakemake.utils.validate does)."""
-    import jsonschema
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+    try:
+        validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as exc:  # raised while handling the jsonschema ValidationError
+        error = jsonschema.exceptions.best_match([exc.__context__])
+        raise ConfigError(_schema_message(error)) from exc
 
 
 def _schema_message(error):

@@ -5,8 +5,8 @@ import sys
 from hlm import pipeline
 from hlm.errors import HlmError
 
-try:  # a bad config stops here, before any job, with one line naming the key
-    CONFIG = pipeline.check_config(config)
+try:  # snakemake.utils.validate with workflow/schemas/, then the data: a bad config stops
+    CONFIG = pipeline.check_config(config)  # here, before any job, with one line naming the key
 except HlmError as exc:
     sys.exit(f"hlm: error: {exc}")
 
