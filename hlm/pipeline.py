@@ -314,6 +314,18 @@ def figure_files(model, formula):
     return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula)}
 
 
+def config_files(paths, workdir="."):
+    """The config files a run read, as results/manifest.json records them: relative to the
+    folder the analysis runs in when they are inside it (config/config.yaml, whether Snakemake
+    or `hlm run` named it), with / as separator; so the same run gives the same manifest."""
+    base = Path(workdir).resolve()
+    out = []
+    for path in paths:
+        full = (base / path).resolve()
+        out.append((full.relative_to(base) if full.is_relative_to(base) else full).as_posix())
+    return out
+
+
 def fit_spec(spec, frame):
     """Fit one model spec (model_specs) to the analysed table."""
     from .model import lmer

@@ -24,6 +24,7 @@ import logging
 import math
 import platform
 import re
+import shlex
 import shutil
 import string
 from dataclasses import dataclass
@@ -803,8 +804,14 @@ def build_view(results, language):
         "data_file": config["data"]["path"],
         "data_sha256": file_sha256(data_path) if data_path.is_file() else apa.MISSING,
         "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
-        "command": "snakemake --cores 2",
+        "command": reproduce_command(results.manifest),
     }
+
+
+def reproduce_command(manifest):
+    """The command that reruns the analysis on the config files the run read."""
+    files = " ".join(shlex.quote(path) for path in manifest["configfiles"])
+    return f"snakemake --cores 2 --configfile {files}"
 
 
 # ---- writers -----------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import yaml
 
 from hlm import cli
 from hlm.errors import ConfigError
-from hlm.pipeline import (check_config, comparison_names, data_spec, derived_models, formula_columns, guess_group,
+from hlm.pipeline import (check_config, comparison_names, config_files, data_spec, derived_models,
+                          formula_columns, guess_group,
                           load_config, model_specs, result_files, starter_config,
                           variance_explained_names, write_starter_config)
 from hlm.data import read_data
@@ -107,6 +108,18 @@ def test_result_files_name_every_output(config):
     assert files["derived"] == "results/derived/derived.json"
     assert files["figures"] == {"full": "results/figures/full_diagnostics.png"}
     assert files["report"]["docx"] == "results/report/tables.docx"
+
+
+def test_config_files_are_recorded_relative_to_the_project(tmp_path):
+    from hlm.report import reproduce_command
+    project = tmp_path / "project"
+    # snakemake --configfile config/config.yaml and hlm run (an absolute path) record the same
+    assert config_files(["config/config.yaml", project / "config" / "config.yaml"], project) == \
+        ["config/config.yaml", "config/config.yaml"]
+    outside = tmp_path / "my analysis.yaml"
+    assert config_files([outside], project) == [outside.resolve().as_posix()]
+    assert reproduce_command({"configfiles": ["config/config.yaml", "my run.yaml"]}) == \
+        "snakemake --cores 2 --configfile config/config.yaml 'my run.yaml'"
 
 
 def test_formula_columns():

@@ -194,6 +194,7 @@ def test_reproducibility_section(zh_run):
     text = visible_text(read(zh_run, "results/report/report.html"))
     digest = hashlib.sha256((ROOT / "data/hsb.sav").read_bytes()).hexdigest()
     assert digest in text and "numpy" in text and "lme4" in text and "diagnostics:" in text
+    assert "snakemake --cores 2 --configfile config/config.yaml" in text  # the config file used
 
 
 # ---- in a browser ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ try:  # snakemake.utils.validate with workflow/schemas/, then the data: a bad co
 except HlmError as exc:
     sys.exit(f"hlm: error: {exc}")
 
+CONFIG_FILES = pipeline.config_files(workflow.configfiles)  # for the report's command
 SPECS = pipeline.model_specs(CONFIG)
 FILES = pipeline.result_files(CONFIG)
 PATHS = pipeline.PATHS

@@ -1,8 +1,10 @@
 rule manifest:
-    """results/manifest.json: the checked config (defaults filled in) and every result file."""
+    """results/manifest.json: the config files read, the checked config (defaults filled in)
+    and every result file."""
     output:
         PATHS["manifest"],
     params:
+        configfiles=CONFIG_FILES,
         config=CONFIG,
         files=FILES,
     log:
