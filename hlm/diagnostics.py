@@ -270,11 +270,13 @@ def plot_caterpillar(model, ranef, output, language="en"):
 # ---- simple slopes ------------------------------------------------------------------------------------
 
 def interaction_terms(formula):
-    """The two-way interactions of plain variables in a formula's fixed part, as (a, b)."""
+    """The two-way interactions of plain variables in a formula's fixed part whose two main
+    effects are in it too, as (a, b): simple slopes need both (`y ~ a + a:b` has none)."""
     from .formula import Name, parse_formula
     fixed = parse_formula(formula).fixed.terms
+    mains = {term[0].label for term in fixed if len(term) == 1}
     return [(term[0].label, term[1].label) for term in fixed
-            if len(term) == 2 and all(isinstance(v.node, Name) for v in term)]
+            if len(term) == 2 and all(isinstance(v.node, Name) and v.label in mains for v in term)]
 
 
 def has_simple_slopes(formula):
@@ -287,12 +289,13 @@ def choose_interaction(formula, coefficients, frame, group):
 
     A cross-level interaction comes first, its level-1 variable the predictor and the level-2
     one the moderator (the seed's ses × disclim); otherwise the first two-way interaction of
-    numeric columns, the first variable the predictor.
+    numeric columns, the first variable the predictor. The interaction and both main effects
+    must be coefficients of the model (not dropped as rank deficient).
     """
     from .data import level_of
     candidates = []
     for a, b in interaction_terms(formula):
-        if f"{a}:{b}" not in coefficients or a not in frame or b not in frame:
+        if not {a, b, f"{a}:{b}"} <= set(coefficients) or a not in frame or b not in frame:
             continue
         if not all(frame[c].dtype.kind in "fiu" for c in (a, b)):
             continue

@@ -71,6 +71,16 @@ def test_interactions_found_in_formulas():
     assert diagnostics.interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
     assert diagnostics.interaction_terms("y ~ a + b + (a | g)") == []
     assert diagnostics.figure_names("y ~ a + (1 | g)") == list(diagnostics.DIAGNOSTIC_FIGURES)
+    # no main effect of the moderator: no simple slopes (and no figure files for them)
+    assert diagnostics.interaction_terms("mathach ~ ses + ses:disclim + (ses | id)") == []
+    assert diagnostics.figure_names("y ~ a + a:b + (a | g)") == list(diagnostics.DIAGNOSTIC_FIGURES)
+
+
+def test_an_interaction_needs_both_main_effects_among_the_coefficients(full):
+    names = list(full["model"].fixef.index)
+    without = [n for n in names if n != "disclim"]   # e.g. dropped as rank deficient
+    assert diagnostics.choose_interaction(FULL, without, full["frame"], "id") is None
+    assert diagnostics.choose_interaction(FULL, names, full["frame"], "id") == ("ses", "disclim")
 
 
 def test_a_chinese_font_is_available():
