@@ -350,6 +350,13 @@ def _generic_equations(parsed, coefficients, random_terms):
     return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols)
 
 
+def group_of(label, groups=()):
+    """The grouping factor of a VarCorr label: 'id.1' (lme4's name for a second term on id)
+    -> 'id'. A label in `groups` (the model's grouping factors, one may be named 'wave.2') and
+    'Residual' stay as they are."""
+    return label if label in groups or label == "Residual" else re.sub(r"\.\d+$", "", label)
+
+
 def random_terms_of(varcorr, formula):
     """[(group, [columns])] from a model JSON's varcorr rows (as.data.frame(VarCorr()) layout);
     a label such as 'id.1' (lme4's name for a second term on id) maps back to its group."""
@@ -359,16 +366,9 @@ def random_terms_of(varcorr, formula):
     for row in varcorr:
         if row["grp"] == "Residual" or row.get("var2"):
             continue
-        label = row["grp"]
-        group = label if label in groups else re.sub(r"\.\d+$", "", label)
+        group = group_of(row["grp"], groups)
         out.setdefault(group, [])
         if row["var1"] not in out[group]:
             out[group].append(row["var1"])
     return list(out.items())
 
-
-def group_of_label(label, formula):
-    """'id.1' -> 'id' (the grouping factor of a VarCorr label)."""
-    parsed = parse_formula(formula)
-    groups = {":".join(t.group) for t in parsed.random}
-    return label if label in groups or label == "Residual" else re.sub(r"\.\d+$", "", label)

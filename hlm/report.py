@@ -35,8 +35,10 @@ import yaml
 from scipy import stats
 
 from . import apa
-from .equations import INTERCEPT, Math, model_equations, random_terms_of
+from .data import centered_columns
+from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .labels import TEMPLATES, labels
+from .pipeline import formula_columns, model_specs
 from .results import read_json, write_text
 
 log = logging.getLogger(__name__)
@@ -268,8 +270,8 @@ def _random_rows(model, equations, L):
 
 
 def _group_of(label, equations):
-    groups = {g for g, _ in equations.random_symbols} if equations else set()
-    return label if label in groups else re.sub(r"\.\d+$", "", label)
+    """The grouping factor of a VarCorr label ('id.1' -> 'id'), knowing the model's factors."""
+    return group_of(label, {g for g, _ in equations.random_symbols} if equations else ())
 
 
 def _roles(equations, coefficients):
@@ -298,7 +300,7 @@ def _gamma_indices(symbol):
 
 def model_view(name, model, results, L):
     """Everything the report shows of one model."""
-    spec = _model_spec(results.config, name)
+    spec = model_specs(results.config)[name]
     formula = model["formula"]
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
@@ -343,14 +345,6 @@ def model_view(name, model, results, L):
     }
     view["narrative"] = _narrative(view, model, equations, L)
     return view
-
-
-def _model_spec(config, name):
-    model = config["models"].get(name, {})
-    model = {"formula": model} if isinstance(model, str) else dict(model)
-    for key, value in config.get("estimation", {}).items():
-        model.setdefault(key, value)
-    return model
 
 
 def model_warnings(model, L):
@@ -707,16 +701,16 @@ def data_view(results, L):
         methods = [methods] if isinstance(methods, str) else methods
         for how in methods:
             if how == "grand":
-                centering.append(_say(D["centering_grand"], variable=Code(variable),
-                                      new=Code(f"{variable}_gmc")))
+                (gmc,) = centered_columns(variable, how)
+                centering.append(_say(D["centering_grand"], variable=Code(variable), new=Code(gmc)))
             elif how == "group":
+                mean, cwc = centered_columns(variable, how)
                 centering.append(_say(D["centering_group"], variable=Code(variable),
-                                      cwc=Code(f"{variable}_cwc"), mean=Code(f"{variable}_mean")))
+                                      cwc=Code(cwc), mean=Code(mean)))
     return {"intro": intro, "variables": variables, "centering": centering}
 
 
 def _used_columns(results):
-    from .pipeline import formula_columns
     used = []
     for model in results.models.values():
         for column in formula_columns(model["formula"]):

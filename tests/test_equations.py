@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hlm.equations import latex_name, model_equations, random_terms_of
+from hlm.equations import group_of, latex_name, model_equations, random_terms_of
 
 LEVELS = {"mathach": 1, "ses": 1, "female": 1, "ses_cwc": 1, "ses_gmc": 1,
           "disclim": 2, "sector": 2, "ses_mean": 2, "id": "group"}
@@ -118,3 +118,10 @@ def test_random_terms_from_varcorr_rows():
     varcorr = [{"grp": "id", "var1": "(Intercept)", "var2": ""}, {"grp": "id.1", "var1": "ses", "var2": ""},
                {"grp": "Residual", "var1": "", "var2": ""}]
     assert random_terms_of(varcorr, "y ~ ses + (1 | id) + (0 + ses | id)") == [("id", ["(Intercept)", "ses"])]
+
+
+def test_group_of_a_varcorr_label():
+    # R: as.data.frame(VarCorr(lmer(y ~ ses + (1 | id) + (0 + ses | id))))$grp -> "id", "id.1", "Residual"
+    assert group_of("id.1") == "id" and group_of("id") == "id" and group_of("Residual") == "Residual"
+    assert group_of("wave.2", {"wave.2"}) == "wave.2"  # a factor whose own name ends in .2
+    assert group_of("wave.2.1", {"wave.2"}) == "wave.2"
