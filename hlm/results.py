@@ -106,18 +106,16 @@ def model_record(model, spec):
     return record
 
 
-def residuals_frame(model, frame, columns):
-    """One row per observation the model used: its row in the analysed table, the grouping
-    columns, fitted values, residuals and residuals scaled by sigma (lme4's 'scaled')."""
-    used = frame[columns].notna().all(axis=1).to_numpy()
-    fitted = np.asarray(model.fitted, dtype=float)
-    if used.sum() != len(fitted):
-        raise ValueError(f"model used {len(fitted)} rows but {used.sum()} are complete on {columns}")
-    out = pd.DataFrame({"row": np.flatnonzero(used)})
+def residuals_frame(model, frame):
+    """One row per observation the model used: its row in the analysed table (`frame`, the
+    data the model was fitted to), the grouping columns, fitted values, residuals and
+    residuals scaled by sigma (lme4's 'scaled')."""
+    rows = model.design.rows
+    out = pd.DataFrame({"row": rows})
     for group in model.ngroups:
         if group in frame.columns:
-            out[group] = frame.loc[used, group].to_numpy()
-    out["fitted"] = fitted
+            out[group] = frame[group].to_numpy()[rows]
+    out["fitted"] = np.asarray(model.fitted, dtype=float)
     out["residual"] = np.asarray(model.residuals(scaled=False), dtype=float)
     out["scaled_residual"] = np.asarray(model.residuals(scaled=True), dtype=float)
     return out

@@ -23,7 +23,7 @@ def full(models):
     model = models.fit("hsb", "full")
     frame = models.frame("hsb", "full")
     return {"model": model, "frame": frame, "record": model_record(model, SPEC),
-            "residuals": residuals_frame(model, frame, ["mathach", "ses", "disclim", "id"]),
+            "residuals": residuals_frame(model, frame),
             "ranef": ranef_frame(model)}
 
 

@@ -10,7 +10,7 @@ import hlm
 
 from hlm.data import Dataset, prepare, read_columns, read_data, source_variable
 from hlm.errors import DataError
-from hlm.results import jsonable, ranef_frame, write_json, write_parquet, write_text
+from hlm.results import jsonable, ranef_frame, residuals_frame, write_json, write_parquet, write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,6 +118,28 @@ def test_parquet_is_byte_identical(tmp_path):
     write_parquet(tmp_path / "one.parquet", frame)
     write_parquet(tmp_path / "two.parquet", frame)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+
+
+def test_residuals_are_on_the_rows_the_model_used(models):
+    # lmer(mathach ~ log(ses + 2) + (1 | id), REML = FALSE) drops the 41 rows where ses + 2 < 0
+    # (R's na.omit; nobs 7144, tests/fixtures/r/nan_rows.R)
+    frame = models.frame("hsb", "null")
+    model = hlm.lmer("mathach ~ log(ses + 2) + (1 | id)", frame, REML=False)
+    residuals = residuals_frame(model, frame)
+    assert len(residuals) == 7144
+    assert residuals["row"].tolist() == np.flatnonzero(frame["ses"] + 2 > 0).tolist()
+    assert residuals["id"].tolist() == frame["id"].iloc[residuals["row"]].tolist()
+    observed = frame["mathach"].to_numpy()[residuals["row"]]
+    assert np.allclose(residuals["fitted"] + residuals["residual"], observed)
+
+
+def test_residuals_of_a_model_with_a_removed_term():
+    # z is named in the formula but its term is removed; the rows are those the model used
+    data = small().frame.assign(x=[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], y=[1.0, 2.5, 3.0, 3.5, 5.0, 6.5, 7.0])
+    model = hlm.lmer("y ~ x + z - z + (1 | school)", data, REML=False)
+    residuals = residuals_frame(model, data)
+    assert residuals["row"].tolist() == model.design.rows.tolist()
+    assert len(residuals) == model.nobs
 
 
 def test_ranef_long_form():
