@@ -332,10 +332,12 @@ def simple_slopes(model, predictor, moderator, frame, ddf="Satterthwaite"):
     """The slope of `predictor` at the moderator's mean − SD, mean and mean + SD, each with
     the t test of L'β (lmerTest's contest1D), and the lines' predicted values.
 
-    The moderator's mean and SD are those of the analysed rows, as reghelper and ggeffects
-    take them. With ddf 'lme4' the tests are Wald z tests.
+    `frame` is the data the model was fitted to; the moderator's mean and SD (and the
+    predictor's range) are those of the rows the model used, as reghelper and ggeffects take
+    them from the model frame. With ddf 'lme4' the tests are Wald z tests.
     """
     from scipy.stats import norm, t as t_dist
+    frame = frame.iloc[model.design.rows]
     names = list(model.fixef.index)
     interaction = next(n for n in (f"{predictor}:{moderator}", f"{moderator}:{predictor}") if n in names)
     values = frame[moderator].to_numpy(float)
@@ -435,19 +437,22 @@ def write_diagnostic_figures(model, residuals, ranef, outputs, language="en"):
 
 def write_simple_slopes(model, table, spec, group, outputs, language="en"):
     """Simple slopes of a model's interaction: the model is refitted to the analysed table (its
-    spec) so that each slope is tested with the model's df method. outputs: name -> path for
-    simple_slopes_svg, simple_slopes_png, simple_slopes_json. A model whose interactions are
-    not of two numeric columns gets {"available": false} and an empty figure."""
+    spec) so that each slope is tested with the model's df method; the rows it used decide the
+    moderator's levels. outputs: name -> path for simple_slopes_svg, simple_slopes_png,
+    simple_slopes_json. A model whose interactions are not of two numeric columns gets
+    {"available": false} and an empty figure."""
+    from .pipeline import fit_spec
     from .results import write_json
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
-    choice = choose_interaction(model["formula"], list(model["fixef"]), table, group)
+    fitted = fit_spec(spec, table)
+    used = table.iloc[fitted.design.rows]
+    choice = choose_interaction(model["formula"], list(fitted.fixef.index), used, group)
     if choice is None:
         log.info("no interaction of two numeric predictors to probe in %s", model["name"])
         _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
-    from .pipeline import fit_spec
-    result = simple_slopes(fit_spec(spec, table), *choice, table, ddf=spec.get("ddf", "Satterthwaite"))
+    result = simple_slopes(fitted, *choice, table, ddf=spec.get("ddf", "Satterthwaite"))
     plot_simple_slopes(result, outcome_of(model["formula"]), figures, language)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
 

@@ -127,8 +127,42 @@ def test_simple_slopes_files(full, tmp_path):
 def test_no_interaction_to_probe_writes_a_placeholder(models, tmp_path):
     model = models.fit("hsb", "random_slope")
     frame = models.frame("hsb", "random_slope")
-    record = model_record(model, {**SPEC, "name": "random_slope", "formula": model.formula})
+    spec = {**SPEC, "name": "random_slope", "formula": model.formula}
+    record = model_record(model, spec)
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    diagnostics.write_simple_slopes(record, frame, SPEC, "id", outputs, "en")
+    diagnostics.write_simple_slopes(record, frame, spec, "id", outputs, "en")
     assert json.loads(outputs["simple_slopes_json"].read_text()) == {"available": False}
+
+
+def test_simple_slopes_on_the_rows_the_model_used(tmp_path):
+    # data.missing: per_model keeps rows with missing values in the analysed table; lmer drops
+    # them, and the moderator's mean and SD are those of the rows it used. R: lmerTest's
+    # contest1D on the model frame (tests/fixtures/r/ref_simple_slopes.R)
+    from hlm.data import prepare, read_data
+    reference = json.loads((FIXTURES / "simple_slopes_lme4.json").read_text())
+    table, _ = prepare(read_data(ROOT / "data" / "hsb.sav"), "id", {})
+    i = np.arange(len(table))
+    table.loc[i % 7 == 0, "disclim"] = np.nan
+    table.loc[i % 11 == 3, "ses"] = np.nan
+    table.loc[i % 13 == 5, "mathach"] = np.nan
+    outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
+               "simple_slopes_json": tmp_path / "s.json"}
+    diagnostics.write_simple_slopes({"name": "full", "formula": FULL}, table, SPEC, "id", outputs, "en")
+    result = json.loads(outputs["simple_slopes_json"].read_text())
+    assert result["available"] and (result["predictor"], result["moderator"]) == ("ses", "disclim")
+    assert result["moderator_mean"] == pytest.approx(reference["moderator_mean"], rel=1e-9)
+    assert result["moderator_sd"] == pytest.approx(reference["moderator_sd"], rel=1e-9)
+    for row, ref in zip(result["slopes"], reference["slopes"]):
+        assert row["at"] == ref["at"]
+        assert row["moderator_value"] == pytest.approx(ref["moderator_value"], rel=1e-9)
+        assert row["Estimate"] == pytest.approx(ref["Estimate"], rel=1e-5)
+        assert row["Std. Error"] == pytest.approx(ref["Std. Error"], rel=1e-4)
+        assert row["df"] == pytest.approx(ref["df"], rel=1e-2)
+        assert row["Pr(>|t|)"] == pytest.approx(ref["Pr(>|t|)"], rel=1e-3)
+        line = result["lines"][ref["at"]]
+        for k, end in zip((0, -1), ref["line_ends"]):
+            assert line["x"][k] == pytest.approx(end["x"], rel=1e-9)
+            assert line["fit"][k] == pytest.approx(end["fit"], rel=1e-5)
+            se = (line["high"][k] - line["low"][k]) / (2 * diagnostics.Z95)
+            assert se == pytest.approx(end["se"], rel=1e-4)
