@@ -3,6 +3,9 @@
 Models are fitted once per session and cached by name, as MixedModels.jl's tests do.
 """
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -65,3 +68,36 @@ class ModelCache:
 @pytest.fixture(scope="session")
 def models():
     return ModelCache()
+
+
+# ---- the workflow, run in a copy of the project ----------------------------------------------------
+
+PROJECT_FILES = ["Snakefile", "workflow", "config", "data/hsb.sav"]
+
+
+def copy_project(dest, results_from=None):
+    """The project files a run needs, copied to dest; with results_from, its results too."""
+    dest = Path(dest)
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    if results_from is not None:
+        for name in ("results", ".snakemake"):
+            shutil.copytree(Path(results_from) / name, dest / name,
+                            ignore=shutil.ignore_patterns("log", "locks", "incomplete"))
+    return dest
+
+
+def snakemake(workdir, *args):
+    """Snakemake on 2 cores in workdir; the finished process (check it with ok())."""
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
+                          capture_output=True, text=True, timeout=900)
+
+
+def ok(process):
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
+    return process

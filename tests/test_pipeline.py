@@ -6,7 +6,6 @@ tolerances of DESIGN.md.
 """
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,39 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import copy_project, ok, snakemake
 from hlm import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "hsb_lme4.json").read_text())
-PROJECT = ["Snakefile", "workflow", "config", "data/hsb.sav"]
 SEED_MODELS = ["null", "random_slope", "full", "contextual_group", "contextual_grand"]
-
-
-def copy_project(dest, results_from=None):
-    """The project files a run needs, copied to dest; with results_from, its results too."""
-    dest = Path(dest)
-    for name in PROJECT:
-        source, target = ROOT / name, dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    if results_from is not None:
-        for name in ("results", ".snakemake"):
-            shutil.copytree(Path(results_from) / name, dest / name,
-                            ignore=shutil.ignore_patterns("log", "locks", "incomplete"))
-    return dest
-
-
-def snakemake(workdir, *args):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
-                          capture_output=True, text=True, timeout=900)
-
-
-def ok(process):
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
-    return process
 
 
 def planned_jobs(process):

@@ -8,43 +8,19 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import copy_project, ok, snakemake
 from hlm import apa
 from hlm.labels import labels, missing_translations
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ["Snakefile", "workflow", "config", "data/hsb.sav"]
 REPORT = ("results/report/report.html", "results/report/report.md", "results/report/tables.docx")
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
                              shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)
-
-
-def copy_project(dest, results_from=None):
-    dest = Path(dest)
-    for name in PROJECT:
-        source, target = ROOT / name, dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    if results_from is not None:
-        for name in ("results", ".snakemake"):
-            shutil.copytree(Path(results_from) / name, dest / name,
-                            ignore=shutil.ignore_patterns("log", "locks", "incomplete"))
-    return dest
-
-
-def snakemake(workdir, *args):
-    process = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=workdir,
-                             capture_output=True, text=True, timeout=900)
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
-    return process
 
 
 def set_language(folder, language):
@@ -64,7 +40,7 @@ def zh_run(tmp_path_factory):
     """The shipped analysis (report.language: zh), every target."""
     folder = copy_project(tmp_path_factory.mktemp("report_zh"))
     assert yaml.safe_load((folder / "config/config.yaml").read_text())["report"]["language"] == "zh"
-    snakemake(folder)
+    ok(snakemake(folder))
     return folder
 
 
@@ -73,7 +49,7 @@ def en_run(zh_run, tmp_path_factory):
     """The same analysis with report.language: en; only the figures and the report are redone."""
     folder = copy_project(tmp_path_factory.mktemp("report_en"), results_from=zh_run)
     set_language(folder, "en")
-    process = snakemake(folder)
+    process = ok(snakemake(folder))
     jobs = set(re.findall(r"rule (\w+):", process.stdout + process.stderr))
     assert "fit" not in jobs and "report" in jobs, jobs
     return folder
@@ -169,7 +145,7 @@ def test_word_tables_are_three_line_tables(zh_run):
 def test_rerun_gives_byte_identical_report(zh_run, tmp_path):
     folder = copy_project(tmp_path, results_from=zh_run)
     before = {path: (folder / path).read_bytes() for path in REPORT}
-    snakemake(folder, "--forcerun", "diagnostics", "simple_slopes", "report")
+    ok(snakemake(folder, "--forcerun", "diagnostics", "simple_slopes", "report"))
     after = {path: (folder / path).read_bytes() for path in REPORT}
     assert after == before
 
