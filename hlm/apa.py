@@ -98,13 +98,6 @@ def integer(x):
     return f"{int(round(x)):,}"
 
 
-def stars(p):
-    """Significance stars as lme4 and sjPlot print them."""
-    if not _finite(p):
-        return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
-
-
 def t_test(t, df_value, p):
     """'t(146.41) = 66.98, p < .001'."""
     return f"t({df(df_value)}) = {stat(t)}, {p_value(p, with_symbol=True)}"

@@ -147,10 +147,9 @@ def random_effect_terms(ranef):
 
 # ---- A-D ------------------------------------------------------------------------------------------
 
-def plot_diagnostics(model, residuals, ranef, output, language="en"):
+def plot_diagnostics(residuals, ranef, output, language="en"):
     """Panels A-D of sjPlot's diagnostic plots for one model, written to output (.svg/.png,
-    or a list of both). `model` is the model's JSON record (unused beyond its name today, kept
-    so that titles can name it), residuals and ranef the parquet tables of the fit step."""
+    or a list of both); residuals and ranef are the parquet tables of the fit step."""
     L = _labels(language)
     terms = random_effect_terms(ranef)
 
@@ -233,7 +232,7 @@ def _panel_random(fig, cell, terms, L):
 
 # ---- caterpillar ------------------------------------------------------------------------------------
 
-def plot_caterpillar(model, ranef, output, language="en"):
+def plot_caterpillar(ranef, output, language="en"):
     """Each group's random effects, sorted, with 95% intervals; one panel per term."""
     L = _labels(language)
     terms = random_effect_terms(ranef)
@@ -427,12 +426,11 @@ def outcome_of(formula):
     return parse_formula(formula).response.label
 
 
-def write_diagnostic_figures(model, residuals, ranef, outputs, language="en"):
+def write_diagnostic_figures(residuals, ranef, outputs, language="en"):
     """Panels A-D and the caterpillar plot of one model, as SVG and PNG. outputs: name -> path
     for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png."""
-    plot_diagnostics(model, residuals, ranef, [outputs["diagnostics_svg"], outputs["diagnostics_png"]],
-                     language)
-    plot_caterpillar(model, ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)
+    plot_diagnostics(residuals, ranef, [outputs["diagnostics_svg"], outputs["diagnostics_png"]], language)
+    plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)
 
 
 def write_simple_slopes(model, table, spec, group, outputs, language="en"):

@@ -100,11 +100,11 @@ def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_p
                for name in diagnostics.DIAGNOSTIC_FIGURES}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        diagnostics.write_diagnostic_figures(full["record"], full["residuals"], full["ranef"], outputs, language)
+        diagnostics.write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
     missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
     assert missing == []
     first = {name: Path(path).read_bytes() for name, path in outputs.items()}
-    diagnostics.write_diagnostic_figures(full["record"], full["residuals"], full["ranef"], outputs, language)
+    diagnostics.write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
     assert {name: Path(path).read_bytes() for name, path in outputs.items()} == first
     svg = first["diagnostics_svg"].decode("utf-8")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg

@@ -9,7 +9,6 @@ rule diagnostics:
     95% intervals) and a caterpillar plot of the random effects. SVG for the HTML report, PNG
     for Markdown; the labels in the report's language."""
     input:
-        model=PATHS["model"],
         residuals=PATHS["residuals"],
         ranef=PATHS["ranef"],
     output:

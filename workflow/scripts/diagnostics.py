@@ -1,14 +1,13 @@
 """Diagnostic figures of one model: panels A-D and the caterpillar plot, as SVG and PNG."""
 from hlm.diagnostics import write_diagnostic_figures
 from hlm.pipeline import job_log
-from hlm.results import read_json, read_table
+from hlm.results import read_table
 
 
-def main(model, residuals, ranef, outputs, language, log):
+def main(residuals, ranef, outputs, language, log):
     with job_log(log):
-        write_diagnostic_figures(read_json(model), read_table(residuals), read_table(ranef),
-                                 outputs, language)
+        write_diagnostic_figures(read_table(residuals), read_table(ranef), outputs, language)
 
 
-main(snakemake.input.model, snakemake.input.residuals, snakemake.input.ranef,
-     dict(snakemake.output.items()), snakemake.params.language, snakemake.log[0])
+main(snakemake.input.residuals, snakemake.input.ranef, dict(snakemake.output.items()),
+     snakemake.params.language, snakemake.log[0])
