@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, FormulaError, ModelError, did_you_mean
-from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
+from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_expression, parse_formula
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +151,9 @@ def _variable_nodes(formula):
 
 
 def _complete_rows(formula, data):
-    """The used columns on rows with every one present (lme4's na.omit)."""
-    columns = [c for variable in _variable_nodes(formula) for c in used_columns(variable.node)]
-    columns += [g for term in formula.random for g in term.group]
-    columns = list(dict.fromkeys(columns))
+    """The formula's columns on rows with every one present (lme4's na.omit). As in R's model
+    frame, a column counts even where its term is removed again (`y ~ x + z - z`)."""
+    columns = list(dict.fromkeys(used_columns(parse_expression(formula.text))))
     for column in columns:
         if column not in data.columns:
             raise FormulaError(f"column '{column}' not in data{did_you_mean(column, data.columns)}")

@@ -106,6 +106,15 @@ def test_bad_formulas_name_the_problem(formula, error, text):
         build_design(formula, DATA.assign(one="k"))
 
 
+def test_a_removed_term_still_drops_its_missing_rows():
+    # R: nrow(model.frame(y ~ x + z - z, d)) drops rows where z is NA, though z is no term
+    data = DATA.copy()
+    data.loc[2, "z"] = np.nan
+    design = build_design("y ~ x + z - z + (1 | g)", data)
+    assert list(design.fixed_names) == ["(Intercept)", "x"]
+    assert design.n == 11 and design.n_dropped_rows == 1 and 2 not in design.rows
+
+
 def test_every_row_missing_is_an_error():
     with pytest.raises(DataError, match="nothing to fit"):
         build_design("y ~ x + (1 | g)", DATA.assign(x=np.nan))
