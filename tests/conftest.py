@@ -26,6 +26,25 @@ def load_reference(name):
     return json.loads((FIXTURES / name).read_text())
 
 
+# DESIGN.md's tolerances for "equal to lme4"
+LL_ATOL = 1e-3      # logLik, deviance, AIC, BIC (absolute)
+FIXEF_RTOL = 1e-5   # fixed effects
+SE_RTOL = 1e-4      # standard errors
+VARPAR_RTOL = 1e-3  # variances, correlations
+DF_RTOL = 1e-2      # Satterthwaite and Kenward-Roger df
+P_RTOL = 1e-3       # p-values, ICC, R²
+
+HSB_REF = load_reference("hsb_lme4.json")
+CLASSIC_REF = load_reference("classic_lme4.json")
+EXTRA = load_reference("hsb_extra.json")
+HSB, CLASSIC = HSB_REF["models"], CLASSIC_REF["models"]
+ALL_MODELS = [("hsb", n) for n in HSB] + [("classic", n) for n in CLASSIC]
+
+
+def reference(suite, name):
+    return (HSB if suite == "hsb" else CLASSIC)[name]
+
+
 def hsb_frame():
     """hsb.sav with the centred columns ref_hsb.R adds (ses_gmc, ses_mean, ses_cwc)."""
     df = read_data(ROOT / "data" / "hsb.sav").frame

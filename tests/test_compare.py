@@ -3,33 +3,16 @@
 Tolerances are DESIGN.md's: logLik, deviance, AIC, BIC within 1e-3 absolute; p, ICC and R²
 within 1e-3 relative; fixed effects 1e-5 and standard errors 1e-4 relative; variances 1e-3.
 """
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hlm
+from conftest import (ALL_MODELS, CLASSIC, CLASSIC_REF, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, HSB_REF, LL_ATOL, P_RTOL,
+                      SE_RTOL, reference)
 from hlm.errors import ModelError
 
-FIXTURES = Path(__file__).parent / "fixtures"
-HSB_REF = json.loads((FIXTURES / "hsb_lme4.json").read_text())
-CLASSIC_REF = json.loads((FIXTURES / "classic_lme4.json").read_text())
-EXTRA = json.loads((FIXTURES / "hsb_extra.json").read_text())
-HSB, CLASSIC = HSB_REF["models"], CLASSIC_REF["models"]
-
-LL_ATOL = 1e-3
-P_RTOL = 1e-3
-STAT_RTOL = 1e-3
-FIXEF_RTOL = 1e-5
-SE_RTOL = 1e-4
-DF_RTOL = 1e-2
-
-ALL_MODELS = [("hsb", n) for n in HSB] + [("classic", n) for n in CLASSIC]
-
-
-def reference(suite, name):
-    return (HSB if suite == "hsb" else CLASSIC)[name]
+STAT_RTOL = P_RTOL  # ICC and R² as p-values
 
 
 # ---- likelihood-ratio tests (lme4's anova) ---------------------------------------------------------

@@ -4,33 +4,14 @@ Tolerances are DESIGN.md's: df within 1e-2 relative, p within 1e-3 relative (or 
 1e-15), fixed effects 1e-5 and standard errors 1e-4 relative, variance parameters 1e-3 relative.
 The R calls that produced each value are in the comments (scripts in tests/fixtures/r/).
 """
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hlm
+from conftest import ALL_MODELS, CLASSIC, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, P_RTOL, SE_RTOL, VARPAR_RTOL, reference
 from hlm import inference
 from hlm.errors import ModelError
-
-FIXTURES = Path(__file__).parent / "fixtures"
-HSB = json.loads((FIXTURES / "hsb_lme4.json").read_text())["models"]
-CLASSIC = json.loads((FIXTURES / "classic_lme4.json").read_text())["models"]
-EXTRA = json.loads((FIXTURES / "hsb_extra.json").read_text())
-
-DF_RTOL = 1e-2
-P_RTOL = 1e-3
-FIXEF_RTOL = 1e-5
-SE_RTOL = 1e-4
-VARPAR_RTOL = 1e-3
-
-ALL_MODELS = [("hsb", n) for n in HSB] + [("classic", n) for n in CLASSIC]
-
-
-def reference(suite, name):
-    return (HSB if suite == "hsb" else CLASSIC)[name]
-
 
 def assert_rel(actual, expected, rtol, what):
     assert actual == pytest.approx(expected, rel=rtol, abs=1e-12), f"{what}: {actual} vs R {expected}"
