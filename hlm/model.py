@@ -1,6 +1,6 @@
 """Fitting: `lmer()` runs lme4's pipeline (design -> deviance -> optimize -> fitted model).
 
-LinearMixedModel is frozen: every number is computed once, when the model is fitted.
+LinearMixedModel is frozen: every derived number is computed once, on first use, from the fit.
 """
 import logging
 from dataclasses import dataclass
