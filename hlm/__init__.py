@@ -8,10 +8,13 @@ import importlib
 from .errors import HlmError
 
 _EXPORTS = {
-    "LinearMixedModel": "model", "lmer": "model",
-    "anova_terms": "inference", "coef_table": "inference", "confint": "inference",
-    "allfit": "compare", "anova": "compare", "contextual": "compare", "icc": "compare",
-    "r2_nakagawa": "compare", "variance_explained": "compare",
+    "LinearMixedModel": "engine.model", "LmerTestModel": "inference.lmertest",
+    "lmer": "inference.lmertest",
+    "anova_terms": "inference.contrasts", "coef_table": "inference.contrasts",
+    "confint": "inference.intervals",
+    "anova": "analysis.lrt", "icc": "analysis.variance", "r2_nakagawa": "analysis.variance",
+    "variance_explained": "analysis.variance", "contextual": "analysis.contextual",
+    "allfit": "analysis.allfit",
 }
 
 __all__ = ["HlmError", *_EXPORTS]

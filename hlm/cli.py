@@ -7,13 +7,15 @@ import json
 import logging
 import sys
 
+from .data import read_data
 from .errors import HlmError
+from .inference.lmertest import lmer
+from .pipeline.run import run_workflow
+from .pipeline.starter import write_starter_config
+from .results.writers import jsonable
 
 
 def _fit(args):
-    from .data import read_data
-    from .model import lmer
-    from .results import jsonable
     dataset = read_data(args.data)
     model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
     if args.json:
@@ -23,12 +25,10 @@ def _fit(args):
 
 
 def _run(args):
-    from .pipeline import run_workflow
     return run_workflow(args.config, cores=args.cores, dry_run=args.dry_run)
 
 
 def _init(args):
-    from .pipeline import write_starter_config
     path = write_starter_config(args.data, args.output, force=args.force)
     print(f"wrote {path}")
 

@@ -4,14 +4,12 @@ Each leaf of labels.yaml is {zh: ..., en: ...}; `labels(language)` returns the s
 each leaf replaced by the text of one language, so templates write {{ L.data.title }}.
 """
 from functools import lru_cache
-from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
+from .resources import TEMPLATES
 
-PROJECT = Path(__file__).resolve().parent.parent
-TEMPLATES = PROJECT / "templates"
 LANGUAGES = ("zh", "en")
 
 

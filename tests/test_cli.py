@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import load_reference
 
 ROOT = Path(__file__).parent.parent

@@ -6,10 +6,22 @@ within 1e-3 relative; fixed effects 1e-5 and standard errors 1e-4 relative; vari
 
 import numpy as np
 import pytest
+from conftest import (
+    ALL_MODELS,
+    CLASSIC,
+    CLASSIC_REF,
+    DF_RTOL,
+    EXTRA,
+    FIXEF_RTOL,
+    HSB,
+    HSB_REF,
+    LL_ATOL,
+    P_RTOL,
+    SE_RTOL,
+    reference,
+)
 
 import hlm
-from conftest import (ALL_MODELS, CLASSIC, CLASSIC_REF, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, HSB_REF, LL_ATOL, P_RTOL,
-                      SE_RTOL, reference)
 from hlm.errors import ModelError
 
 STAT_RTOL = P_RTOL  # ICC and R² as p-values

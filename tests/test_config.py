@@ -9,12 +9,20 @@ import pytest
 import yaml
 
 from hlm import cli
-from hlm.errors import ConfigError
-from hlm.pipeline import (check_config, comparison_names, config_files, data_spec, derived_models,
-                          formula_columns, guess_group,
-                          load_config, model_specs, result_files, starter_config,
-                          variance_explained_names, write_starter_config)
 from hlm.data import read_data
+from hlm.errors import ConfigError
+from hlm.pipeline.config import (
+    check_config,
+    comparison_names,
+    data_spec,
+    derived_models,
+    formula_columns,
+    load_config,
+    model_specs,
+    variance_explained_names,
+)
+from hlm.pipeline.paths import config_files, result_files
+from hlm.pipeline.starter import guess_group, starter_config, write_starter_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
@@ -111,7 +119,7 @@ def test_result_files_name_every_output(config):
 
 
 def test_config_files_are_recorded_relative_to_the_project(tmp_path):
-    from hlm.report import reproduce_command
+    from hlm.report.view import reproduce_command
     project = tmp_path / "project"
     # snakemake --configfile config/config.yaml and hlm run (an absolute path) record the same
     assert config_files(["config/config.yaml", project / "config" / "config.yaml"], project) == \
@@ -204,8 +212,8 @@ def test_wrong_type_and_value(config):
 
 
 def test_control_has_the_optimizers_keys(config):
-    # the keys of hlm.optimize.DEFAULT_CONTROL, typed; lme4's maxfun is not one of them
-    from hlm.optimize import DEFAULT_CONTROL
+    # the keys of hlm.engine.optimize.DEFAULT_CONTROL, typed; lme4's maxfun is not one of them
+    from hlm.engine.optimize import DEFAULT_CONTROL
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     assert list(schema["$defs"]["control"]["properties"]) == list(DEFAULT_CONTROL)
     config["estimation"]["control"] = dict(DEFAULT_CONTROL)

@@ -7,8 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hlm import diagnostics
-from hlm.results import model_record, ranef_frame, residuals_frame
+from hlm.analysis.simple_slopes import _contrast, choose_interaction, interaction_terms, simple_slopes
+from hlm.figures.diagnostics import ppoints
+from hlm.figures.style import cjk_font
+from hlm.inference.intervals import Z95
+from hlm.pipeline.paths import DIAGNOSTIC_FIGURES, figure_names
+from hlm.pipeline.steps import write_diagnostic_figures, write_simple_slopes
+from hlm.results.records import model_record, ranef_frame, residuals_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -40,15 +45,15 @@ def test_conditional_sds_are_lme4s_condvar(full):
 
 def test_qq_positions_are_rs_ppoints():
     # R: ppoints(5); ppoints(20)[1:2]
-    assert np.allclose(diagnostics.ppoints(5), [0.1190476, 0.3095238, 0.5, 0.6904762, 0.8809524])
-    assert np.allclose(diagnostics.ppoints(20)[:2], [0.025, 0.075])
+    assert np.allclose(ppoints(5), [0.1190476, 0.3095238, 0.5, 0.6904762, 0.8809524])
+    assert np.allclose(ppoints(20)[:2], [0.025, 0.075])
 
 
 def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
     frame = full["frame"]
-    choice = diagnostics.choose_interaction(FULL, list(full["model"].fixef.index), frame, "id")
+    choice = choose_interaction(FULL, list(full["model"].fixef.index), frame, "id")
     assert choice == ("ses", "disclim")
-    result = diagnostics.simple_slopes(full["model"], *choice, frame)
+    result = simple_slopes(full["model"], *choice, frame)
     fixef = full["model"].fixef
     mean, sd = frame["disclim"].mean(), frame["disclim"].std()
     slopes = {row["at"]: row for row in result["slopes"]}
@@ -61,30 +66,30 @@ def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
     # R: summary(lmm_full)$coefficients["ses", ]  (df 157.4166)
     reference = json.loads((FIXTURES / "hsb_lme4.json").read_text())["models"]["full"]
     L = np.eye(len(fixef))[list(fixef.index).index("ses")]
-    at_zero = diagnostics._contrast(full["model"], L, "Satterthwaite")
+    at_zero = _contrast(full["model"], L, "Satterthwaite")
     assert at_zero["df"] == pytest.approx(reference["df_satterthwaite"]["ses"], rel=1e-2)
     assert at_zero["Pr(>|t|)"] == pytest.approx(reference["p"]["ses"], rel=1e-2)
 
 
 def test_interactions_found_in_formulas():
-    assert diagnostics.interaction_terms(FULL) == [("ses", "disclim")]
-    assert diagnostics.interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
-    assert diagnostics.interaction_terms("y ~ a + b + (a | g)") == []
-    assert diagnostics.figure_names("y ~ a + (1 | g)") == list(diagnostics.DIAGNOSTIC_FIGURES)
+    assert interaction_terms(FULL) == [("ses", "disclim")]
+    assert interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
+    assert interaction_terms("y ~ a + b + (a | g)") == []
+    assert figure_names("y ~ a + (1 | g)") == list(DIAGNOSTIC_FIGURES)
     # no main effect of the moderator: no simple slopes (and no figure files for them)
-    assert diagnostics.interaction_terms("mathach ~ ses + ses:disclim + (ses | id)") == []
-    assert diagnostics.figure_names("y ~ a + a:b + (a | g)") == list(diagnostics.DIAGNOSTIC_FIGURES)
+    assert interaction_terms("mathach ~ ses + ses:disclim + (ses | id)") == []
+    assert figure_names("y ~ a + a:b + (a | g)") == list(DIAGNOSTIC_FIGURES)
 
 
 def test_an_interaction_needs_both_main_effects_among_the_coefficients(full):
     names = list(full["model"].fixef.index)
     without = [n for n in names if n != "disclim"]   # e.g. dropped as rank deficient
-    assert diagnostics.choose_interaction(FULL, without, full["frame"], "id") is None
-    assert diagnostics.choose_interaction(FULL, names, full["frame"], "id") == ("ses", "disclim")
+    assert choose_interaction(FULL, without, full["frame"], "id") is None
+    assert choose_interaction(FULL, names, full["frame"], "id") == ("ses", "disclim")
 
 
 def test_a_chinese_font_is_available():
-    family = diagnostics.cjk_font()
+    family = cjk_font()
     assert family is not None, "no CJK font: install the package's dependencies (noto-cjk-sans-otc)"
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
@@ -97,14 +102,14 @@ def test_a_chinese_font_is_available():
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_path, language):
     outputs = {name: tmp_path / f"a_{name.replace('_svg', '.svg').replace('_png', '.png')}"
-               for name in diagnostics.DIAGNOSTIC_FIGURES}
+               for name in DIAGNOSTIC_FIGURES}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        diagnostics.write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
+        write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
     missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
     assert missing == []
     first = {name: Path(path).read_bytes() for name, path in outputs.items()}
-    diagnostics.write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
+    write_diagnostic_figures(full["residuals"], full["ranef"], outputs, language)
     assert {name: Path(path).read_bytes() for name, path in outputs.items()} == first
     svg = first["diagnostics_svg"].decode("utf-8")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
@@ -116,7 +121,7 @@ def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_p
 def test_simple_slopes_files(full, tmp_path):
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    diagnostics.write_simple_slopes(full["record"], full["frame"], SPEC, "id", outputs, "zh")
+    write_simple_slopes(full["record"], full["frame"], SPEC, "id", outputs, "zh")
     record = json.loads(outputs["simple_slopes_json"].read_text())
     assert record["available"] and record["predictor"] == "ses" and record["moderator"] == "disclim"
     assert [row["at"] for row in record["slopes"]] == ["minus_sd", "mean", "plus_sd"]
@@ -131,7 +136,7 @@ def test_no_interaction_to_probe_writes_a_placeholder(models, tmp_path):
     record = model_record(model, spec)
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    diagnostics.write_simple_slopes(record, frame, spec, "id", outputs, "en")
+    write_simple_slopes(record, frame, spec, "id", outputs, "en")
     assert json.loads(outputs["simple_slopes_json"].read_text()) == {"available": False}
 
 
@@ -148,7 +153,7 @@ def test_simple_slopes_on_the_rows_the_model_used(tmp_path):
     table.loc[i % 13 == 5, "mathach"] = np.nan
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    diagnostics.write_simple_slopes({"name": "full", "formula": FULL}, table, SPEC, "id", outputs, "en")
+    write_simple_slopes({"name": "full", "formula": FULL}, table, SPEC, "id", outputs, "en")
     result = json.loads(outputs["simple_slopes_json"].read_text())
     assert result["available"] and (result["predictor"], result["moderator"]) == ("ses", "disclim")
     assert result["moderator_mean"] == pytest.approx(reference["moderator_mean"], rel=1e-9)
@@ -164,5 +169,5 @@ def test_simple_slopes_on_the_rows_the_model_used(tmp_path):
         for k, end in zip((0, -1), ref["line_ends"]):
             assert line["x"][k] == pytest.approx(end["x"], rel=1e-9)
             assert line["fit"][k] == pytest.approx(end["fit"], rel=1e-5)
-            se = (line["high"][k] - line["low"][k]) / (2 * diagnostics.Z95)
+            se = (line["high"][k] - line["low"][k]) / (2 * Z95)
             assert se == pytest.approx(end["se"], rel=1e-4)

@@ -6,7 +6,6 @@ Reference values were written by tests/fixtures/r/ref_hsb.R and ref_classic.R, e
 """
 import numpy as np
 import pytest
-
 from conftest import load_reference
 
 HSB = sorted(load_reference("hsb_lme4.json")["models"])

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hlm.equations import group_of, latex_name, model_equations, random_terms_of
+from hlm.report.equations import group_of, latex_name, model_equations, random_terms_of
 
 LEVELS = {"mathach": 1, "ses": 1, "female": 1, "ses_cwc": 1, "ses_gmc": 1,
           "disclim": 2, "sector": 2, "ses_mean": 2, "id": "group"}

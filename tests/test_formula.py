@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hlm.design import build_design
+from hlm.engine.design import build_design
+from hlm.engine.formula import parse_formula
 from hlm.errors import DataError, FormulaError, ModelError
-from hlm.formula import parse_formula
 
 DATA = pd.DataFrame({
     "y": np.arange(12, dtype=float) % 5 + np.arange(12) / 7,

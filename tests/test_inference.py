@@ -7,11 +7,15 @@ The R calls that produced each value are in the comments (scripts in tests/fixtu
 
 import numpy as np
 import pytest
+from conftest import ALL_MODELS, CLASSIC, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, P_RTOL, SE_RTOL, VARPAR_RTOL, reference
 
 import hlm
-from conftest import ALL_MODELS, CLASSIC, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, P_RTOL, SE_RTOL, VARPAR_RTOL, reference
-from hlm import inference
 from hlm.errors import ModelError
+from hlm.inference.bootstrap import bootstrap
+from hlm.inference.intervals import confint, percentile_interval
+from hlm.inference.satterthwaite import _satterthwaite
+from hlm.inference.type3 import type3_contrasts
+
 
 def assert_rel(actual, expected, rtol, what):
     assert actual == pytest.approx(expected, rel=rtol, abs=1e-12), f"{what}: {actual} vs R {expected}"
@@ -76,7 +80,7 @@ def test_unknown_ddf_is_refused(models):
 def test_satterthwaite_costs_less_than_a_fit(models):
     # the budget: Satterthwaite df on the HSB full model cost less than one model fit
     model = models.fit("hsb", "full")
-    parts = inference._satterthwaite(model)
+    parts = _satterthwaite(model)
     assert parts.evaluations < model.optsummary.evaluations  # seconds: benchmarks/run.py
 
 
@@ -117,7 +121,7 @@ def check_anova(table, rows, name):
 def test_type3_contrasts_of_a_three_level_factor_interaction(models):
     # cake: angle ~ recipe * temp; lmerTest's type III hypothesis for recipe is orthogonal to
     # recipe:temp (R: attr(anova(m), "hypotheses")$recipe has 2 rows)
-    L = inference.type3_contrasts(models.fit("classic", "cake_factor"))
+    L = type3_contrasts(models.fit("classic", "cake_factor"))
     assert {k: v.shape[0] for k, v in L.items()} == {"recipe": 2, "temp": 1, "recipe:temp": 2}
 
 
@@ -157,15 +161,15 @@ def test_confint_profile(models, suite, name, rows):
     # R: confint(m, method = "profile", oldNames = FALSE)  (lme4 profiles the ML refit of a REML
     # fit; non-monotone correlation profiles fall back to linear interpolation, as in lme4)
     model = models.fit(suite, name)
-    check_interval(model, inference.confint(model, method="profile"), rows, name)
+    check_interval(model, confint(model, method="profile"), rows, name)
 
 
 def test_confint_level_and_parm(models):
     # R: confint(m, parm = "sigma", level = 0.9, oldNames = FALSE) names its columns "5 %", "95 %"
     model = models.fit("classic", "dyestuff_ml")
-    table = inference.confint(model, method="profile", level=0.9, parm=["sigma", "(Intercept)"])
+    table = confint(model, method="profile", level=0.9, parm=["sigma", "(Intercept)"])
     assert list(table.columns) == ["5 %", "95 %"] and list(table.index) == ["sigma", "(Intercept)"]
-    wide = inference.confint(model, method="profile", parm="sigma")
+    wide = confint(model, method="profile", parm="sigma")
     assert wide.iloc[0, 0] < table.iloc[0, 0] < table.iloc[0, 1] < wide.iloc[0, 1]
 
 
@@ -176,17 +180,17 @@ def test_confint_level_and_parm(models):
 ])
 def test_confint_errors(models, kwargs, message):
     with pytest.raises(ModelError, match=message.replace("|", r"\|")):
-        inference.confint(models.fit("hsb", "null"), **kwargs)
+        confint(models.fit("hsb", "null"), **kwargs)
 
 
 def test_bootstrap_is_seeded_and_near_R(models):
     # R: confint(full, method = "boot", nsim = 200, seed = 1, oldNames = FALSE)  (percentile);
     # different random streams, so only a Monte Carlo range: within a quarter of R's interval
     model = models.fit("hsb", "full")
-    table = inference.confint(model, method="boot", nsim=200, seed=1, progress=False)
-    again = inference.bootstrap(model, nsim=20, seed=7).replicates
-    assert again.equals(inference.bootstrap(model, nsim=20, seed=7).replicates)
-    assert not again.equals(inference.bootstrap(model, nsim=20, seed=8).replicates)
+    table = confint(model, method="boot", nsim=200, seed=1, progress=False)
+    again = bootstrap(model, nsim=20, seed=7).replicates
+    assert again.equals(bootstrap(model, nsim=20, seed=7).replicates)
+    assert not again.equals(bootstrap(model, nsim=20, seed=8).replicates)
     for r in EXTRA["confint_boot_seed1"]["rows"]:
         if r["name"].startswith(("cor_", "sd_ses")):
             continue   # the slope variance is often 0 in a refit (69 of R's 200 were singular)
@@ -198,7 +202,7 @@ def test_bootstrap_is_seeded_and_near_R(models):
 def test_percentile_interval_as_boot():
     # R: boot:::norm.inter(1:200 / 10, c(0.025, 0.975)) -> 0.5026958801, 19.5973041199
     # (interpolated on the normal scale between order statistics 5 and 6, 195 and 196)
-    out = inference.percentile_interval(np.arange(1, 201) / 10, np.array([0.025, 0.975]))
+    out = percentile_interval(np.arange(1, 201) / 10, np.array([0.025, 0.975]))
     assert out == pytest.approx([0.5026958801, 19.5973041199], abs=1e-9)
     # R: boot:::norm.inter(1:199, c(0.025, 0.975)) -> exact order statistics 5 and 195
-    assert inference.percentile_interval(np.arange(1.0, 200), np.array([0.025, 0.975])) == pytest.approx([5, 195])
+    assert percentile_interval(np.arange(1.0, 200), np.array([0.025, 0.975])) == pytest.approx([5, 195])

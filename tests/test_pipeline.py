@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import copy_project, ok, snakemake
+
 from hlm import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,7 +278,7 @@ def test_hlm_run_dry_run_through_the_api(tmp_path):
 def test_hlm_run_reruns_what_is_missing(hsb_run, tmp_path):
     folder = copy_project(tmp_path, results_from=hsb_run)
     (folder / "results/derived/derived.json").unlink()
-    code = ("import sys; from hlm.pipeline import run_workflow; "
+    code = ("import sys; from hlm.pipeline.run import run_workflow; "
             "sys.exit(run_workflow('config/config.yaml', cores=2, targets=['analysis']))")
     process = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
                              text=True, timeout=600)

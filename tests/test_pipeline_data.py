@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 import hlm
-
 from hlm.data import Dataset, prepare, read_columns, read_data, source_variable
 from hlm.errors import DataError
-from hlm.results import jsonable, ranef_frame, residuals_frame, write_json, write_parquet, write_text
+from hlm.results.records import ranef_frame, residuals_frame
+from hlm.results.writers import jsonable, write_json, write_parquet, write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

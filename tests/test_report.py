@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import copy_project, ok, snakemake
-from hlm import apa
+
 from hlm.labels import labels, missing_translations
+from hlm.report import apa
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ("results/report/report.html", "results/report/report.md", "results/report/tables.docx")
@@ -151,7 +151,9 @@ def test_rerun_gives_byte_identical_report(zh_run, tmp_path):
 
 
 def test_warnings_show_where_they_occur_and_in_their_section(zh_run):
-    from hlm.report import build_view, load_results, render_html
+    from hlm.report.inputs import load_results
+    from hlm.report.render import render_html
+    from hlm.report.view import build_view
     results = load_results(zh_run / "results/manifest.json")
     results.models["full"].update(singular=True, converged=False, n_dropped=12, messages=[
         "fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"])

@@ -3,7 +3,6 @@ to the last printed digit (tests/fixtures/hsb_lme4_printout.txt, written by r/pr
 import re
 
 import pytest
-
 from conftest import FIXTURES
 
 PRINTOUT = (FIXTURES / "hsb_lme4_printout.txt").read_text()

@@ -2,20 +2,21 @@
 import re
 import sys
 
-from hlm import pipeline
+from hlm.pipeline import config as configuration  # not `config`: Snakemake's dict
+from hlm.pipeline import paths
 from hlm.errors import HlmError
 
 try:  # snakemake.utils.validate with workflow/schemas/, then the data: a bad config stops
-    CONFIG = pipeline.check_config(config)  # here, before any job, with one line naming the key
+    CONFIG = configuration.check_config(config)  # here, before any job, with one line naming the key
 except HlmError as exc:
     sys.exit(f"hlm: error: {exc}")
 
-CONFIG_FILES = pipeline.config_files(workflow.configfiles)  # for the report's command
-SPECS = pipeline.model_specs(CONFIG)
-FILES = pipeline.result_files(CONFIG)
-PATHS = pipeline.PATHS
-COMPARISONS = dict(zip(pipeline.comparison_names(CONFIG), CONFIG["comparisons"]))
-DERIVED_MODELS = pipeline.derived_models(CONFIG)
+CONFIG_FILES = paths.config_files(workflow.configfiles)  # for the report's command
+SPECS = configuration.model_specs(CONFIG)
+FILES = paths.result_files(CONFIG)
+PATHS = paths.PATHS
+COMPARISONS = dict(zip(configuration.comparison_names(CONFIG), CONFIG["comparisons"]))
+DERIVED_MODELS = configuration.derived_models(CONFIG)
 
 
 def one_of(names):

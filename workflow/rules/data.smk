@@ -7,7 +7,7 @@ rule data:
         summary=report(PATHS["data_summary"], category="Data",
                        caption="../report/data.rst"),
     params:
-        spec=pipeline.data_spec(CONFIG),
+        spec=configuration.data_spec(CONFIG),
     log:
         log_path("data", "data"),
     threads: 1

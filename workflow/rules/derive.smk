@@ -10,7 +10,7 @@ rule derive:
         specs={m: SPECS[m] for m in DERIVED_MODELS},
         icc=CONFIG["icc"],
         variance_explained=CONFIG["variance_explained"],
-        contextual=pipeline.contextual_specs(CONFIG),
+        contextual=configuration.contextual_specs(CONFIG),
     log:
         log_path("derive", "derived"),
     threads: 1

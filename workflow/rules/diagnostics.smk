@@ -1,4 +1,4 @@
-from hlm.diagnostics import DIAGNOSTIC_FIGURES, SIMPLE_SLOPES_FILES
+from hlm.pipeline.paths import DIAGNOSTIC_FIGURES, SIMPLE_SLOPES_FILES
 
 SLOPES_MODELS = [m for m in CONFIG["diagnostics"] if "simple_slopes_json" in FILES["figure_files"][m]]
 
@@ -14,7 +14,7 @@ rule diagnostics:
     output:
         **{name: report(path, category="Diagnostics", subcategory="{model}",
                         caption="../report/diagnostics.rst") if name.endswith("_png") else path
-           for name, path in pipeline.FIGURE_FILES.items() if name in DIAGNOSTIC_FIGURES},
+           for name, path in paths.FIGURE_FILES.items() if name in DIAGNOSTIC_FIGURES},
     params:
         language=CONFIG["report"]["language"],
     log:
@@ -36,7 +36,7 @@ rule simple_slopes:
     output:
         **{name: report(path, category="Diagnostics", subcategory="{model}",
                         caption="../report/diagnostics.rst") if name.endswith("_png") else path
-           for name, path in pipeline.FIGURE_FILES.items() if name in SIMPLE_SLOPES_FILES},
+           for name, path in paths.FIGURE_FILES.items() if name in SIMPLE_SLOPES_FILES},
     wildcard_constraints:
         model=one_of(SLOPES_MODELS),
     params:

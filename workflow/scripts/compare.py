@@ -1,7 +1,9 @@
 """Likelihood-ratio test of two or more models (lme4's anova layout)."""
 import hlm
-from hlm.pipeline import fit_spec, job_log
-from hlm.results import comparison_record, read_table, write_json
+from hlm.pipeline.run import job_log
+from hlm.pipeline.steps import fit_spec
+from hlm.results.records import comparison_record
+from hlm.results.writers import read_table, write_json
 
 
 def main(table, specs, output, log):

@@ -1,7 +1,7 @@
 """Read the data, treat missing values, centre: the analysed table and its summary."""
 from hlm.data import prepare, read_data
-from hlm.pipeline import job_log
-from hlm.results import write_json, write_parquet
+from hlm.pipeline.run import job_log
+from hlm.results.writers import write_json, write_parquet
 
 
 def main(spec, table, summary, log):

@@ -1,6 +1,8 @@
 """ICC, variance explained and contextual effects of the declared models."""
-from hlm.pipeline import fit_spec, job_log
-from hlm.results import derived_record, read_table, write_json
+from hlm.pipeline.run import job_log
+from hlm.pipeline.steps import fit_spec
+from hlm.results.records import derived_record
+from hlm.results.writers import read_table, write_json
 
 
 def main(table, specs, icc, variance_explained, contextual, output, log):

@@ -1,7 +1,7 @@
 """Diagnostic figures of one model: panels A-D and the caterpillar plot, as SVG and PNG."""
-from hlm.diagnostics import write_diagnostic_figures
-from hlm.pipeline import job_log
-from hlm.results import read_table
+from hlm.pipeline.run import job_log
+from hlm.pipeline.steps import write_diagnostic_figures
+from hlm.results.writers import read_table
 
 
 def main(residuals, ranef, outputs, language, log):

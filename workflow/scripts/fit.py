@@ -1,7 +1,8 @@
 """Fit one model: its JSON record, residuals and random effects."""
-from hlm.pipeline import fit_spec, job_log
-from hlm.results import (model_record, ranef_frame, read_table, residuals_frame, write_json,
-                         write_parquet)
+from hlm.pipeline.run import job_log
+from hlm.pipeline.steps import fit_spec
+from hlm.results.records import model_record, ranef_frame, residuals_frame
+from hlm.results.writers import read_table, write_json, write_parquet
 
 
 def main(table, spec, model_json, residuals, ranef, log):

@@ -1,6 +1,6 @@
 """results/manifest.json: the config files read, the checked config and the path of every result file."""
-from hlm.pipeline import job_log
-from hlm.results import write_json
+from hlm.pipeline.run import job_log
+from hlm.results.writers import write_json
 
 
 def main(configfiles, config, files, output, log):

@@ -1,6 +1,6 @@
 """The report: HTML, Markdown and Word tables from results/manifest.json."""
-from hlm.pipeline import job_log
-from hlm.report import render_report
+from hlm.pipeline.run import job_log
+from hlm.report.render import render_report
 
 
 def main(manifest, outputs, log):

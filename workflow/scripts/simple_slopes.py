@@ -1,7 +1,7 @@
 """Simple slopes of one model's interaction: a figure (SVG, PNG) and the tests (JSON)."""
-from hlm.diagnostics import write_simple_slopes
-from hlm.pipeline import job_log
-from hlm.results import read_json, read_table
+from hlm.pipeline.run import job_log
+from hlm.pipeline.steps import write_simple_slopes
+from hlm.results.writers import read_json, read_table
 
 
 def main(model, table, spec, group, outputs, language, log):

@@ -11,7 +11,8 @@ import io
 import zipfile
 from pathlib import Path
 
-from .report import PlainWriter
+from ..results.writers import _atomic
+from .writers import PlainWriter
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FONT_LATIN = "Times New Roman"
@@ -22,7 +23,6 @@ RULE_THIN = 6     # 0.75 pt
 
 def write_docx(view, path):
     """Write every table of the report view to a .docx file, atomically."""
-    from .results import _atomic
     data = docx_bytes(view)
     _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 

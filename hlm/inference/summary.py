@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 
+from ..vocabulary import DDF_TITLES, ddf_method
+
 DIGITS = 4
 SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
-DDF_NAMES = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's", "residual": "residual df"}
 
 
 def format_column(values, digits=DIGITS):
@@ -126,11 +127,12 @@ def _fixed_correlations(model):
 
 
 def format_summary(model, ddf=None):
-    """summary(m) as lmerTest prints it; ddf=None prints lme4's plain t table."""
+    """summary(m) as lmerTest prints it; ddf None or 'lme4' prints lme4's plain t table."""
+    ddf = None if ddf is None or ddf_method(ddf) == "lme4" else ddf_method(ddf)
     method = "REML" if model.REML else "maximum likelihood"
     header = f"Linear mixed model fit by {method}"
     if ddf:
-        header += f". t-tests use {DDF_NAMES[ddf]} method"
+        header += f". t-tests use {DDF_TITLES[ddf]} method"
     groups = "; ".join(f"{name}, {count}" for name, count in model.ngroups.items())
     lines = [header, f"Formula: {model.formula}", ""]
     lines += _fit_statistics(model) + ["", "Scaled residuals: "] + _residual_quantiles(model)

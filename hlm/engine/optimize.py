@@ -1,6 +1,4 @@
-"""Minimising the profiled deviance over θ, with a swappable optimizer backend.
-
-The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
+"""
 """
 import logging
 from dataclasses import dataclass, field
@@ -10,17 +8,23 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from .errors import ModelError
+from ..errors import ModelError
+from ..vocabulary import optimizer_name
+from .derivatives import derivatives
 
 log = logging.getLogger(__name__)
+
 
 # Tighter than MixedModels.jl's LN_BOBYQA defaults: lme4's bobyqa converges to ~1e-7 in θ, and
 # fixed effects must agree to 1e-5 relative. Max evaluations as lme4's bobyqa (maxfun).
 DEFAULT_CONTROL = {"maxeval": 10000, "ftol_rel": 1e-14, "ftol_abs": 1e-12, "xtol_abs": 1e-12,
                    "initial_step": 0.75}
+
+
 GRADIENT_TOLERANCE = 0.002   # lme4's check.conv.grad
+
+
 SINGULAR_TOLERANCE = 1e-4    # lme4's isSingular
-DERIVATIVE_STEP = 1e-4       # lme4's deriv12 delta
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def _lbfgsb(objective, x0, lower, control):
     return result.x, result.fun, str(result.message)
 
 
-OPTIMIZERS = {
+BACKENDS = {
     "bobyqa": _nlopt(nlopt.LN_BOBYQA),
     "nelder_mead": _nlopt(nlopt.LN_NELDERMEAD),
     "lbfgsb": _lbfgsb,
@@ -72,8 +76,7 @@ OPTIMIZERS = {
 
 def optimize(deviance, optimizer="bobyqa", control=None, start=None):
     """Minimise deviance(θ) from lme4's start (or `start`) and return (θ̂, OptSummary)."""
-    if optimizer not in OPTIMIZERS:
-        raise ModelError(f"optimizer '{optimizer}' is unknown; use one of {', '.join(OPTIMIZERS)}")
+    optimizer = optimizer_name(optimizer)
     unknown = set(control or {}) - set(DEFAULT_CONTROL)
     if unknown:
         raise ModelError(f"control key '{sorted(unknown)[0]}' is unknown; use {', '.join(DEFAULT_CONTROL)}")
@@ -81,7 +84,7 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
     x0 = deviance.initial_theta() if start is None else np.asarray(start, dtype=float)
     objective = _Objective(deviance)
     try:
-        theta, fmin, status = OPTIMIZERS[optimizer](objective, x0, deviance.lower, settings)
+        theta, fmin, status = BACKENDS[optimizer](objective, x0, deviance.lower, settings)
     except (nlopt.RoundoffLimited, RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
         raise ModelError(f"optimizer '{optimizer}' failed ({exc}); try another optimizer, e.g. "
                          f"optimizer='nelder_mead', or rescale the predictors") from exc
@@ -107,22 +110,6 @@ def is_singular(theta, lower):
     """lme4's isSingular: a bounded θ (a diagonal of Λ) within 1e-4 of its bound 0."""
     bounded = np.isfinite(lower)
     return bool(np.any(theta[bounded] < SINGULAR_TOLERANCE))
-
-
-def derivatives(f, x, step=DERIVATIVE_STEP):
-    """Gradient and Hessian of f at x by central differences (lme4's deriv12)."""
-    k = len(x)
-    f0 = f(x)
-    grad, hess = np.zeros(k), np.zeros((k, k))
-    eye = np.eye(k) * step
-    for i in range(k):
-        up, down = f(x + eye[i]), f(x - eye[i])
-        grad[i] = (up - down) / (2 * step)
-        hess[i, i] = (up - 2 * f0 + down) / step ** 2
-        for j in range(i):
-            hess[i, j] = hess[j, i] = (f(x + eye[i] + eye[j]) - f(x + eye[i] - eye[j])
-                                       - f(x - eye[i] + eye[j]) + f(x - eye[i] - eye[j])) / (4 * step ** 2)
-    return grad, hess
 
 
 def convergence_messages(f, theta, lower):

@@ -1,6 +1,8 @@
-"""Fitting: `lmer()` runs lme4's pipeline (design -> deviance -> optimize -> fitted model).
+"""The fitted linear mixed model: lme4's pipeline (design -> deviance -> optimize -> fit).
 
-LinearMixedModel is frozen: every derived number is computed once, on first use, from the fit.
+LinearMixedModel holds what lme4's merMod holds and computes every number from it once, on
+first use; it is frozen. Tests, intervals and the printout are inference's (LmerTestModel,
+as lmerTest's class extends lme4's).
 """
 import logging
 from dataclasses import dataclass
@@ -10,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from .deviance import ProfiledDeviance
-from .design import build_design
 from .optimize import OptSummary, convergence_messages, is_singular, optimize
 
 log = logging.getLogger(__name__)
@@ -18,13 +19,9 @@ log = logging.getLogger(__name__)
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
-def lmer(formula, data, REML=True, optimizer="bobyqa", control=None):
-    """Fit a linear mixed model as lme4::lmer does (REML by default)."""
-    return fit_design(build_design(formula, data), REML=REML, optimizer=optimizer, control=control)
-
-
-def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
-    """Fit a built Design; `refit` and allfit reuse the design without rebuilding it."""
+def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, model_class=None):
+    """Fit a built Design (as an instance of `model_class`, LinearMixedModel by default);
+    `refit` and allfit reuse the design without rebuilding it."""
     deviance = ProfiledDeviance(design, reml=bool(REML))
     theta, summary = optimize(deviance, optimizer, control, start)
     singular = is_singular(theta, deviance.lower)
@@ -35,7 +32,8 @@ def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None):
     messages = list(design.messages) + ([SINGULAR_MESSAGE] if singular else []) + convergence
     for message in messages[len(design.messages):]:
         log.warning(message)
-    return LinearMixedModel(design, deviance, summary, singular, not convergence, tuple(messages))
+    model_class = model_class or LinearMixedModel
+    return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,12 +153,8 @@ class LinearMixedModel:
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
     # ---- effects and predictions ---------------------------------------------------------
-    def coef_table(self, ddf=None):
-        """Estimate, Std. Error, t value; with ddf ("satterthwaite", "kenward-roger",
-        "residual") also df and Pr(>|t|), as lmerTest prints them."""
-        if ddf is not None:
-            from .inference import coef_table
-            return coef_table(self, ddf)
+    def coef_table(self):
+        """Estimate, Std. Error, t value, as lme4's summary prints them."""
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         return pd.DataFrame({"Estimate": self.fixef, "Std. Error": se, "t value": self.fixef / se})
 
@@ -199,17 +193,5 @@ class LinearMixedModel:
         """The same model on the same rows, fitted again (e.g. by ML for a likelihood-ratio test)."""
         return fit_design(self.design, REML=self.REML if REML is None else REML,
                           optimizer=optimizer or self.optsummary.optimizer,
-                          control=self.optsummary.control if control is None else control)
-
-    def confint(self, method="profile", level=0.95, **options):
-        """Intervals for variance components and fixed effects, as lme4's confint.merMod."""
-        from .inference import confint
-        return confint(self, method, level, **options)
-
-    def summary(self, ddf="satterthwaite"):
-        from .summary import format_summary
-        return format_summary(self, ddf)
-
-    def to_dict(self):
-        from .summary import model_dict
-        return model_dict(self)
+                          control=self.optsummary.control if control is None else control,
+                          model_class=type(self))

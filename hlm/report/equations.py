@@ -26,7 +26,8 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from .formula import parse_formula
+from ..engine.design import used_columns
+from ..engine.formula import parse_formula
 
 INTERCEPT = "(Intercept)"
 _PLACEHOLDER = re.compile(r"QQ(\d+)QQ")
@@ -194,7 +195,6 @@ def _components(coefficient, fixed_terms):
 
 
 def _columns_of(variable):
-    from .design import used_columns
     if variable is None:
         return []
     return [c.strip("`") for c in used_columns(variable.node)]

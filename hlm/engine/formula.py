@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 
-from .errors import FormulaError
+from ..errors import FormulaError
 
 # symbol -> left binding power (higher binds tighter), as in R's ?Syntax
 OPERATORS = {"~": 10, "|": 20, "||": 20, "+": 30, "-": 30, "*": 40, "/": 40, ":": 50, "^": 60}

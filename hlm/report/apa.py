@@ -17,13 +17,14 @@ import math
 MISSING = "—"
 
 
-def _finite(x):
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+def finite(x):
+    """Whether x is a finite number (not None, NaN, a bool or text)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def number(x, decimals=2):
     """x with a fixed number of decimals; -0.00 prints as 0.00."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     text = f"{x:.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
@@ -32,7 +33,7 @@ def number(x, decimals=2):
 def estimate(x, digits=3, min_decimals=2, max_decimals=6):
     """At least `min_decimals` decimals and `digits` significant digits: -1.1275 -> -1.13,
     0.57109 -> 0.571, 0.0012345 -> 0.00123, 12.6606 -> 12.66."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     if x == 0:
         return number(0.0, min_decimals)
@@ -43,7 +44,7 @@ def estimate(x, digits=3, min_decimals=2, max_decimals=6):
 
 def signif(x, digits=5):
     """R's format(x, digits): `digits` significant digits, as anova() prints Chisq (62.165)."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     if x == 0:
         return "0"
@@ -58,7 +59,7 @@ def stat(x):
 
 def df(x):
     """Degrees of freedom: integers as integers, otherwise two decimals (Satterthwaite)."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     if abs(x - round(x)) < 1e-9:
         return str(int(round(x)))
@@ -67,7 +68,7 @@ def df(x):
 
 def p_value(p, with_symbol=False):
     """'.023', '< .001' (with_symbol: 'p = .023', 'p < .001')."""
-    if not _finite(p):
+    if not finite(p):
         return MISSING
     if p < 0.001:
         relation, value = "<", ".001"
@@ -86,14 +87,14 @@ def proportion(x, decimals=3):
 
 def percent(x, decimals=1):
     """0.23315 -> '23.3%'."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     return f"{number(100 * x, decimals)}%"
 
 
 def integer(x):
     """7185 -> '7,185' (thousands separated, as APA asks for numbers of 1,000 and more)."""
-    if not _finite(x):
+    if not finite(x):
         return MISSING
     return f"{int(round(x)):,}"
 

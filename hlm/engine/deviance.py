@@ -1,28 +1,16 @@
-"""The profiled deviance of a linear mixed model as a function of θ alone.
-
-Bates et al. (2015) penalized least squares with MixedModels.jl's blocked Cholesky: the
-cross-products of [Z X y] are formed once; each evaluation factors
-
-    [Λ'Z'ZΛ + I   Λ'Z'X   Λ'Z'y]
-    [   X'ZΛ       X'X     X'y ]  =  L L'
-    [   y'ZΛ       y'X     y'y ]
-
-blockwise. Terms on one grouping factor form one block; the first block (the factor with most
-levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Everything after it
-(further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
-complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
-number of rows.
+"""
 """
 import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 import threadpoolctl
 
+from .covariance import lower_triangle_indices, theta_lower_bounds
+from .kernels import factor_first_block, small_cholesky
 
 # Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
 # larger ones by LAPACK on one thread: on a busy 2-core machine OpenBLAS's spinning threads
@@ -33,109 +21,6 @@ THREADED_SIZE = 64
 @functools.cache
 def _blas_controller():
     return threadpoolctl.ThreadpoolController()
-
-
-def lower_triangle_indices(q):
-    """(rows, cols) of a q×q lower triangle in lme4's θ order: column by column."""
-    cols, rows = np.triu_indices(q)
-    return rows, cols
-
-
-def theta_lower_bounds(terms):
-    """0 for the diagonal of each relative covariance factor, -inf off the diagonal."""
-    bounds = []
-    for term in terms:
-        rows, cols = lower_triangle_indices(term.q)
-        bounds += [0.0 if r == c else -np.inf for r, c in zip(rows, cols)]
-    return np.array(bounds)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def small_cholesky(A):
-    """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
-    m = A.shape[0]
-    L = np.zeros((m, m))
-    for c in range(m):
-        total = A[c, c]
-        for k in range(c):
-            total -= L[c, k] ** 2
-        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
-            return L, c + 1
-        L[c, c] = np.sqrt(total)
-        for r in range(c + 1, m):
-            total = A[r, c]
-            for k in range(c):
-                total -= L[r, k] * L[c, k]
-            L[r, c] = total / L[c, c]
-    return L, 0
-
-
-@numba.njit(cache=True, error_model="numpy")
-def factor_first_block(A11, A21, lam):
-    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block.
-
-    Returns (L, L⁻¹, Σ_j log|L_j|, W) where W = Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}: the first block's
-    share of the tail's Schur complement (zero-size when A21 is not given per level).
-    Compiled, because it runs for every level at every evaluation of the deviance.
-    """
-    J, q = A11.shape[0], A11.shape[1]
-    m = A21.shape[1]
-    L = np.zeros((J, q, q))
-    inv = np.zeros((J, q, q))
-    W = np.zeros((m, m))
-    log_det = 0.0
-    M = np.empty((q, q))
-    R = np.empty((q, q))
-    S = np.empty((m, q))
-    for j in range(J):
-        for a in range(q):                       # M = Λ'A_jΛ + I (explicit loops: q is tiny)
-            for b in range(q):
-                total = 1.0 if a == b else 0.0
-                for c in range(a, q):
-                    for d in range(b, q):
-                        total += lam[c, a] * A11[j, c, d] * lam[d, b]
-                M[a, b] = total
-        for c in range(q):                       # Cholesky, column by column
-            total = M[c, c]
-            for k in range(c):
-                total -= L[j, c, k] ** 2
-            L[j, c, c] = np.sqrt(total)
-            log_det += np.log(L[j, c, c])
-            for r in range(c + 1, q):
-                total = M[r, c]
-                for k in range(c):
-                    total -= L[j, r, k] * L[j, c, k]
-                L[j, r, c] = total / L[j, c, c]
-        for c in range(q):                       # forward substitution for L^{-1}
-            inv[j, c, c] = 1.0 / L[j, c, c]
-            for r in range(c + 1, q):
-                total = 0.0
-                for k in range(c, r):
-                    total -= L[j, r, k] * inv[j, k, c]
-                inv[j, r, c] = total / L[j, r, r]
-        if m:
-            for a in range(q):                   # R = Λ L_j^{-T}
-                for b in range(q):
-                    total = 0.0
-                    for c in range(b + 1):
-                        total += lam[a, c] * inv[j, b, c]
-                    R[a, b] = total
-            for r in range(m):                   # S = A21_j R; W += S S'
-                for b in range(q):
-                    total = 0.0
-                    for a in range(q):
-                        total += A21[j, r, a] * R[a, b]
-                    S[r, b] = total
-            for r in range(m):
-                for c in range(r + 1):
-                    total = 0.0
-                    for b in range(q):
-                        total += S[r, b] * S[c, b]
-                    W[r, c] += total
-    for r in range(m):
-        for c in range(r):
-            W[c, r] = W[r, c]
-    return L, inv, log_det, W
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulaError, ModelError, did_you_mean
+from ..errors import DataError, FormulaError, ModelError, did_you_mean
 from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_expression, parse_formula
 
 log = logging.getLogger(__name__)

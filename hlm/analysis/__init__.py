@@ -1,0 +1,6 @@
+"""Analyses of one or more fitted models, as a thesis reports them.
+
+lrt (likelihood-ratio tests), variance (ICC, Nakagawa R², variance explained per level),
+contextual (within, between and contextual effects), simple_slopes (probing an interaction),
+allfit (every optimizer on one model), checks (what the multi-model analyses require).
+"""

@@ -1,0 +1,102 @@
+"""How variance divides between the levels: performance's adjusted ICC and Nakagawa R² (random
+slopes too), and the seed's proportional reduction of each variance component.
+"""
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .checks import _check_model, _check_same_rows
+
+log = logging.getLogger(__name__)
+
+
+SINGULAR_TOLERANCE = 1e-5   # insight's .is_singular, which performance's icc and r2 use
+
+
+class R2(NamedTuple):
+    marginal: float
+    conditional: float
+
+
+@dataclass(frozen=True)
+class VarianceComponents:
+    """insight::get_variance's pieces for a linear mixed model."""
+    fixed: float      # var(Xβ̂)
+    random: float     # mean of z'Σz over the rows, per grouping factor; NaN if singular
+    residual: float   # σ²
+
+
+def variance_components(model):
+    """As insight::get_variance: the random part counts the first term of each grouping factor
+    (VarCorr entries named like a ranef() factor) with its columns taken from the fixed design."""
+    _check_model(model)
+    X = model.design.X
+    fixed = float(np.var(X @ model.fixef.to_numpy(), ddof=1))
+    singular = np.any(np.abs(model.theta[np.isfinite(model.deviance_function.lower)]) < SINGULAR_TOLERANCE)
+    random = np.nan if singular else _random_variance(model)
+    return VarianceComponents(fixed, random, model.sigma ** 2)
+
+
+def _random_variance(model):
+    design = model.design
+    names = list(design.fixed_names)
+    X = design.X
+    if "(Intercept)" not in names:
+        X, names = np.column_stack([np.ones(design.n), X]), ["(Intercept)"] + names
+    factors = set(model.ranef)
+    total = 0.0
+    for label, term, cov in zip(model.group_labels, design.terms, model.covariances):
+        if label not in factors or term.nlevels == design.n:
+            continue
+        keep = [i for i, c in enumerate(term.columns) if c in names]
+        Z = X[:, [names.index(term.columns[i]) for i in keep]]
+        total += np.einsum("ni,ij,nj->", Z, cov[np.ix_(keep, keep)], Z) / design.n
+    return float(total)
+
+
+def icc(model):
+    """performance::icc's adjusted ICC: σ²_random / (σ²_random + σ²); for the null model the
+    seed's τ00 / (τ00 + σ²). NaN (with a warning) for a singular fit, as performance."""
+    v = variance_components(model)
+    if np.isnan(v.random):
+        log.warning("ICC not computed: a variance component is (nearly) zero, the fit is singular")
+        return float("nan")
+    return float(v.random / (v.random + v.residual))
+
+
+def r2_nakagawa(model):
+    """performance::r2_nakagawa: (marginal, conditional) R² of Nakagawa, Johnson & Schielzeth
+    (2017), random slopes included. For a singular fit the conditional R² is NaN and the
+    marginal one leaves out the random part, as performance does."""
+    v = variance_components(model)
+    if np.isnan(v.random):
+        log.warning("random-effect variances not available (singular fit); R2 ignores them")
+        return R2(v.fixed / (v.fixed + v.residual), float("nan"))
+    total = v.fixed + v.random + v.residual
+    return R2(v.fixed / total, (v.fixed + v.random) / total)
+
+
+def variance_explained(old, new):
+    """(old - new) / old for each variance component the two models share: "Residual" (level 1,
+    σ²) and "<group>: <column>" (level 2, τ00, τ11, ...), as the seed computes them."""
+    _check_model(old, "old")
+    _check_model(new, "new")
+    _check_same_rows([("old", old), ("new", new)])
+    before, after = _variances(old), _variances(new)
+    shared = [k for k in after if k in before]
+    if len(shared) <= 1 and len(after) > 1:
+        log.warning("the models share only the residual variance; level-2 reductions need the same "
+                    "random terms in both models")
+    values = [(before[k] - after[k]) / before[k] if before[k] != 0 else np.nan for k in shared]
+    return pd.Series(values, index=pd.Index(shared, name="component"), name="variance explained")
+
+
+def _variances(model):
+    vc = model.varcorr
+    out = {"Residual": float(vc.loc[vc.grp == "Residual", "vcov"].iloc[0])}
+    for row in vc[(vc.grp != "Residual") & vc.var2.isna()].itertuples():
+        out[f"{row.grp}: {row.var1}"] = float(row.vcov)
+    return out

@@ -1,0 +1,8 @@
+"""The engine: from a formula and a table to a fitted linear mixed model, as lme4 fits it.
+
+formula (parse lme4's formula language) -> design (y, X, Z and which columns each term and
+variable owns) -> covariance (θ <-> Λ <-> sd/cor) -> deviance (the profiled deviance and its
+blocked Cholesky factor; kernels holds its compiled loops) -> optimize (the optimizer backends and
+their record) -> model (the fitted model). derivatives: numerical derivatives for the
+convergence check and for inference.
+"""

@@ -1,0 +1,254 @@
+"""
+"""
+import copy
+import re
+from pathlib import Path
+
+import yaml
+
+from ..data import centered_columns, read_columns, source_variable
+from ..engine.design import used_columns
+from ..engine.formula import parse_expression, parse_formula
+from ..errors import ConfigError, DataError, FormulaError, did_you_mean
+from ..resources import SCHEMA
+
+DEFAULT_CONFIG = Path("config") / "config.yaml"
+
+
+MODEL_KEYS = ("REML", "optimizer", "ddf", "control")
+
+
+def load_config(path, workdir="."):
+    """Read a YAML config file and check it (see check_config)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist; write one with 'hlm init DATA'")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {_one_line(exc)}") from exc
+    return check_config(config, workdir)
+
+
+def check_config(config, workdir="."):
+    """The config with defaults filled in, or a ConfigError naming the first problem.
+
+    Relative data paths are relative to `workdir` (the folder the analysis runs in).
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("the config must be a mapping of keys (title, data, models, ...); "
+                          "see config/README.md")
+    config = _yaml_names(copy.deepcopy(config))
+    _validate_schema(config)
+    config.setdefault("icc", [next(iter(config["models"]))])
+    config["centering"] = {v: _methods(m) for v, m in config["centering"].items()}
+    columns = _data_columns(config["data"]["path"], workdir)
+    _check_columns(config, columns)
+    _check_references(config)
+    return config
+
+
+def _validate_schema(config):
+    """Check the config against the schema and fill in its defaults, in place, with
+    snakemake.utils.validate; a mismatch becomes one line naming the key."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+    try:
+        validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as exc:  # raised while handling the jsonschema ValidationError
+        error = jsonschema.exceptions.best_match([exc.__context__])
+        raise ConfigError(_schema_message(error)) from exc
+
+
+def _schema_message(error):
+    """One line naming the config key, e.g. "config key 'estimation.REML': 'yes' is not ..."."""
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        name = unknown[0] if unknown else "?"
+        same = [k for k in allowed if k.lower() == str(name).lower()]
+        hint = f"; did you mean '{same[0]}'?" if same else did_you_mean(name, allowed)
+        return (f"unknown config key '{_key_path([*error.absolute_path, name])}'"
+                f"{hint or '; allowed: ' + ', '.join(allowed)}")
+    if error.validator == "required":
+        name = re.findall(r"'([^']+)'", error.message)[0]
+        return f"config key '{_key_path([*error.absolute_path, name])}' is missing; add it (see config/README.md)"
+    if error.validator == "enum":
+        return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
+                f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
+    if error.validator == "pattern" and where.startswith("models") or error.validator == "propertyNames":
+        return (f"config key '{where or 'models'}': model name '{error.instance}' must start with a "
+                "letter and use only letters, digits and _")
+    if error.validator == "pattern" and where == "data.path":
+        return (f"config key 'data.path': '{error.instance}' is not a data file hlm reads; "
+                "use .sav, .zsav, .por, .csv, .tsv, .dta or .parquet")
+    if error.validator == "oneOf" and where.startswith("models."):
+        return (f"config key '{where}': a model is a formula string or a mapping with 'formula' "
+                f"and optionally {', '.join(MODEL_KEYS)}")
+    if error.validator == "oneOf" and where.startswith("centering."):
+        return f"config key '{where}': centering is grand, group or none, or a list of them"
+    return f"config key '{where or '(top level)'}': {error.message}"
+
+
+def _key_path(parts):
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _methods(value):
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _yaml_names(config):
+    """YAML reads a model named null (`null: ...`, `[random_slope, null]`) as None: name it back."""
+    def name(value):
+        return "null" if value is None else value
+
+    if isinstance(config.get("models"), dict):
+        config["models"] = {name(k): v for k, v in config["models"].items()}
+    for key in ("comparisons", "variance_explained"):
+        if isinstance(config.get(key), list):
+            config[key] = [[name(n) for n in names] if isinstance(names, list) else names
+                           for names in config[key]]
+    for key in ("icc", "diagnostics"):
+        if isinstance(config.get(key), list):
+            config[key] = [name(n) for n in config[key]]
+    for entry in config.get("contextual") or []:
+        if isinstance(entry, dict) and "model" in entry:
+            entry["model"] = name(entry["model"])
+    return config
+
+
+def _data_columns(path, workdir):
+    full = Path(workdir) / path
+    if not full.is_file():
+        raise ConfigError(f"config key 'data.path': data file '{path}' does not exist in "
+                          f"'{Path(workdir).resolve()}'; check the path (relative to the folder you run in)")
+    try:
+        return read_columns(full)
+    except DataError as exc:
+        raise ConfigError(f"config key 'data.path': {exc}") from exc
+
+
+def _check_columns(config, columns):
+    data = config["data"]
+    if data["group"] not in columns:
+        raise ConfigError(f"config key 'data.group': column '{data['group']}' not in data"
+                          f"{did_you_mean(data['group'], columns)}")
+    available = list(columns)
+    for variable, methods in config["centering"].items():
+        if variable not in columns:
+            raise ConfigError(f"config key 'centering.{variable}': column '{variable}' not in data"
+                              f"{did_you_mean(variable, columns)}")
+        for how in methods:
+            for new in centered_columns(variable, how):
+                if new in columns:
+                    raise ConfigError(f"config key 'centering.{variable}': {how} centering adds "
+                                      f"'{new}', which the data already has; rename that column")
+                available.append(new)
+    for name, spec in model_specs(config).items():
+        for column in formula_columns(spec["formula"], f"models.{name}"):
+            if column not in available:
+                raise ConfigError(f"config key 'models.{name}': column '{column}' not in data"
+                                  f"{did_you_mean(column, available)}")
+
+
+def _check_references(config):
+    models = list(config["models"])
+
+    def known(name, key):
+        if name not in models:
+            raise ConfigError(f"config key '{key}': model '{name}' is not declared under models"
+                              f"{did_you_mean(name, models)}")
+
+    for key in ("comparisons", "variance_explained"):
+        for i, names in enumerate(config[key]):
+            for name in names:
+                known(name, f"{key}[{i}]")
+    _unique(comparison_names(config), "comparisons")
+    _unique(variance_explained_names(config), "variance_explained")
+    for key in ("icc", "diagnostics"):
+        for name in config[key]:
+            known(name, key)
+    for i, entry in enumerate(config["contextual"]):
+        known(entry["model"], f"contextual[{i}].model")
+        used = formula_columns(model_specs(config)[entry["model"]]["formula"], f"models.{entry['model']}")
+        for role in ("within", "between"):
+            if entry[role] not in used:
+                raise ConfigError(f"config key 'contextual[{i}].{role}': '{entry[role]}' is not a "
+                                  f"predictor of model '{entry['model']}'{did_you_mean(entry[role], used)}")
+    _unique([e["model"] for e in config["contextual"]], "contextual")
+
+
+def _unique(names, key):
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"config key '{key}': '{name}' is declared twice; remove one")
+        seen.add(name)
+
+
+def formula_columns(formula, key="formula"):
+    """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
+    try:
+        parse_formula(formula)
+        names = used_columns(parse_expression(formula))
+    except FormulaError as exc:
+        raise ConfigError(f"config key '{key}': {_one_line(exc)}") from exc
+    return list(dict.fromkeys(name.strip("`") for name in names))
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split("\n")[0].split())
+
+
+def model_specs(config):
+    """name -> {name, formula, REML, optimizer, ddf, control}: each model with the defaults applied."""
+    specs = {}
+    for name, model in config["models"].items():
+        model = {"formula": model} if isinstance(model, str) else model
+        spec = {"name": name, "formula": model["formula"]}
+        spec.update({key: model.get(key, config["estimation"][key]) for key in MODEL_KEYS})
+        specs[name] = spec
+    return specs
+
+
+def comparison_names(config):
+    """['random_slope_vs_null', ...]: one name per declared comparison."""
+    return ["_vs_".join(names) for names in config["comparisons"]]
+
+
+def derived_models(config):
+    """The models the derived statistics (icc, variance_explained, contextual) use, in config order."""
+    used = set(config["icc"]) | {m for pair in config["variance_explained"] for m in pair}
+    used |= {entry["model"] for entry in config["contextual"]}
+    return [m for m in config["models"] if m in used]
+
+
+def contextual_specs(config):
+    """The contextual entries with the ddf of their model (Satterthwaite where that is lme4)."""
+    specs = model_specs(config)
+    return [{**entry, "ddf": "Satterthwaite" if specs[entry["model"]]["ddf"] == "lme4"
+             else specs[entry["model"]]["ddf"]} for entry in config["contextual"]]
+
+
+def variance_explained_names(config):
+    """['null_to_random_slope', ...]: one name per declared (old, new) pair."""
+    return ["_to_".join(pair) for pair in config["variance_explained"]]
+
+
+def data_spec(config):
+    """What the analysed table depends on; with listwise deletion, the variables of every model."""
+    data = config["data"]
+    spec = {"path": data["path"], "group": data["group"], "missing": data["missing"],
+            "missing_codes": list(data["missing_codes"]),
+            "centering": {v: m for v, m in sorted(config["centering"].items())}}
+    if data["missing"] == "listwise":
+        used = {source_variable(c, config["centering"])
+                for s in model_specs(config).values() for c in formula_columns(s["formula"])}
+        spec["complete"] = sorted(used)
+    return spec

@@ -1,0 +1,80 @@
+"""
+"""
+
+from pathlib import Path
+
+from ..analysis.simple_slopes import has_simple_slopes
+from .config import comparison_names, model_specs
+
+PATHS = {
+    "table": "results/data/analysed.parquet",
+    "data_summary": "results/data/summary.json",
+    "model": "results/models/{model}.json",
+    "residuals": "results/models/{model}_residuals.parquet",
+    "ranef": "results/models/{model}_ranef.parquet",
+    "comparison": "results/comparisons/{comparison}.json",
+    "derived": "results/derived/derived.json",
+    "figure": "results/figures/{model}_diagnostics.png",
+    "report_figures": "results/report/figures",
+    "manifest": "results/manifest.json",
+    "log": "results/logs/{step}/{name}.log",
+}
+
+
+REPORT_FILES = {"html": "results/report/report.html", "md": "results/report/report.md",
+                "docx": "results/report/tables.docx"}
+
+
+# what the diagnostics rule writes per model (hlm.diagnostics.figure_names picks the names)
+FIGURE_FILES = {"diagnostics_svg": "results/figures/{model}_diagnostics.svg",
+                "diagnostics_png": PATHS["figure"],
+                "caterpillar_svg": "results/figures/{model}_caterpillar.svg",
+                "caterpillar_png": "results/figures/{model}_caterpillar.png",
+                "simple_slopes_svg": "results/figures/{model}_simple_slopes.svg",
+                "simple_slopes_png": "results/figures/{model}_simple_slopes.png",
+                "simple_slopes_json": "results/figures/{model}_simple_slopes.json"}
+
+
+def result_files(config):
+    """Every file the analysis writes, by stage and name (the targets, and results/manifest.json)."""
+    models = list(config["models"])
+    return {
+        "data": {"table": PATHS["table"], "summary": PATHS["data_summary"]},
+        "models": {m: {"json": PATHS["model"].format(model=m),
+                       "residuals": PATHS["residuals"].format(model=m),
+                       "ranef": PATHS["ranef"].format(model=m)} for m in models},
+        "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
+        "derived": PATHS["derived"],
+        "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
+        "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"])
+                         for m in config["diagnostics"]},
+        "report": {f: REPORT_FILES[f] for f in config["report"]["formats"]},
+    }
+
+
+def figure_files(model, formula):
+    """name -> path of every figure file the diagnostics rule writes for one model."""
+    return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula)}
+
+
+def config_files(paths, workdir="."):
+    """The config files a run read, as results/manifest.json records them: relative to the
+    folder the analysis runs in when they are inside it (config/config.yaml, whether Snakemake
+    or `hlm run` named it), with / as separator; so the same run gives the same manifest."""
+    base = Path(workdir).resolve()
+    out = []
+    for path in paths:
+        full = (base / path).resolve()
+        out.append((full.relative_to(base) if full.is_relative_to(base) else full).as_posix())
+    return out
+
+
+DIAGNOSTIC_FIGURES = ("diagnostics_svg", "diagnostics_png", "caterpillar_svg", "caterpillar_png")
+
+
+SIMPLE_SLOPES_FILES = ("simple_slopes_svg", "simple_slopes_png", "simple_slopes_json")
+
+
+def figure_names(formula):
+    """The names of the files the workflow writes for a diagnostics model with this formula."""
+    return list(DIAGNOSTIC_FIGURES) + (list(SIMPLE_SLOPES_FILES) if has_simple_slopes(formula) else [])

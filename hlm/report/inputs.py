@@ -1,0 +1,70 @@
+"""
+"""
+import hashlib
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ..results.writers import read_json
+
+PACKAGES = ("hlm", "numpy", "scipy", "pandas", "nlopt", "numba", "pyreadstat", "pyarrow",
+            "statsmodels", "matplotlib", "jinja2", "python-docx", "latex2mathml", "snakemake")
+
+
+@dataclass
+class Results:
+    base: Path
+    manifest: dict
+    config: dict
+    summary: dict
+    models: dict
+    comparisons: dict
+    derived: dict
+    figures: dict       # model -> name -> Path
+    simple_slopes: dict  # model -> JSON
+
+
+def load_results(manifest_path):
+    """Every result a manifest lists (paths relative to the folder that holds results/)."""
+    manifest_path = Path(manifest_path)
+    manifest = read_json(manifest_path)
+    base = manifest_path.resolve().parent.parent
+    files = manifest["files"]
+
+    def read(path):
+        return read_json(base / path)
+
+    figures, slopes = {}, {}
+    for model, named in files.get("figure_files", {}).items():
+        figures[model] = {name: base / path for name, path in named.items()}
+        if "simple_slopes_json" in named and (base / named["simple_slopes_json"]).is_file():
+            record = read(named["simple_slopes_json"])
+            if record.get("available"):
+                slopes[model] = record
+    return Results(
+        base=base, manifest=manifest, config=manifest["config"],
+        summary=read(files["data"]["summary"]),
+        models={name: read(paths["json"]) for name, paths in files["models"].items()},
+        comparisons={name: read(path) for name, path in files["comparisons"].items()},
+        derived=read(files["derived"]) if (base / files["derived"]).is_file() else {},
+        figures=figures, simple_slopes=slopes)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def software_versions():
+    """[(package, version)]: Python and the packages that computed and wrote the results."""
+    rows = [("Python", platform.python_version())]
+    for package in PACKAGES:
+        try:
+            rows.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            continue
+    return rows

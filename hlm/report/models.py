@@ -1,0 +1,304 @@
+"""
+"""
+import logging
+import re
+
+from scipy import stats
+
+from ..pipeline.config import model_specs
+from . import apa
+from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
+from .writers import Code, Say, _say
+
+log = logging.getLogger(__name__)
+
+
+def _value(x, key="Estimate"):
+    """A number from a float or from a coefficient-table row."""
+    if isinstance(x, dict):
+        x = x.get(key, x.get(key.lower()))
+    return x if apa.finite(x) else None
+
+
+def model_title(name, L):
+    """The seed's term for a model named as the seed names it (null -> 零模型), else 'Model x'."""
+    kinds = L["model_kinds"]
+    return kinds[name] if name in kinds and name != "other" else kinds["other"].format(name=name)
+
+
+def variable_levels(summary):
+    return {v["name"]: v.get("level") for v in summary.get("variables", [])}
+
+
+def _adjusted_icc(model):
+    """performance::icc's adjusted ICC from Nakagawa's R²: (R²c − R²m) / (1 − R²m)."""
+    marginal, conditional = model.get("r2_marginal"), model.get("r2_conditional")
+    if apa.finite(marginal) and apa.finite(conditional) and marginal < 1:
+        return (conditional - marginal) / (1 - marginal)
+    return None
+
+
+def _ci(estimate, se, df):
+    if not (apa.finite(estimate) and apa.finite(se)):
+        return None, None
+    q = stats.t.ppf(0.975, df) if apa.finite(df) else stats.norm.ppf(0.975)
+    return estimate - q * se, estimate + q * se
+
+
+def coefficient_rows(model):
+    """lmerTest's coefficient table as dicts: term, estimate, se, df, t, p."""
+    rows = model.get("coefficients")
+    if rows:
+        return [{"term": r["term"], "estimate": r.get("Estimate"), "se": r.get("Std. Error"),
+                 "df": r.get("df"), "t": r.get("t value"), "p": r.get("Pr(>|t|)")} for r in rows]
+    se, t = model.get("se", {}), model.get("t", {})
+    return [{"term": term, "estimate": value, "se": se.get(term), "df": None, "t": t.get(term),
+             "p": None} for term, value in model["fixef"].items()]
+
+
+def _random_rows(model, equations, L):
+    """lme4's Random effects table: one row per variance, correlations beside the later term."""
+    rows = []
+    varcorr = model["varcorr"]
+    for row in varcorr:
+        if row.get("var2"):
+            continue
+        grp, name = row["grp"], row.get("var1") or ""
+        group = grp if grp == "Residual" else _group_of(grp, equations)
+        key = ("Residual", None, None) if grp == "Residual" else (group, name, None)
+        correlations = [apa.number(r["sdcor"], 2) for r in varcorr
+                        if r["grp"] == grp and r.get("var2") and r["var2"] == name and apa.finite(r.get("sdcor"))]
+        rows.append({"group": L["model"]["residual"] if grp == "Residual" else grp,
+                     "name": "" if grp == "Residual" else name,
+                     "symbol": equations.variance_symbols.get(key) if equations else None,
+                     "variance": apa.estimate(row["vcov"], digits=4),
+                     "sd": apa.estimate(row["sdcor"], digits=4),
+                     "corr": " ".join(correlations)})
+    return rows
+
+
+def _group_of(label, equations):
+    """The grouping factor of a VarCorr label ('id.1' -> 'id'), knowing the model's factors."""
+    return group_of(label, {g for g, _ in equations.random_symbols} if equations else ())
+
+
+def _roles(equations, coefficients):
+    """term -> role (intercept, level1, level2, cross, other) from where its γ sits."""
+    roles = {}
+    for term in coefficients:
+        symbol = equations.fixed_symbols.get(term) if equations and equations.two_level else None
+        if term == INTERCEPT:
+            roles[term] = "intercept"
+        elif symbol is None:
+            roles[term] = "other"
+        else:
+            p, q = _gamma_indices(symbol)
+            roles[term] = "level1" if q == 0 else "level2" if p == 0 else "cross"
+    return roles
+
+
+def _gamma_indices(symbol):
+    body = re.search(r"\\gamma_\{([^}]*)\}", symbol.template).group(1)
+    if "," in body:
+        p, q = body.split(",")
+    else:
+        p, q = body[0], body[1:]
+    return int(p), int(q)
+
+
+def model_view(name, model, results, L):
+    """Everything the report shows of one model."""
+    spec = model_specs(results.config)[name]
+    formula = model["formula"]
+    coefficients = coefficient_rows(model)
+    terms = [r["term"] for r in coefficients]
+    try:
+        equations = model_equations(formula, terms, random_terms_of(model["varcorr"], formula),
+                                    variable_levels(results.summary))
+    except Exception as exc:  # an equation is a courtesy: never lose the report over it
+        log.warning("equations of model '%s' not written: %s", name, exc)
+        equations = None
+    title = model_title(name, L)
+    ddf = model.get("ddf") or spec.get("ddf")
+    fixed = []
+    for row in coefficients:
+        low, high = _ci(row["estimate"], row["se"], row["df"])
+        fixed.append({"term": row["term"],
+                      "symbol": equations.fixed_symbols.get(row["term"]) if equations else None,
+                      "estimate": apa.estimate(row["estimate"]), "se": apa.estimate(row["se"]),
+                      "df": apa.df(row["df"]), "t": apa.stat(row["t"]), "p": apa.p_value(row["p"]),
+                      "ci": apa.ci(low, high) if low is not None else apa.MISSING,
+                      "raw": row})
+    groups = model.get("ngroups", {})
+    view = {
+        "name": name, "title": title, "anchor": f"model-{name}", "formula": formula,
+        "reml": bool(model.get("REML")),
+        "method": L["model"]["REML" if model.get("REML") else "ML"],
+        "optimizer": model.get("optimizer", spec.get("optimizer", "")),
+        "ddf": L["model"]["ddf_names"].get(ddf, ddf or ""),
+        "n": apa.integer(model.get("nobs")),
+        "groups": ", ".join(f"{apa.integer(k)} ({g})" for g, k in groups.items()),
+        "equations": equations,
+        "fixed": fixed,
+        "has_df": any(r["df"] is not None for r in coefficients),
+        "random": _random_rows(model, equations, L),
+        "fit": {"aic": apa.number(model.get("AIC"), 1), "bic": apa.number(model.get("BIC"), 1),
+                "loglik": apa.number(model.get("logLik"), 1),
+                "deviance": apa.number(model.get("deviance"), 1),
+                "reml": apa.number(model.get("REMLcrit"), 1),
+                "df_resid": apa.df(model.get("df_resid"))},
+        "warnings": model_warnings(model, L),
+        "caption_fixed": L["model"]["table_fixed"].format(model=title),
+        "caption_random": L["model"]["table_random"].format(model=title),
+    }
+    view["narrative"] = _narrative(view, model, equations, L)
+    return view
+
+
+def model_warnings(model, L):
+    W = L["warnings"]
+    out = []
+    if model.get("singular"):
+        out.append(W["singular"])
+    if model.get("converged") is False:
+        out.append(W["not_converged"])
+    for message in model.get("messages") or []:
+        if "singular" in message and model.get("singular"):
+            continue
+        out.append(W["message"].format(message=message))
+    if model.get("n_dropped"):
+        out.append(W["dropped_rows"].format(n=apa.integer(model["n_dropped"])))
+    return out
+
+
+def _narrative(view, model, equations, L):
+    N = L["narrative"]
+    sentences = [_say(N["opening"], model=view["title"], name=Code(view["name"]),
+                      method=view["method"], n=view["n"],
+                      groups=", ".join(apa.integer(k) for k in model.get("ngroups", {}).values()))]
+    fixed = view["fixed"]
+    random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
+    residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
+    sym = (lambda key: equations.variance_symbols.get(key) if equations else None)
+    if [r["term"] for r in fixed] == [INTERCEPT] and len(random_rows) == 1 and residual:
+        row = fixed[0]
+        sentences.append(_say(
+            N["null_model"], g00=row["symbol"] or "γ00", estimate=row["estimate"], se=row["se"],
+            tau=sym((_group_of(random_rows[0]["grp"], equations), INTERCEPT, None)) or "τ00",
+            tau_value=apa.estimate(random_rows[0]["vcov"], digits=4),
+            sigma=Math(r"\sigma^2"), sigma_value=apa.estimate(residual["vcov"], digits=4)))
+    else:
+        roles = _roles(equations, [r["term"] for r in fixed])
+        effects = []
+        for row in fixed:
+            raw = row["raw"]
+            role = N["role_" + roles[row["term"]]].format(term=row["term"])
+            test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
+                    else f"t = {apa.stat(raw['t'])}")
+            if apa.finite(raw.get("p")):
+                test += f" ({N['significant'] if raw['p'] < 0.05 else N['not_significant']})"
+            effects.append(_say(N["effect"], role=role, symbol=row["symbol"] or row["term"],
+                                estimate=row["estimate"], se=row["se"], test=test))
+        sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
+                             (("effects", _joined(effects, N["join"])),)))
+        parts = []
+        for r in random_rows:
+            group = _group_of(r["grp"], equations)
+            name = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+            parts.append(_say(N["random_variance"], name=name,
+                              symbol=sym((group, r["var1"], None)) or f"{r['grp']} {r['var1']}",
+                              value=apa.estimate(r["vcov"], digits=4)))
+        for r in model["varcorr"]:
+            if r.get("var2") and apa.finite(r.get("sdcor")):
+                group = _group_of(r["grp"], equations)
+                a = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+                parts.append(_say(N["random_corr"], a=a, b=r["var2"],
+                                  symbol=sym((group, r["var1"], r["var2"])) or "ρ",
+                                  value=apa.number(r["sdcor"], 2)))
+        if residual:
+            parts.append(_say(N["residual_variance"], symbol=Math(r"\sigma^2"),
+                              value=apa.estimate(residual["vcov"], digits=4)))
+        if parts:
+            sentences.append(Say(N["random_intro"] + "{parts}" + N["end"],
+                                 (("parts", _joined(parts, N["join"])),)))
+    fit = view["fit"]
+    if view["reml"]:
+        sentences.append(_say(N["fit_reml"], reml=fit["reml"], aic=fit["aic"], bic=fit["bic"]))
+    else:
+        sentences.append(_say(N["fit"], deviance=fit["deviance"], aic=fit["aic"], bic=fit["bic"]))
+    if apa.finite(model.get("r2_marginal")) and apa.finite(model.get("r2_conditional")):
+        sentences.append(_say(N["r2"], marginal=apa.proportion(model["r2_marginal"]),
+                              conditional=apa.proportion(model["r2_conditional"])))
+    return sentences
+
+
+def _joined(sentences, sep):
+    out = []
+    for i, sentence in enumerate(sentences):
+        if i:
+            out.append(sep)
+        out.append(sentence)
+    return out
+
+
+def summary_table(models, views, L):
+    """Rows of the side-by-side table: fixed effects, then the random part and fit statistics."""
+    S = L["summary"]
+    names = list(models)
+    terms = list(dict.fromkeys(r["term"] for v in views.values() for r in v["fixed"]))
+    fixed = []
+    for term in terms:
+        cells = []
+        for name in names:
+            row = next((r for r in views[name]["fixed"] if r["term"] == term), None)
+            cells.append({"est": f"{row['estimate']} ({row['se']})", "df": row["df"], "p": row["p"]}
+                         if row else {"est": "", "df": "", "p": ""})
+        fixed.append({"label": term, "cells": cells})
+
+    random_keys, random_labels = [], {}
+    for name in names:
+        equations = views[name]["equations"]
+        for row in models[name]["varcorr"]:
+            if row["grp"] == "Residual":
+                continue
+            group = _group_of(row["grp"], equations)
+            key = (row["grp"], row.get("var1"), row.get("var2") or None)
+            if key in random_labels:
+                continue
+            symbol = equations.variance_symbols.get((group, row["var1"], row.get("var2") or None)) \
+                if equations else None
+            text = symbol.text if symbol else ("ρ" if row.get("var2") else "τ")
+            suffix = row["grp"] if row["var1"] == INTERCEPT or row.get("var2") else f"{row['grp']}.{row['var1']}"
+            random_keys.append(key)
+            random_labels[key] = f"{text} {suffix}"
+    random_keys = [k for k in random_keys if k[2] is None] + [k for k in random_keys if k[2] is not None]
+
+    def random_value(name, key):
+        row = next((r for r in models[name]["varcorr"]
+                    if (r["grp"], r.get("var1"), r.get("var2") or None) == key), None)
+        if row is None:
+            return ""
+        return apa.number(row["sdcor"], 2) if key[2] else apa.estimate(row["vcov"], digits=4)
+
+    def each(fn):
+        return [fn(models[name]) for name in names]
+
+    group_names = list(dict.fromkeys(g for m in models.values() for g in m.get("ngroups", {})))
+    other = [{"label": S["sigma2"], "values": each(
+        lambda m: apa.estimate(next(r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), digits=4))}]
+    other += [{"label": random_labels[k], "values": [random_value(n, k) for n in names]} for k in random_keys]
+    other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(_adjusted_icc(m))
+                                                      if _adjusted_icc(m) is not None else apa.MISSING)})
+    for group in group_names:
+        other.append({"label": S["n_groups"].format(group=group),
+                      "values": each(lambda m: apa.integer(m.get("ngroups", {}).get(group))
+                                     if group in m.get("ngroups", {}) else "")})
+    other.append({"label": S["observations"], "values": each(lambda m: apa.integer(m.get("nobs")))})
+    fit_rows = [("deviance", "deviance"), ("aic", "AIC"), ("bic", "BIC"), ("loglik", "logLik")]
+    stats_rows = [{"label": S[label], "values": each(lambda m, key=key: apa.number(m.get(key), 1))}
+                  for label, key in fit_rows]
+    r2 = {"label": S["r2"], "values": each(
+        lambda m: f"{apa.proportion(m.get('r2_marginal'))} / {apa.proportion(m.get('r2_conditional'))}")}
+    return {"models": [{"name": n, "title": views[n]["title"]} for n in names], "fixed": fixed,
+            "random": other, "fit": stats_rows + [r2],
+            "any_reml": any(m.get("REML") for m in models.values())}

@@ -1,0 +1,55 @@
+"""
+"""
+import shlex
+from importlib import metadata
+
+import yaml
+
+from ..labels import labels
+from . import apa
+from .inputs import file_sha256, software_versions
+from .models import model_title, model_view, summary_table
+from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
+
+
+def build_view(results, language):
+    L = labels(language)
+    config = results.config
+    models = results.models
+    titles = {name: model_title(name, L) for name in config["models"]}
+    views = {name: model_view(name, models[name], results, L) for name in config["models"] if name in models}
+    data_path = results.base / config["data"]["path"]
+    warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
+                for name in views if views[name]["warnings"]]
+    if results.summary.get("n_dropped"):
+        warnings.insert(0, {"where": L["warnings"]["data"].rstrip("：: "), "anchor": "data",
+                            "messages": [L["warnings"]["dropped_rows"].format(
+                                n=apa.integer(results.summary["n_dropped"]))]})
+    try:
+        version = metadata.version("hlm")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return {
+        "language": language, "L": L, "title": config.get("title", ""),
+        "generated": L["report"]["generated"].format(version=version),
+        "data": data_view(results, L),
+        "models": [views[name] for name in views],
+        "summary": summary_table({n: models[n] for n in views}, views, L),
+        "comparisons": comparison_views(results, titles, L),
+        "variance_explained": variance_views(results, views, titles, L),
+        "icc": icc_views(results, titles, L),
+        "contextual": contextual_views(results, titles, L),
+        "diagnostics": figure_views(results, titles, L),
+        "warnings": warnings,
+        "software": software_versions(),
+        "data_file": config["data"]["path"],
+        "data_sha256": file_sha256(data_path) if data_path.is_file() else apa.MISSING,
+        "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
+        "command": reproduce_command(results.manifest),
+    }
+
+
+def reproduce_command(manifest):
+    """The command that reruns the analysis on the config files the run read."""
+    files = " ".join(shlex.quote(path) for path in manifest["configfiles"])
+    return f"snakemake --cores 2 --configfile {files}"

@@ -1,0 +1,95 @@
+"""
+"""
+import html
+import re
+import string
+from dataclasses import dataclass
+
+from .equations import Math
+
+
+@dataclass(frozen=True)
+class Code:
+    """A name shown as code: a model, a variable, a formula."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """A sentence: a label template (str.format) and the values to fill in. Values are plain
+    text, Code, Math (a symbol), or nested Say / lists of Say (joined by `sep`)."""
+    template: str
+    values: tuple = ()
+    sep: str = ""
+
+    @staticmethod
+    def of(template, **values):
+        return Say(template, tuple(sorted(values.items())))
+
+
+class Writer:
+    """How one output format renders text, code, math and sentences."""
+
+    def text(self, value):
+        return str(value)
+
+    def code(self, value):
+        return str(value)
+
+    def math(self, value):
+        return value.text
+
+    def render(self, value):
+        if isinstance(value, Say):
+            return self.say(value)
+        if isinstance(value, (list, tuple)):
+            return "".join(self.render(v) for v in value)
+        if isinstance(value, Code):
+            return self.code(value.text)
+        if isinstance(value, Math):
+            return self.math(value)
+        return self.text(value)
+
+    def say(self, sentence):
+        """The template's text escaped for the format, its fields filled with rendered values."""
+        values = {key: self.render(value) for key, value in sentence.values}
+        out = []
+        for literal, field, _, _ in string.Formatter().parse(sentence.template):
+            out.append(self.text(literal))
+            if field is not None:
+                out.append(values[field])
+        return "".join(out)
+
+
+class HtmlWriter(Writer):
+    def text(self, value):
+        return html.escape(str(value), quote=False)
+
+    def code(self, value):
+        return f"<code>{html.escape(value, quote=False)}</code>"
+
+    def math(self, value):
+        return value.mathml()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_]|<(?=[A-Za-z/!?]))")
+
+
+class MarkdownWriter(Writer):
+    def text(self, value):
+        return _MD_SPECIAL.sub(r"\\\1", str(value))
+
+    def code(self, value):
+        ticks = "``" if "`" in value else "`"
+        return f"{ticks}{value}{ticks}"
+
+    def math(self, value):
+        return f"${value.latex}$"
+
+
+class PlainWriter(Writer):
+    """Word: Unicode symbols, no markup."""
+
+
+def _say(template, **values):
+    return Say.of(template, **values)
