@@ -1,4 +1,6 @@
-"""
+"""Simple slopes of an interaction (reghelper::simple_slopes): the slope of the predictor at the
+moderator's mean − 1 SD, mean and mean + 1 SD, each tested with the model's df method, and the
+predicted lines with 95% confidence bands.
 """
 import numpy as np
 

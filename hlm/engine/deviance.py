@@ -1,4 +1,17 @@
-"""
+"""The profiled deviance of a linear mixed model as a function of θ alone.
+
+Bates et al. (2015) penalized least squares with MixedModels.jl's blocked Cholesky: the
+cross-products of [Z X y] are formed once; each evaluation factors
+
+    [Λ'Z'ZΛ + I   Λ'Z'X   Λ'Z'y]
+    [   X'ZΛ       X'X     X'y ]  =  L L'
+    [   y'ZΛ       y'X     y'y ]
+
+blockwise. Terms on one grouping factor form one block; the first block (the factor with most
+levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Everything after it
+(further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
+complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
+number of rows.
 """
 import functools
 from dataclasses import dataclass

@@ -1,4 +1,7 @@
-"""
+"""Minimising the profiled deviance over θ, with a swappable optimizer backend, and lme4's
+checks of the result (singular fit, scaled gradient).
+
+The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
 """
 import logging
 from dataclasses import dataclass, field

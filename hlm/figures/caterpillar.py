@@ -1,4 +1,5 @@
-"""
+"""Every group's random effects, sorted, with 95% intervals (lme4's
+dotplot(ranef(m, condVar = TRUE))).
 """
 import numpy as np
 

@@ -1,4 +1,7 @@
-"""
+"""Residual diagnostics as sjPlot's plot_model(type = "diag") draws them: A a QQ plot of the
+level-1 residuals, B their density against the normal curve, C residuals against fitted values
+with a lowess smooth, D a QQ plot of each random effect with 95% intervals (±1.96 conditional SD,
+lme4's condVar).
 """
 import numpy as np
 

@@ -1,4 +1,5 @@
-"""
+"""The predicted lines of a probed interaction at the moderator's three values, with their
+95% confidence bands.
 """
 from .style import _labels, _paths, _render
 

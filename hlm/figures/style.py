@@ -1,4 +1,11 @@
-"""
+"""What every figure shares: fonts (a CJK font for Chinese labels), colours, and the
+deterministic writer.
+
+Figures use matplotlib's Agg backend and are deterministic: SVG with a fixed hash salt and no
+date, PNG without metadata, so the same results give byte-identical files. Chinese labels
+need a CJK font: the Noto Sans CJK collection that the `noto-cjk-sans-otc` package ships is
+registered with matplotlib at run time; a system CJK font (fonts-noto-cjk, WenQuanYi, Droid
+Sans Fallback, ...) is used when that package is missing.
 """
 import logging
 from pathlib import Path

@@ -1,4 +1,11 @@
-"""
+"""The analysis config: load it, check it, and derive what the workflow needs from it.
+
+A config (config/README.md) names the data, the centering, the models and what to compute
+from them. `check_config` validates it with snakemake.utils.validate against
+workflow/schemas/config.schema.yaml, which fills in the defaults, and refuses, with one line
+naming the key, anything that would fail later: a missing data file,
+a column no formula can find, a comparison of an undeclared model. The Snakefile and
+`hlm run` both call it, so a bad config stops before any model is fitted.
 """
 import copy
 import re

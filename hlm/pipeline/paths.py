@@ -1,4 +1,5 @@
-"""
+"""Every file a run writes, by stage: the one place that names them (the rules, the manifest and
+the report all read them from here).
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""
+"""Running the declared analysis through Snakemake's API, and the logging of one workflow job.
 """
 import logging
 import sys

@@ -1,4 +1,5 @@
-"""
+"""A starter config for a data file: its variables with their labels and levels, and a guessed
+group id.
 """
 import re
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""
+"""The work of the workflow's steps on plain paths and tables, so that Snakemake's scripts stay
+one call each and the logic is testable without Snakemake.
 """
 
 import logging

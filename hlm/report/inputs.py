@@ -1,4 +1,5 @@
-"""
+"""What the report reads: the manifest of a run and every result file it lists, the data file's
+SHA-256 and the versions of the software.
 """
 import hashlib
 import platform

@@ -1,4 +1,5 @@
-"""
+"""The view of each model: its title, equations, tables of fixed and random effects, warnings and
+the paragraph that describes it; and all models side by side (sjPlot's tab_model).
 """
 import logging
 import re

@@ -1,4 +1,7 @@
-"""
+"""Writing the report: report.html (one self-contained file: inline CSS, figures as inline SVG,
+equations as MathML, nothing fetched from the network), report.md (pandoc-friendly Markdown with
+LaTeX math, figures as PNG files beside it) and tables.docx, from one view. Outputs are written
+atomically and are deterministic: no clock, no random ids.
 """
 import shutil
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""
+"""The views of the report's other sections: the data, likelihood-ratio tests, variance
+explained, the ICC, contextual effects and the figures.
 """
 from pathlib import Path
 

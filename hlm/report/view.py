@@ -1,4 +1,8 @@
-"""
+"""One view of the whole analysis, built once from the results; every writer formats it.
+
+The order is the seed's: the data, each model (equations, lme4-style tables, a paragraph), all
+models side by side (sjPlot's tab_model), the likelihood-ratio tests, variance explained, the
+ICC, contextual effects, diagnostics, warnings and what it takes to reproduce the run.
 """
 import shlex
 from importlib import metadata

@@ -1,4 +1,8 @@
-"""
+"""Sentences that each output renders its own way.
+
+Sentences are kept as (template, values) pairs (`Say`) until a writer renders them, so that a
+symbol becomes MathML in HTML, $LaTeX$ in Markdown and Unicode (γ₁₀) in Word; names (`Code`)
+are escaped for the place they go.
 """
 import html
 import re

@@ -1,4 +1,5 @@
-"""
+"""The records the workflow writes: hlm's objects as the plain JSON and table layouts that
+config/README.md documents and the report reads.
 """
 import numpy as np
 import pandas as pd

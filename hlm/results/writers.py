@@ -1,4 +1,7 @@
-"""
+"""Atomic, deterministic writers of result files.
+
+A temporary file in the same folder, then os.replace, so an interrupted run never leaves half a
+file; no clocks and a fixed key order, so the same config and data give byte-identical files.
 """
 import json
 import math
