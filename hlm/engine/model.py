@@ -11,6 +11,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelError
 from .deviance import ProfiledDeviance
 from .optimize import OptSummary, convergence_messages, is_singular, optimize
 
@@ -34,6 +35,22 @@ def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, 
         log.warning(message)
     model_class = model_class or LinearMixedModel
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+def restore_fit(design, REML, optsummary, converged, messages, model_class=None, rtol=1e-9):
+    """The fit a record saved, at its θ̂, without optimizing again.
+
+    The objective at θ̂ must be the saved one: a design built from other data gives another
+    value, and then the record does not belong to this design.
+    """
+    deviance = ProfiledDeviance(design, reml=bool(REML))
+    value = deviance(np.array(optsummary.final))
+    if not abs(value - optsummary.fmin) <= rtol * max(1.0, abs(optsummary.fmin)):
+        raise ModelError(f"the saved fit of '{design.formula}' does not belong to this data: the objective at "
+                         f"its θ is {value:.10g}, the record says {optsummary.fmin:.10g}; fit the model again")
+    model_class = model_class or LinearMixedModel
+    return model_class(design, deviance, optsummary, is_singular(np.array(optsummary.final), deviance.lower),
+                       bool(converged), tuple(messages))
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,7 @@ checks of the result (singular fit, scaled gradient).
 The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
 """
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nlopt
 import numpy as np
@@ -32,13 +32,28 @@ SINGULAR_TOLERANCE = 1e-4    # lme4's isSingular
 
 @dataclass(frozen=True)
 class OptSummary:
+    """What the optimizer was asked and what it found: enough to restore the fit from θ̂."""
     optimizer: str
     initial: tuple
-    final: tuple
-    fmin: float
+    final: tuple          # θ̂
+    fmin: float           # the objective at θ̂
     evaluations: int
     status: str
-    control: dict = field(default_factory=dict)
+    settings: tuple = ()  # the control as sorted (key, value) pairs, so the record stays frozen
+
+    @property
+    def control(self):
+        return dict(self.settings)
+
+    def to_dict(self):
+        return {"optimizer": self.optimizer, "initial": list(self.initial), "final": list(self.final),
+                "fmin": self.fmin, "evaluations": self.evaluations, "status": self.status,
+                "control": self.control}
+
+    @classmethod
+    def from_dict(cls, record):
+        return cls(record["optimizer"], tuple(record["initial"]), tuple(record["final"]), record["fmin"],
+                   record["evaluations"], record["status"], tuple(sorted(record["control"].items())))
 
 
 def _nlopt(algorithm):
@@ -94,7 +109,8 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
     theta = np.maximum(theta, deviance.lower)
     fmin = objective(theta)
     log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, objective.evaluations, status)
-    return theta, OptSummary(optimizer, tuple(x0), tuple(theta), fmin, objective.evaluations, status, settings)
+    return theta, OptSummary(optimizer, tuple(map(float, x0)), tuple(map(float, theta)), fmin, objective.evaluations,
+                              status, tuple(sorted(settings.items())))
 
 
 class _Objective:

@@ -190,4 +190,5 @@ def model_dict(model):
         "resid_head": model.residuals()[:10].tolist(),
         "optinfo": {"evaluations": model.optsummary.evaluations, "status": model.optsummary.status,
                     "fmin": model.optsummary.fmin},
+        "optsummary": model.optsummary.to_dict(),
     }
