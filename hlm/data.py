@@ -2,12 +2,15 @@
 
 Every reader returns the same thing, so the rest of hlm never cares about the file format.
 """
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import DataError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 READERS = {".sav", ".zsav", ".por", ".dta", ".csv", ".tsv", ".parquet"}
 
@@ -47,7 +50,20 @@ def _read(path, suffix):
         return Dataset(frame, variable_labels, dict(meta.variable_value_labels))
     if suffix == ".parquet":
         return Dataset(pd.read_parquet(path))
-    return Dataset(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","))
+    return Dataset(pd.read_csv(path, **csv_dialect(path, suffix)))
+
+
+def csv_dialect(path, suffix):
+    """The separator and decimal mark of a text table: tab for .tsv; for .csv a comma unless the
+    header has semicolons and no commas (the European export, which writes decimal commas)."""
+    if suffix == ".tsv":
+        return {"sep": "\t"}
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    if ";" in header and "," not in header:
+        log.info("'%s' is separated by semicolons; reading it with decimal commas", path.name)
+        return {"sep": ";", "decimal": ","}
+    return {"sep": ","}
 
 
 def require_columns(frame, columns, what="column"):
@@ -109,7 +125,7 @@ def _read_columns(path, suffix):
         import pyarrow.parquet
         return [name for name in pyarrow.parquet.read_schema(path).names
                 if not name.startswith("__index_level_")]
-    return list(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", nrows=0).columns)
+    return list(pd.read_csv(path, nrows=0, **csv_dialect(path, suffix)).columns)
 
 
 def centered_columns(variable, how):
@@ -163,9 +179,18 @@ def _as_missing(frame, codes, keep):
     return frame
 
 
+EXACT_INTEGERS = 2 ** 53   # doubles hold every whole number below this exactly
+
+
 def _tidy_ids(ids):
-    """Whole-number float ids (as SPSS stores them) become integers, so levels print as 1224."""
-    if pd.api.types.is_float_dtype(ids) and ids.dropna().mod(1).eq(0).all():
+    """Whole-number float ids (as SPSS stores them) become integers, so levels print as 1224.
+
+    Only where every id is below 2^53 in magnitude: larger doubles are not all whole numbers an
+    int64 can hold (2^63 and up overflow to one value), so they stay doubles, each id its own.
+    """
+    values = ids.dropna()
+    if (pd.api.types.is_float_dtype(ids) and values.mod(1).eq(0).all()
+            and values.abs().lt(EXACT_INTEGERS).all()):
         return ids.astype("Int64") if ids.isna().any() else ids.astype("int64")
     return ids
 
@@ -184,7 +209,7 @@ def describe(frame, dataset, group, centering):
             "max": int(sizes.max()) if len(sizes) else 0,
             "mean": float(sizes.mean()) if len(sizes) else 0.0,
             "median": float(sizes.median()) if len(sizes) else 0.0,
-            "counts": {str(level): int(count) for level, count in sizes.items()},
+            "counts": {_key(level): int(count) for level, count in sizes.items()},
         },
         "centering": {v: list(methods) for v, methods in sorted(centering.items())},
         "variables": [_describe_column(frame, column, dataset, group, derived.get(column))
