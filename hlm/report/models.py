@@ -86,7 +86,6 @@ def _gamma_indices(symbol):
 
 def model_view(name, model, results, L):
     """Everything the report shows of one model."""
-    spec = model["spec"]
     formula = model["formula"]
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
@@ -97,7 +96,7 @@ def model_view(name, model, results, L):
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
     title = model_title(name, L)
-    ddf = spec["ddf"]
+    ddf = model["spec"]["ddf"]
     fixed = []
     for row in coefficients:
         fixed.append({"term": row["term"],

@@ -55,9 +55,9 @@ def with_interval(row):
 
 
 def residuals_frame(model, frame):
-    """One row per observation the model used: its row in the analysed table (`frame`, the
-    data the model was fitted to), the grouping columns, fitted values, residuals and
-    residuals scaled by sigma (lme4's 'scaled')."""
+    """One row per observation the model used: its row in `frame` (the model's table, the data
+    it was fitted to), the grouping columns, fitted values, residuals and residuals scaled by
+    sigma (lme4's 'scaled')."""
     rows = model.design.rows
     out = pd.DataFrame({"row": rows})
     for group in model.ngroups:
