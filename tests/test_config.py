@@ -107,8 +107,19 @@ def test_listwise_deletion_uses_every_model_variable(config):
     assert "complete" not in data_spec(check(config))
 
 
+def test_each_model_table_holds_the_columns_its_formula_names(config):
+    config["models"]["by_sector"] = "mathach ~ sector + (1 | minority)"   # the group id comes last
+    columns = data_spec(check(config))["columns"]
+    assert columns["null"] == ["mathach", "id"]
+    assert columns["contextual_group"] == ["mathach", "ses_cwc", "ses_mean", "id"]
+    assert columns["by_sector"] == ["mathach", "sector", "minority", "id"]
+
+
 def test_result_files_name_every_output(config):
-    files = result_files(check(config))
+    checked = check(config)
+    files = result_files(checked)
+    assert files["data"]["tables"] == {m: f"results/data/{m}.parquet" for m in checked["models"]}
+    assert files["data"]["summary"] == "results/data/summary.json"
     assert files["models"]["full"] == {"json": "results/models/full.json",
                                        "residuals": "results/models/full_residuals.parquet",
                                        "ranef": "results/models/full_ranef.parquet"}

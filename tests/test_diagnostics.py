@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import hlm
 from hlm.analysis.simple_slopes import _contrast, choose_interaction, interaction_terms, simple_slopes
 from hlm.figures.diagnostics import ppoints
 from hlm.figures.style import cjk_font
@@ -121,7 +122,7 @@ def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_p
 def test_simple_slopes_files(full, tmp_path):
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    write_simple_slopes(full["record"], full["frame"], SPEC, "id", outputs, "zh")
+    write_simple_slopes(full["record"], full["frame"], "id", outputs, "zh")
     record = json.loads(outputs["simple_slopes_json"].read_text())
     assert record["available"] and record["predictor"] == "ses" and record["moderator"] == "disclim"
     assert [row["at"] for row in record["slopes"]] == ["minus_sd", "mean", "plus_sd"]
@@ -136,7 +137,7 @@ def test_no_interaction_to_probe_writes_a_placeholder(models, tmp_path):
     record = model_record(model, spec)
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    write_simple_slopes(record, frame, spec, "id", outputs, "en")
+    write_simple_slopes(record, frame, "id", outputs, "en")
     assert json.loads(outputs["simple_slopes_json"].read_text()) == {"available": False}
 
 
@@ -153,7 +154,8 @@ def test_simple_slopes_on_the_rows_the_model_used(tmp_path):
     table.loc[i % 13 == 5, "mathach"] = np.nan
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    write_simple_slopes({"name": "full", "formula": FULL}, table, SPEC, "id", outputs, "en")
+    record = model_record(hlm.lmer(FULL, table, REML=False), SPEC)
+    write_simple_slopes(record, table, "id", outputs, "en")
     result = json.loads(outputs["simple_slopes_json"].read_text())
     assert result["available"] and (result["predictor"], result["moderator"]) == ("ses", "disclim")
     assert result["moderator_mean"] == pytest.approx(reference["moderator_mean"], rel=1e-9)

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, ok, snakemake
+from conftest import copy_project, hsb_frame, ok, snakemake
 
 from hlm import cli
+from hlm.pipeline.config import check_config, comparison_names, model_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "hsb_lme4.json").read_text())
+RECORDS = json.loads((ROOT / "tests" / "fixtures" / "records_lme4.json").read_text())  # r/ref_records.R
 SEED_MODELS = ["null", "random_slope", "full", "contextual_group", "contextual_grand"]
 
 
@@ -39,6 +41,12 @@ def files_state(folder):
             for p in sorted(Path(folder, "results").rglob("*")) if p.is_file() and "logs" not in p.parts}
 
 
+def log_times(folder):
+    """step/name.log -> mtime of every job log."""
+    logs = Path(folder, "results", "logs")
+    return {p.relative_to(logs).as_posix(): p.stat().st_mtime_ns for p in sorted(logs.rglob("*.log"))}
+
+
 def edit_config(folder, change):
     path = Path(folder) / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -48,9 +56,9 @@ def edit_config(folder, change):
 
 @pytest.fixture(scope="module")
 def hsb_run(tmp_path_factory):
-    """The shipped analysis (data, models, comparisons, derived statistics), run once."""
+    """The shipped analysis, every target (figures and report too), run once."""
     folder = copy_project(tmp_path_factory.mktemp("hsb"))
-    ok(snakemake(folder, "analysis"))
+    ok(snakemake(folder))
     return folder
 
 
@@ -77,10 +85,10 @@ def test_every_rule_declares_threads_memory_and_a_log():
     rules = set()
     for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        starts = [m.start() for m in re.finditer(r"^\s*rule \w+:", text, re.MULTILINE)] + [len(text)]
+        starts = [m.start() for m in re.finditer(r"^\s*(rule|checkpoint) \w+:", text, re.MULTILINE)] + [len(text)]
         for start, end in zip(starts, starts[1:]):
             rule = text[start:end]
-            name = re.search(r"rule (\w+):", rule).group(1)
+            name = re.search(r"(?:rule|checkpoint) (\w+):", rule).group(1)
             rules.add(name)
             for directive in ("log:", "threads:", "mem_mb=", "runtime="):
                 assert directive in rule, f"rule {name} in {path.name} lacks {directive}"
@@ -93,6 +101,9 @@ def test_every_rule_declares_threads_memory_and_a_log():
 def test_model_json_carries_lme4_numbers(hsb_run, name):
     model, ref = read(hsb_run, f"results/models/{name}.json"), REFERENCE["models"][name]
     assert model["name"] == name and model["formula"] == ref["formula"]
+    assert model["spec"] == {"name": name, "formula": ref["formula"], "REML": False, "optimizer": "bobyqa",
+                             "ddf": "Satterthwaite", "control": {}}
+    assert model["optsummary"]["final"] == model["theta"] and model["optsummary"]["optimizer"] == "bobyqa"
     assert (model["nobs"], model["ngroups"], model["REML"]) == (ref["nobs"], ref["ngroups"], False)
     for key in ("logLik", "deviance", "AIC", "BIC"):
         assert close(model[key], ref[key], abs=1e-3), key
@@ -108,10 +119,18 @@ def test_model_json_carries_lme4_numbers(hsb_run, name):
         assert close(row["vcov"], row_ref["vcov"], rel=1e-3)
     table = {row["term"]: row for row in model["coefficients"]}
     assert list(table) == list(ref["fixef"])
-    assert set(table["(Intercept)"]) == {"term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"}
+    assert set(table["(Intercept)"]) == {"term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)",
+                                         "ci_low", "ci_high"}
     assert close(table["(Intercept)"]["df"], ref["df_satterthwaite"]["(Intercept)"], rel=1e-2)
+    # R: contest1D(m, L, ddf = "Satterthwaite", confint = TRUE)$lower, $upper  (r/ref_records.R)
+    for term, row in RECORDS["coefficients"][name].items():
+        width = row["ci_high"] - row["ci_low"]
+        for end in ("ci_low", "ci_high"):
+            assert close(table[term][end], row[end], abs=1e-4 * width), (term, end)
     assert close(model["r2_marginal"], ref["r2_marginal"], rel=1e-3, abs=1e-6)
     assert close(model["r2_conditional"], ref["r2_conditional"], rel=1e-3)
+    # R: performance::icc(m)$ICC_adjusted
+    assert close(model["icc_adjusted"], ref["icc_adjusted"], rel=1e-3)
 
 
 def test_random_slope_intercept_df_is_lmertests(hsb_run):
@@ -158,6 +177,10 @@ def test_derived_statistics(hsb_run):
     assert close(level1["values"]["Residual"], ref["r2_level1_ses"], rel=1e-3)
     assert close(level2["values"]["id: (Intercept)"], ref["r2_level2_intercept"], rel=1e-3)
     assert close(level2["values"]["id: ses"], ref["r2_level2_slope"], rel=1e-3)
+    # R: 1 + (mean(table(model.frame(m)$id)) - 1) * performance::icc(m)$ICC_adjusted
+    effect, effect_ref = derived["design_effect"]["null"], RECORDS["design_effect"]["null"]
+    assert (effect["group"], effect["mean_group_size"]) == ("id", effect_ref["mean_group_size"])
+    assert close(effect["value"], effect_ref["value"], rel=1e-3)
 
 
 def test_contextual_effects_in_both_parameterisations(hsb_run):
@@ -175,15 +198,24 @@ def test_contextual_effects_in_both_parameterisations(hsb_run):
         assert close(effects["between"], beta_b, rel=1e-4), name
         assert close(effects["contextual"], beta_b - beta_w, rel=1e-4), name
         assert set(entry["effects"]["contextual"]) == {"term", "Estimate", "Std. Error", "df",
-                                                       "t value", "Pr(>|t|)"}
+                                                       "t value", "Pr(>|t|)", "ci_low", "ci_high"}
+        # R: contest1D(m, L, ddf = "Satterthwaite", confint = TRUE)  (r/ref_records.R)
+        for effect, row in RECORDS["contextual"][name].items():
+            width = row["ci_high"] - row["ci_low"]
+            for end in ("ci_low", "ci_high"):
+                assert close(entry["effects"][effect][end], row[end], abs=1e-4 * width), (name, effect, end)
 
 
 def test_data_outputs(hsb_run):
-    table = pd.read_parquet(hsb_run / "results/data/analysed.parquet")
-    assert len(table) == 7185 and table["id"].dtype == np.int64
-    mean = table.groupby("id")["ses"].transform("mean")
-    assert np.allclose(table["ses_mean"], mean) and np.allclose(table["ses_cwc"], table["ses"] - mean)
-    assert np.allclose(table["ses_gmc"], table["ses"] - table["ses"].mean())
+    # each model's table: its columns on the analysed rows, the centred ones as ref_hsb.R makes them
+    expected = hsb_frame()
+    columns = {"null": ["mathach", "id"], "random_slope": ["mathach", "ses", "id"],
+               "full": ["mathach", "ses", "disclim", "id"], "contextual_group": ["mathach", "ses_cwc", "ses_mean", "id"],
+               "contextual_grand": ["mathach", "ses_gmc", "ses_mean", "id"]}
+    for name, names in columns.items():
+        table = pd.read_parquet(hsb_run / f"results/data/{name}.parquet")
+        assert list(table.columns) == names and len(table) == 7185 and table["id"].dtype == np.int64
+        assert np.allclose(table.drop(columns="id"), expected[names[:-1]], rtol=1e-12, atol=1e-12), name
     summary = read(hsb_run, "results/data/summary.json")
     assert (summary["n"], summary["n_groups"], summary["n_read"], summary["n_dropped"]) == (7185, 160, 7185, 0)
     assert summary["group_sizes"]["min"] == 14 and summary["group_sizes"]["max"] == 67
@@ -223,6 +255,56 @@ def test_editing_one_model_refits_only_it_and_its_dependants(hsb_run, tmp_path):
                        "results/comparisons/full_vs_random_slope.json",
                        "results/derived/derived.json"}
     assert "ses:disclim" not in read(folder, "results/models/full.json")["fixef"]
+
+
+FULL_WITH_SECTOR = "mathach ~ 1 + ses + disclim + ses:disclim + sector + (1 + ses | id)"
+
+
+@pytest.mark.parametrize("missing", ["listwise", "per_model"])
+def test_adding_a_column_to_one_model_refits_only_it(hsb_run, tmp_path, missing):
+    # the data step rewrites every model's table, the other models' with the same bytes; a fit
+    # job whose table has the checksum its metadata recorded is skipped
+    if missing == "listwise":
+        folder = copy_project(tmp_path, results_from=hsb_run)
+    else:
+        folder = copy_project(tmp_path)
+        edit_config(folder, lambda c: c["data"].update(missing="per_model"))
+        ok(snakemake(folder, "analysis"))
+    before, logs = files_state(folder), log_times(folder)
+    edit_config(folder, lambda c: c["models"].update(full=FULL_WITH_SECTOR))
+    ok(snakemake(folder, "analysis"))
+    after = files_state(folder)
+    changed = {path for path in before if after[path] != before[path]}
+    tables = {f"results/data/{m}.parquet" for m in SEED_MODELS}
+    assert changed == tables | {"results/data/summary.json", "results/models/full.json",
+                                "results/models/full_residuals.parquet", "results/models/full_ranef.parquet",
+                                "results/comparisons/full_vs_random_slope.json", "results/derived/derived.json"}
+    for path in tables - {"results/data/full.parquet"}:
+        assert after[path][1] == before[path][1], path
+    ran = {path for path, mtime in log_times(folder).items() if logs.get(path) != mtime}
+    assert ran == {"data/data.log", "fit/full.log", "compare/full_vs_random_slope.log", "derive/derived.log"}
+    assert "sector" in read(folder, "results/models/full.json")["fixef"]
+    assert planned_jobs(ok(snakemake(folder, "analysis", "-n"))) == {}
+
+
+OPTIMIZER_RUN = re.compile(r"^INFO hlm\.engine\.optimize: \w+: deviance \S+ after \d+ evaluations", re.MULTILINE)
+
+
+def test_each_model_is_optimized_once(hsb_run):
+    # every optimizer run logs one line into its job's log; fits are the only ones, but for the
+    # ML refits of REML models that a likelihood-ratio test needs (lme4's anova refits them)
+    config = check_config(yaml.safe_load((hsb_run / "config/config.yaml").read_text(encoding="utf-8")), hsb_run)
+    specs = model_specs(config)
+    expected = {f"fit/{name}.log": 1 for name in specs}
+    for name, models in zip(comparison_names(config), config["comparisons"]):
+        if refits := sum(specs[m]["REML"] for m in models):
+            expected[f"compare/{name}.log"] = refits
+    runs = {path: len(OPTIMIZER_RUN.findall((hsb_run / "results/logs" / path).read_text(encoding="utf-8")))
+            for path in log_times(hsb_run)}
+    assert {"data/data.log", "derive/derived.log", "simple_slopes/full.log", "diagnostics/full.log",
+            *(f"compare/{name}.log" for name in comparison_names(config))} <= set(runs)
+    assert {path: n for path, n in runs.items() if n} == expected
+    assert sum(runs.values()) == len(specs) + sum(specs[m]["REML"] for c in config["comparisons"] for m in c)
 
 
 # ---- bad configs fail before any fit, and leave the results alone ----------------------------------------

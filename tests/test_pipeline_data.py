@@ -1,16 +1,20 @@
-"""The workflow's building blocks without Snakemake: preparing the data, writing result files."""
+"""The workflow's building blocks without Snakemake: preparing the data, the steps, writing
+result files."""
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DF_RTOL, FIXEF_RTOL, HSB, LL_ATOL, SE_RTOL
 
 import hlm
 from hlm.data import Dataset, prepare, read_columns, read_data, source_variable
-from hlm.errors import DataError
-from hlm.results.records import ranef_frame, residuals_frame
-from hlm.results.writers import jsonable, write_json, write_parquet, write_text
+from hlm.errors import DataError, ModelError
+from hlm.pipeline.steps import compare_models, write_tables
+from hlm.results.records import model_record, ranef_frame, residuals_frame, restore_model
+from hlm.results.writers import jsonable, read_json, read_table, write_json, write_parquet, write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,3 +162,83 @@ def test_hsb_reads_with_labels():
     frame, summary = prepare(dataset, "id", {"ses": ["group"]}, complete=["mathach", "ses"])
     assert (summary["n"], summary["n_groups"]) == (7185, 160)
     assert frame["id"].iloc[0] == 1224
+
+
+# ---- the steps: one table per model, fits restored from their records ---------------------------
+
+def small_spec(tmp_path, missing, columns):
+    """A data step's spec (data_spec) for small(): missing code -99, x group-centred."""
+    small().frame.to_csv(tmp_path / "small.csv", index=False)
+    centering = {"x": ["group"]}
+    spec = {"path": str(tmp_path / "small.csv"), "group": "school", "missing": missing, "missing_codes": [-99],
+            "centering": centering, "columns": columns}
+    if missing == "listwise":
+        spec["complete"] = sorted({source_variable(c, centering) for names in columns.values() for c in names})
+    return spec
+
+
+@pytest.mark.parametrize("missing", ["listwise", "per_model"])
+def test_each_model_gets_its_columns_on_the_analysed_rows(tmp_path, missing):
+    columns = {"a": ["y", "school"], "b": ["y", "x_cwc", "x_mean", "school"]}
+    tables = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    write_tables(small_spec(tmp_path, missing, columns), tables, tmp_path / "summary.json")
+    a, b = read_table(tables[0]), read_table(tables[1])
+    assert list(a.columns) == ["y", "school"] and list(b.columns) == ["y", "x_cwc", "x_mean", "school"]
+    # listwise: the rows complete on y and x (rows 3 and 4 have y -99 and x missing), for every model;
+    # per_model: every row, and each model drops those it cannot use
+    assert a["school"].tolist() == ([1, 1, 1, 3, 3] if missing == "listwise" else [1, 1, 1, 2, 2, 3, 3])
+    assert len(b) == len(a) and read_json(tmp_path / "summary.json")["missing"] == missing
+
+
+def test_a_models_table_does_not_change_with_another_model(tmp_path):
+    # w has no missing value on the analysed rows: adding it to b leaves a's rows, and a's table, alone
+    before, after = tmp_path / "before.parquet", tmp_path / "after.parquet"
+    write_tables(small_spec(tmp_path, "listwise", {"a": ["y", "school"], "b": ["y", "x", "school"]}),
+                 [before, tmp_path / "b.parquet"], tmp_path / "summary.json")
+    write_tables(small_spec(tmp_path, "listwise", {"a": ["y", "school"], "b": ["y", "x", "w", "school"]}),
+                 [after, tmp_path / "b.parquet"], tmp_path / "summary.json")
+    assert before.read_bytes() == after.read_bytes()
+
+
+HSB_SPECS = {name: {"name": name, "formula": HSB[name]["formula"], "REML": HSB[name]["REML"], "optimizer": "bobyqa",
+                    "ddf": "Satterthwaite", "control": {}} for name in ("null", "full", "full_reml")}
+
+
+def saved_record(models, name, tmp_path):
+    """The record the fit step writes for a reference model, read back from its JSON file."""
+    write_json(tmp_path / f"{name}.json", model_record(models.fit("hsb", name), HSB_SPECS[name]))
+    return read_json(tmp_path / f"{name}.json")
+
+
+def test_a_restored_fit_has_lme4s_numbers_without_optimizing(models, tmp_path, caplog):
+    record, frame = saved_record(models, "full", tmp_path), models.frame("hsb", "full")
+    ref = HSB["full"]
+    with caplog.at_level(logging.INFO, logger="hlm.engine.optimize"):
+        restored = restore_model(record, frame)
+        table = restored.coef_table(ddf="Satterthwaite")
+    assert [r for r in caplog.records if r.name == "hlm.engine.optimize"] == []
+    assert restored.loglik == pytest.approx(ref["logLik"], abs=LL_ATOL)
+    for term, value in ref["fixef"].items():
+        assert table.loc[term, "Estimate"] == pytest.approx(value, rel=FIXEF_RTOL), term
+        assert table.loc[term, "Std. Error"] == pytest.approx(ref["se"][term], rel=SE_RTOL), term
+        assert table.loc[term, "df"] == pytest.approx(ref["df_satterthwaite"][term], rel=DF_RTOL), term
+
+
+def test_a_record_restored_on_other_data_is_refused(models, tmp_path):
+    record, frame = saved_record(models, "null", tmp_path), models.frame("hsb", "null")
+    other = frame.assign(mathach=frame["mathach"] + np.where(frame.index == 0, 1.0, 0.0))
+    with pytest.raises(ModelError, match="does not belong to this data"):
+        restore_model(record, other)
+
+
+def test_a_comparison_optimizes_only_the_ml_refits(models, tmp_path, caplog):
+    # R: anova(null, full_reml) refits full_reml by ML: its logLik is the ML full model's
+    records = [saved_record(models, name, tmp_path) for name in ("null", "full_reml")]
+    frame = models.frame("hsb", "null")
+    with caplog.at_level(logging.INFO, logger="hlm.engine.optimize"):
+        compare_models(records, [frame, frame], tmp_path / "comparison.json")
+    assert len([r for r in caplog.records if r.name == "hlm.engine.optimize"]) == 1
+    result = read_json(tmp_path / "comparison.json")
+    assert result["models"] == ["null", "full_reml"] and result["refitted_with_ML"] == ["full_reml"]
+    assert result["logLik"] == pytest.approx([HSB["null"]["logLik"], HSB["full"]["logLik"]], abs=LL_ATOL)
+    assert result["Chisq"] == pytest.approx(2 * (HSB["full"]["logLik"] - HSB["null"]["logLik"]), abs=2 * LL_ATOL)

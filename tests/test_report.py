@@ -167,6 +167,21 @@ def test_warnings_show_where_they_occur_and_in_their_section(zh_run):
     assert "没有警告" in clean
 
 
+def test_the_report_formats_the_records_numbers(zh_run):
+    # the intervals, the adjusted ICC and the design effect are the records'; the report computes none
+    from hlm.report.inputs import load_results
+    from hlm.report.render import render_markdown
+    from hlm.report.view import build_view
+    results = load_results(zh_run / "results/manifest.json")
+    results.models["full"]["icc_adjusted"] = 0.4321
+    next(r for r in results.models["full"]["coefficients"] if r["term"] == "disclim").update(ci_low=-9.87, ci_high=9.87)
+    results.derived["contextual"]["contextual_group"]["effects"]["contextual"].update(ci_low=1.11, ci_high=2.22)
+    results.derived["design_effect"]["null"].update(mean_group_size=12.5, value=3.21)
+    md = render_markdown(build_view(results, "en"))
+    for text in ("0.432", "[-9.87, 9.87]", "[1.11, 2.22]", "1 + (12.50 − 1) × 0.179 = 3.21"):
+        assert text in md, text
+
+
 def test_reproducibility_section(zh_run):
     import hashlib
     text = visible_text(read(zh_run, "results/report/report.html"))

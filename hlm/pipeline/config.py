@@ -249,13 +249,24 @@ def variance_explained_names(config):
 
 
 def data_spec(config):
-    """What the analysed table depends on; with listwise deletion, the variables of every model."""
+    """What the data step's tables depend on: the data file and its treatment, and the columns
+    of each model's table (table_columns). With listwise deletion the rows are those complete
+    on the variables of every model."""
     data = config["data"]
     spec = {"path": data["path"], "group": data["group"], "missing": data["missing"],
             "missing_codes": list(data["missing_codes"]),
-            "centering": {v: m for v, m in sorted(config["centering"].items())}}
+            "centering": {v: m for v, m in sorted(config["centering"].items())},
+            "columns": table_columns(config)}
     if data["missing"] == "listwise":
         used = {source_variable(c, config["centering"])
                 for s in model_specs(config).values() for c in formula_columns(s["formula"])}
         spec["complete"] = sorted(used)
     return spec
+
+
+def table_columns(config):
+    """model -> the columns of its table (results/data/<model>.parquet): those its formula
+    names, in order, then the group id if the formula does not name it."""
+    group = config["data"]["group"]
+    return {name: list(dict.fromkeys([*formula_columns(spec["formula"]), group]))
+            for name, spec in model_specs(config).items()}

@@ -8,7 +8,7 @@ from ..analysis.simple_slopes import has_simple_slopes
 from .config import comparison_names, model_specs
 
 PATHS = {
-    "table": "results/data/analysed.parquet",
+    "table": "results/data/{model}.parquet",
     "data_summary": "results/data/summary.json",
     "model": "results/models/{model}.json",
     "residuals": "results/models/{model}_residuals.parquet",
@@ -40,7 +40,8 @@ def result_files(config):
     """Every file the analysis writes, by stage and name (the targets, and results/manifest.json)."""
     models = list(config["models"])
     return {
-        "data": {"table": PATHS["table"], "summary": PATHS["data_summary"]},
+        "data": {"tables": {m: PATHS["table"].format(model=m) for m in models},
+                 "summary": PATHS["data_summary"]},
         "models": {m: {"json": PATHS["model"].format(model=m),
                        "residuals": PATHS["residuals"].format(model=m),
                        "ranef": PATHS["ranef"].format(model=m)} for m in models},

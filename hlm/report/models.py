@@ -4,21 +4,11 @@ the paragraph that describes it; and all models side by side (sjPlot's tab_model
 import logging
 import re
 
-from scipy import stats
-
-from ..pipeline.config import model_specs
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .writers import Code, Say, _say
 
 log = logging.getLogger(__name__)
-
-
-def _value(x, key="Estimate"):
-    """A number from a float or from a coefficient-table row."""
-    if isinstance(x, dict):
-        x = x.get(key, x.get(key.lower()))
-    return x if apa.finite(x) else None
 
 
 def model_title(name, L):
@@ -31,30 +21,17 @@ def variable_levels(summary):
     return {v["name"]: v.get("level") for v in summary.get("variables", [])}
 
 
-def _adjusted_icc(model):
-    """performance::icc's adjusted ICC from Nakagawa's R²: (R²c − R²m) / (1 − R²m)."""
-    marginal, conditional = model.get("r2_marginal"), model.get("r2_conditional")
-    if apa.finite(marginal) and apa.finite(conditional) and marginal < 1:
-        return (conditional - marginal) / (1 - marginal)
-    return None
-
-
-def _ci(estimate, se, df):
-    if not (apa.finite(estimate) and apa.finite(se)):
-        return None, None
-    q = stats.t.ppf(0.975, df) if apa.finite(df) else stats.norm.ppf(0.975)
-    return estimate - q * se, estimate + q * se
+def interval(row):
+    """A record row's 95% interval (ci_low, ci_high), formatted; — when it has none."""
+    low, high = row.get("ci_low"), row.get("ci_high")
+    return apa.ci(low, high) if apa.finite(low) and apa.finite(high) else apa.MISSING
 
 
 def coefficient_rows(model):
-    """lmerTest's coefficient table as dicts: term, estimate, se, df, t, p."""
-    rows = model.get("coefficients")
-    if rows:
-        return [{"term": r["term"], "estimate": r.get("Estimate"), "se": r.get("Std. Error"),
-                 "df": r.get("df"), "t": r.get("t value"), "p": r.get("Pr(>|t|)")} for r in rows]
-    se, t = model.get("se", {}), model.get("t", {})
-    return [{"term": term, "estimate": value, "se": se.get(term), "df": None, "t": t.get(term),
-             "p": None} for term, value in model["fixef"].items()]
+    """lmerTest's coefficient table as dicts: term, estimate, se, df, t, p, ci_low, ci_high."""
+    return [{"term": r["term"], "estimate": r.get("Estimate"), "se": r.get("Std. Error"),
+             "df": r.get("df"), "t": r.get("t value"), "p": r.get("Pr(>|t|)"),
+             "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")} for r in model["coefficients"]]
 
 
 def _random_rows(model, equations, L):
@@ -109,7 +86,6 @@ def _gamma_indices(symbol):
 
 def model_view(name, model, results, L):
     """Everything the report shows of one model."""
-    spec = model_specs(results.config)[name]
     formula = model["formula"]
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
@@ -120,23 +96,22 @@ def model_view(name, model, results, L):
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
     title = model_title(name, L)
-    ddf = model.get("ddf") or spec.get("ddf")
+    ddf = model["spec"]["ddf"]
     fixed = []
     for row in coefficients:
-        low, high = _ci(row["estimate"], row["se"], row["df"])
         fixed.append({"term": row["term"],
                       "symbol": equations.fixed_symbols.get(row["term"]) if equations else None,
                       "estimate": apa.estimate(row["estimate"]), "se": apa.estimate(row["se"]),
                       "df": apa.df(row["df"]), "t": apa.stat(row["t"]), "p": apa.p_value(row["p"]),
-                      "ci": apa.ci(low, high) if low is not None else apa.MISSING,
+                      "ci": interval(row),
                       "raw": row})
     groups = model.get("ngroups", {})
     view = {
         "name": name, "title": title, "anchor": f"model-{name}", "formula": formula,
         "reml": bool(model.get("REML")),
         "method": L["model"]["REML" if model.get("REML") else "ML"],
-        "optimizer": model.get("optimizer", spec.get("optimizer", "")),
-        "ddf": L["model"]["ddf_names"].get(ddf, ddf or ""),
+        "optimizer": model["optimizer"],
+        "ddf": L["model"]["ddf_names"].get(ddf, ddf),
         "n": apa.integer(model.get("nobs")),
         "groups": ", ".join(f"{apa.integer(k)} ({g})" for g, k in groups.items()),
         "equations": equations,
@@ -288,8 +263,7 @@ def summary_table(models, views, L):
     other = [{"label": S["sigma2"], "values": each(
         lambda m: apa.estimate(next(r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), digits=4))}]
     other += [{"label": random_labels[k], "values": [random_value(n, k) for n in names]} for k in random_keys]
-    other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(_adjusted_icc(m))
-                                                      if _adjusted_icc(m) is not None else apa.MISSING)})
+    other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(m.get("icc_adjusted")))})
     for group in group_names:
         other.append({"label": S["n_groups"].format(group=group),
                       "values": each(lambda m: apa.integer(m.get("ngroups", {}).get(group))

@@ -7,7 +7,7 @@ from ..data import centered_columns
 from ..pipeline.config import formula_columns
 from . import apa
 from .equations import INTERCEPT, Math
-from .models import _ci, _group_of, _value
+from .models import _group_of, interval
 from .writers import Code, _say
 
 ICC_THRESHOLD = 0.059   # the seed: "ICC不应该低于0.059" (Cohen's medium effect)
@@ -114,11 +114,10 @@ def _component_symbol(kind, row, equations):
 def icc_views(results, titles, L):
     I = L["icc"]
     out = []
-    group_sizes = results.summary.get("group_sizes", {})
+    design_effects = results.derived.get("design_effect") or {}
     for name, value in (results.derived.get("icc") or {}).items():
         model = results.models.get(name)
-        value = _value(value, "icc")
-        if model is None or value is None:
+        if model is None or not apa.finite(value):
             continue
         level2 = [r for r in model["varcorr"] if r["grp"] != "Residual" and not r.get("var2")]
         residual = next(r for r in model["varcorr"] if r["grp"] == "Residual")
@@ -129,12 +128,11 @@ def icc_views(results, titles, L):
                           sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                           percent=apa.percent(value), group=Code(group))]
         sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
-        size = group_sizes.get("mean")
-        if apa.finite(size):
-            deff = 1 + (size - 1) * value
-            sentences.append(_say(I["deff"], size=apa.number(size, 2), icc=apa.proportion(value),
-                                  deff=apa.number(deff, 2),
-                                  deff_note=I["deff_large"] if deff > 2 else I["deff_small"]))
+        deff = design_effects.get(name, {})
+        if apa.finite(deff.get("value")):
+            sentences.append(_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
+                                  deff=apa.number(deff["value"], 2),
+                                  deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"]))
         out.append({"name": name, "title": titles.get(name, name), "icc": apa.proportion(value),
                     "sentences": sentences})
     return out
@@ -147,22 +145,13 @@ def contextual_views(results, titles, L):
     K = L["contextual"]
     out = []
     for name, entry in (results.derived.get("contextual") or {}).items():
-        effects = entry.get("effects") or {}
-        if isinstance(effects, list):  # a table as records, in the order within/between/contextual
-            effects = {row.get("effect", key): row for key, row in zip(CONTEXTUAL_EFFECTS, effects)}
         rows = []
         for key in CONTEXTUAL_EFFECTS:
-            effect = effects.get(key)
-            estimate = _value(effect)
-            se = _value(effect, "Std. Error") if isinstance(effect, dict) else None
-            df = _value(effect, "df") if isinstance(effect, dict) else None
-            p = _value(effect, "Pr(>|t|)") if isinstance(effect, dict) else None
-            low, high = _ci(estimate, se, df) if se is not None else (None, None)
-            rows.append({"effect": K[key], "key": key,
-                         "term": effect.get("term", "") if isinstance(effect, dict) else "",
-                         "estimate": apa.estimate(estimate), "se": apa.estimate(se),
-                         "df": apa.df(df), "p": apa.p_value(p),
-                         "ci": apa.ci(low, high) if low is not None else apa.MISSING})
+            effect = entry["effects"][key]
+            rows.append({"effect": K[key], "key": key, "term": effect["term"],
+                         "estimate": apa.estimate(effect["Estimate"]), "se": apa.estimate(effect["Std. Error"]),
+                         "df": apa.df(effect["df"]), "p": apa.p_value(effect["Pr(>|t|)"]),
+                         "ci": interval(effect)})
         model = entry.get("model", name)
         values = {r["key"]: r["estimate"] for r in rows}
         out.append({"name": name, "title": titles.get(model, model), "within": entry.get("within", ""),

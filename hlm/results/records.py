@@ -1,36 +1,63 @@
 """The records the workflow writes: hlm's objects as the plain JSON and table layouts that
-config/README.md documents and the report reads.
+config/README.md documents and the report reads, and the fit a model record restores.
+
+Everything the report shows is computed here, so the report only formats.
 """
 import numpy as np
 import pandas as pd
+import scipy.stats
 
+from ..analysis.contextual import contextual
+from ..analysis.variance import icc, r2_nakagawa, variance_explained
+from ..engine.design import build_design
+from ..engine.model import restore_fit
+from ..engine.optimize import OptSummary
+from ..inference.lmertest import LmerTestModel
 from ..vocabulary import DDF_RECORD_KEYS, ddf_method
 from .writers import jsonable
 
-# the reference's key for the df of each method
-
+LEVEL = 0.95   # of every interval in the records
 
 
 def model_record(model, spec):
-    """model.to_dict() (the reference's key names) plus the spec, the df and p of the spec's
-    ddf method, Nakagawa's R2 and the coefficient table as lmerTest prints it."""
-    import hlm
-    record = {"name": spec["name"], **jsonable(model.to_dict()),
-              "ddf": spec["ddf"], "control": spec["control"]}
+    """model.to_dict() (the reference's key names) plus the spec it was fitted with, the df and p
+    of the spec's ddf method, Nakagawa's R2, the adjusted ICC and the coefficient table as
+    lmerTest prints it, with 95% intervals."""
+    record = {"name": spec["name"], "spec": spec, **jsonable(model.to_dict())}
     table = model.coef_table(ddf=spec["ddf"])  # lme4: no df, no p
     if "df" in table:
         record[DDF_RECORD_KEYS[ddf_method(spec["ddf"])]] = jsonable(table["df"])
     if "Pr(>|t|)" in table:
         record["p"] = jsonable(table["Pr(>|t|)"])
-    record["r2_marginal"], record["r2_conditional"] = jsonable(hlm.r2_nakagawa(model))
-    record["coefficients"] = [{"term": term, **row} for term, row in zip(table.index, jsonable(table))]
+    record["r2_marginal"], record["r2_conditional"] = jsonable(r2_nakagawa(model))
+    record["icc_adjusted"] = jsonable(icc(model))
+    record["coefficients"] = [with_interval({"term": term, **row}) for term, row in zip(table.index, jsonable(table))]
     return record
 
 
+def restore_model(record, table):
+    """The fit a model record saved, on the table it was fitted to, without optimizing again
+    (restore_fit checks the objective at the saved θ)."""
+    spec = record["spec"]
+    return restore_fit(build_design(spec["formula"], table), spec["REML"], OptSummary.from_dict(record["optsummary"]),
+                       record["converged"], record["messages"], model_class=LmerTestModel)
+
+
+def with_interval(row):
+    """A test's row (Estimate, Std. Error, df) with its 95% interval, ci_low and ci_high: t with
+    the row's df, normal without one (a Wald z test), as lmerTest's contest1D(confint = TRUE)."""
+    estimate, se, df = row.get("Estimate"), row.get("Std. Error"), row.get("df")
+    if estimate is None or se is None:
+        return {**row, "ci_low": None, "ci_high": None}
+    tail = (1 + LEVEL) / 2
+    q = scipy.stats.t.ppf(tail, df) if df is not None else scipy.stats.norm.ppf(tail)
+    return {**row, "ci_low": estimate - q * se, "ci_high": estimate + q * se}
+
+
 def residuals_frame(model, frame):
-    """One row per observation the model used: its row in the analysed table (`frame`, the
-    data the model was fitted to), the grouping columns, fitted values, residuals and
-    residuals scaled by sigma (lme4's 'scaled')."""
+    """One row per observation the model used: its row in `frame` (the model's table, the data
+    it was fitted to), the grouping columns, fitted values, residuals and residuals scaled by
+    sigma (lme4's 'scaled')."""
     rows = model.design.rows
     out = pd.DataFrame({"row": rows})
     for group in model.ngroups:
@@ -88,20 +115,28 @@ def comparison_record(table, specs):
     return record
 
 
-def derived_record(models, icc, variance_explained, contextual):
-    """ICC of each `icc` model, variance explained for each [old, new] pair and the effects of
-    each `contextual` entry ({model, within, between, ddf, centering?}), keyed as
-    results/derived/derived.json documents."""
-    import hlm
-    record = {"icc": {name: hlm.icc(models[name]) for name in icc},
-              "variance_explained": {}, "contextual": {}}
-    for old, new in variance_explained:
-        values = hlm.variance_explained(models[old], models[new])
+def derived_record(models, icc_models, variance_pairs, contextual_entries, group):
+    """The ICC of each `icc_models` model with its design effect, variance explained for each
+    [old, new] pair and the effects of each `contextual` entry ({model, within, between, ddf,
+    centering?}), keyed as results/derived/derived.json documents. `models`: name -> fit."""
+    record = {"icc": {name: icc(models[name]) for name in icc_models},
+              "design_effect": {}, "variance_explained": {}, "contextual": {}}
+    for name, value in record["icc"].items():
+        if group in models[name].ngroups:
+            record["design_effect"][name] = design_effect(models[name], group, value)
+    for old, new in variance_pairs:
+        values = variance_explained(models[old], models[new])
         record["variance_explained"][f"{old}_to_{new}"] = {"old": old, "new": new,
                                                            "values": jsonable(values)}
-    for entry in contextual:
-        table = hlm.contextual(models[entry["model"]], within=entry["within"], between=entry["between"],
-                               centering=entry.get("centering"), ddf=entry["ddf"])
-        record["contextual"][entry["model"]] = {**entry, "centering": table.attrs["centering"],
-                                                "effects": jsonable(table.to_dict(orient="index"))}
-    return record
+    for entry in contextual_entries:
+        table = contextual(models[entry["model"]], within=entry["within"], between=entry["between"],
+                           centering=entry.get("centering"), ddf=entry["ddf"])
+        effects = {effect: with_interval(row) for effect, row in jsonable(table.to_dict(orient="index")).items()}
+        record["contextual"][entry["model"]] = {**entry, "centering": table.attrs["centering"], "effects": effects}
+    return jsonable(record)
+
+
+def design_effect(model, group, icc_value):
+    """Kish's design effect 1 + (m - 1) ICC, m the mean size of the model's groups of `group`."""
+    size = model.nobs / model.ngroups[group]
+    return {"group": group, "mean_group_size": size, "value": 1 + (size - 1) * icc_value}

@@ -32,8 +32,8 @@ wildcard_constraints:
 def analysis_targets():
     """Data, model, comparison and derived files: everything but figures and the report."""
     models = [path for files in FILES["models"].values() for path in files.values()]
-    return [*FILES["data"].values(), *models, *FILES["comparisons"].values(),
-            FILES["derived"]]
+    return [*FILES["data"]["tables"].values(), FILES["data"]["summary"], *models,
+            *FILES["comparisons"].values(), FILES["derived"]]
 
 
 def log_path(step, name="{model}"):

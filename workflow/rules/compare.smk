@@ -1,13 +1,11 @@
 rule compare:
-    """Likelihood-ratio test of declared models (lme4's anova; REML fits refitted by ML)."""
+    """Likelihood-ratio test of declared models (lme4's anova; REML fits refitted by ML), on
+    the fits restored from their records."""
     input:
-        table=PATHS["table"],
-        models=lambda wildcards: [PATHS["model"].format(model=m)
-                                  for m in COMPARISONS[wildcards.comparison]],
+        models=lambda wildcards: [PATHS["model"].format(model=m) for m in COMPARISONS[wildcards.comparison]],
+        tables=lambda wildcards: [PATHS["table"].format(model=m) for m in COMPARISONS[wildcards.comparison]],
     output:
         report(PATHS["comparison"], category="Comparisons", caption="../report/comparison.rst"),
-    params:
-        specs=lambda wildcards: [SPECS[m] for m in COMPARISONS[wildcards.comparison]],
     log:
         log_path("compare", "{comparison}"),
     threads: 1

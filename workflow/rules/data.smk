@@ -1,9 +1,15 @@
-rule data:
-    """Read the data file, treat missing codes, drop incomplete rows, add centred columns."""
+checkpoint data:
+    """Read the data file, treat missing codes, drop incomplete rows, add centred columns; write
+    each model's table (the columns it uses, on the analysed rows) and the summary.
+
+    A checkpoint, so that Snakemake looks at the DAG again once it has run: a fit job whose
+    table was rewritten with the same content (the checksum its record's metadata holds, for
+    files up to --max-checksum-file-size) is then skipped. As a plain rule, every job
+    downstream of a rerun job would rerun in the same invocation."""
     input:
         CONFIG["data"]["path"],
     output:
-        table=PATHS["table"],
+        tables=[PATHS["table"].format(model=m) for m in SPECS],
         summary=report(PATHS["data_summary"], category="Data",
                        caption="../report/data.rst"),
     params:

@@ -1,16 +1,17 @@
 rule derive:
-    """ICC, variance explained and contextual effects, in one file. Its params are the specs
-    of the models it uses, so editing another model's formula leaves it alone."""
+    """ICC and design effects, variance explained and contextual effects, in one file, on the
+    fits restored from their records. Its inputs are the records and tables of the models it
+    uses, so editing another model leaves it alone."""
     input:
-        table=PATHS["table"],
         models=[PATHS["model"].format(model=m) for m in DERIVED_MODELS],
+        tables=[PATHS["table"].format(model=m) for m in DERIVED_MODELS],
     output:
         report(PATHS["derived"], category="Derived statistics", caption="../report/derived.rst"),
     params:
-        specs={m: SPECS[m] for m in DERIVED_MODELS},
         icc=CONFIG["icc"],
         variance_explained=CONFIG["variance_explained"],
         contextual=configuration.contextual_specs(CONFIG),
+        group=CONFIG["data"]["group"],
     log:
         log_path("derive", "derived"),
     threads: 1

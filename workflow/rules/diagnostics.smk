@@ -29,7 +29,8 @@ rule diagnostics:
 
 rule simple_slopes:
     """Simple slopes of a model's interaction (reghelper::simple_slopes): the predictor's slope
-    at the moderator's mean - 1 SD, mean and mean + 1 SD, tested with the model's df method."""
+    at the moderator's mean - 1 SD, mean and mean + 1 SD, tested with the model's df method, on
+    the fit restored from its record."""
     input:
         model=PATHS["model"],
         table=PATHS["table"],
@@ -41,7 +42,6 @@ rule simple_slopes:
         model=one_of(SLOPES_MODELS),
     params:
         language=CONFIG["report"]["language"],
-        spec=lambda wildcards: SPECS[wildcards.model],
         group=CONFIG["data"]["group"],
     log:
         log_path("simple_slopes"),

@@ -1,6 +1,7 @@
 rule fit:
-    """Fit one model; its spec (formula, REML, optimizer, ddf, control) is a param, so
-    editing one model's entry in the config refits only that model and what uses it."""
+    """Fit one model, the only time it is optimized; its spec (formula, REML, optimizer, ddf,
+    control) is a param and its table holds only its columns, so editing one model's entry in
+    the config refits only that model and what uses it."""
     input:
         table=PATHS["table"],
     output:

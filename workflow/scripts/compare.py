@@ -1,17 +1,12 @@
-"""Likelihood-ratio test of two or more models (lme4's anova layout)."""
-import hlm
+"""Likelihood-ratio test of two or more models (lme4's anova layout), from their records."""
 from hlm.pipeline.run import job_log
-from hlm.pipeline.steps import fit_spec
-from hlm.results.records import comparison_record
-from hlm.results.writers import read_table, write_json
+from hlm.pipeline.steps import compare_models
+from hlm.results.writers import read_json, read_table
 
 
-def main(table, specs, output, log):
+def main(models, tables, output, log):
     with job_log(log):
-        frame = read_table(table)
-        models = [fit_spec(spec, frame) for spec in specs]
-        table = hlm.anova(*models, names=[spec["name"] for spec in specs])
-        write_json(output, comparison_record(table, specs))
+        compare_models([read_json(m) for m in models], [read_table(t) for t in tables], output)
 
 
-main(snakemake.input.table, snakemake.params.specs, snakemake.output[0], snakemake.log[0])
+main(list(snakemake.input.models), list(snakemake.input.tables), snakemake.output[0], snakemake.log[0])

@@ -1,15 +1,11 @@
-"""Read the data, treat missing values, centre: the analysed table and its summary."""
-from hlm.data import prepare, read_data
+"""Read the data, treat missing values, centre: each model's table and the data's summary."""
 from hlm.pipeline.run import job_log
-from hlm.results.writers import write_json, write_parquet
+from hlm.pipeline.steps import write_tables
 
 
-def main(spec, table, summary, log):
+def main(spec, tables, summary, log):
     with job_log(log):
-        frame, info = prepare(read_data(spec["path"]), spec["group"], spec["centering"],
-                              spec.get("complete"), spec["missing_codes"])
-        write_parquet(table, frame)
-        write_json(summary, {"path": spec["path"], "missing": spec["missing"], **info})
+        write_tables(spec, tables, summary)
 
 
-main(snakemake.params.spec, snakemake.output.table, snakemake.output.summary, snakemake.log[0])
+main(snakemake.params.spec, list(snakemake.output.tables), snakemake.output.summary, snakemake.log[0])

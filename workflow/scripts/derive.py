@@ -1,17 +1,15 @@
-"""ICC, variance explained and contextual effects of the declared models."""
+"""ICC, variance explained and contextual effects of the declared models, from their records."""
 from hlm.pipeline.run import job_log
-from hlm.pipeline.steps import fit_spec
-from hlm.results.records import derived_record
-from hlm.results.writers import read_table, write_json
+from hlm.pipeline.steps import derive_statistics
+from hlm.results.writers import read_json, read_table
 
 
-def main(table, specs, icc, variance_explained, contextual, output, log):
+def main(models, tables, icc, variance_explained, contextual, group, output, log):
     with job_log(log):
-        frame = read_table(table)
-        models = {name: fit_spec(spec, frame) for name, spec in specs.items()}
-        write_json(output, derived_record(models, icc, variance_explained, contextual))
+        derive_statistics([read_json(m) for m in models], [read_table(t) for t in tables], icc,
+                          variance_explained, contextual, group, output)
 
 
-main(snakemake.input.table, snakemake.params.specs, snakemake.params.icc,
-     snakemake.params.variance_explained, snakemake.params.contextual, snakemake.output[0],
-     snakemake.log[0])
+main(list(snakemake.input.models), list(snakemake.input.tables), snakemake.params.icc,
+     snakemake.params.variance_explained, snakemake.params.contextual, snakemake.params.group,
+     snakemake.output[0], snakemake.log[0])
