@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from hlm.analysis.simple_slopes import _contrast, choose_interaction, interaction_terms, simple_slopes
+from hlm.engine.design import build_design
+from hlm.engine.formula import parse_formula
 from hlm.figures.diagnostics import ppoints
 from hlm.figures.style import cjk_font
 from hlm.inference.intervals import Z95
@@ -51,7 +53,7 @@ def test_qq_positions_are_rs_ppoints():
 
 def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
     frame = full["frame"]
-    choice = choose_interaction(FULL, list(full["model"].fixef.index), frame, "id")
+    choice = choose_interaction(full["model"].design)
     assert choice == ("ses", "disclim")
     result = simple_slopes(full["model"], *choice, frame)
     fixef = full["model"].fixef
@@ -72,20 +74,29 @@ def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
 
 
 def test_interactions_found_in_formulas():
-    assert interaction_terms(FULL) == [("ses", "disclim")]
-    assert interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
-    assert interaction_terms("y ~ a + b + (a | g)") == []
+    def interactions(formula):
+        return interaction_terms(parse_formula(formula).fixed)
+    assert interactions(FULL) == [("ses", "disclim")]
+    assert interactions("y ~ a * b + (1 | g)") == [("a", "b")]
+    assert interactions("y ~ a + b + (a | g)") == []
     assert figure_names("y ~ a + (1 | g)") == list(DIAGNOSTIC_FIGURES)
     # no main effect of the moderator: no simple slopes (and no figure files for them)
-    assert interaction_terms("mathach ~ ses + ses:disclim + (ses | id)") == []
+    assert interactions("mathach ~ ses + ses:disclim + (ses | id)") == []
     assert figure_names("y ~ a + a:b + (a | g)") == list(DIAGNOSTIC_FIGURES)
 
 
 def test_an_interaction_needs_both_main_effects_among_the_coefficients(full):
-    names = list(full["model"].fixef.index)
-    without = [n for n in names if n != "disclim"]   # e.g. dropped as rank deficient
-    assert choose_interaction(FULL, without, full["frame"], "id") is None
-    assert choose_interaction(FULL, names, full["frame"], "id") == ("ses", "disclim")
+    aliased = full["frame"].assign(disclim=2 * full["frame"].ses)   # disclim dropped as rank deficient
+    assert "disclim" in build_design(FULL, aliased).dropped_columns
+    assert choose_interaction(build_design(FULL, aliased)) is None
+    assert choose_interaction(full["model"].design) == ("ses", "disclim")
+
+
+def test_the_level_1_variable_of_a_cross_level_interaction_is_the_predictor(full):
+    reversed_order = build_design("mathach ~ disclim * ses + (1 + ses | id)", full["frame"])
+    assert choose_interaction(reversed_order) == ("ses", "disclim")
+    same_level = build_design("mathach ~ ses * female + (1 | id)", full["frame"])
+    assert choose_interaction(same_level) == ("ses", "female")
 
 
 def test_a_chinese_font_is_available():

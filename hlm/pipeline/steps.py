@@ -4,7 +4,7 @@ one call each and the logic is testable without Snakemake.
 
 import logging
 
-from ..analysis.simple_slopes import choose_interaction, outcome_of, simple_slopes
+from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.simple_slopes import plot_simple_slopes
@@ -30,15 +30,14 @@ def write_simple_slopes(model, table, spec, group, outputs, language="en"):
     {"available": false} and an empty figure."""
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
     fitted = fit_spec(spec, table)
-    used = table.iloc[fitted.design.rows]
-    choice = choose_interaction(model["formula"], list(fitted.fixef.index), used, group)
+    choice = choose_interaction(fitted.design)
     if choice is None:
         log.info("no interaction of two numeric predictors to probe in %s", model["name"])
         _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
     result = simple_slopes(fitted, *choice, table, ddf=spec.get("ddf", "Satterthwaite"))
-    plot_simple_slopes(result, outcome_of(model["formula"]), figures, language)
+    plot_simple_slopes(result, fitted.design.response, figures, language)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
 
 
