@@ -124,7 +124,8 @@ class Design:
         return self.X.shape[1]
 
     def variable(self, label):
-        return next(v for v in self.variables if v.label == label)
+        """The VariableInfo of a variable of the formula's terms, by its label."""
+        return {v.label: v for v in self.variables}[label]
 
     def term_columns(self, k):
         """The names of the columns of fixed_terms[k] (those R's assign numbers k + 1)."""
@@ -147,11 +148,8 @@ def build_design(formula_text, data):
                            "(statsmodels.formula.api.ols)")
     frame, messages = _defined_rows(formula, _complete_rows(formula, data))
     y = _response(formula.response, frame)
-    X, names, assign = model_matrix(formula.fixed, frame)
-    keep = full_rank_columns(X)
-    dropped = [name for name, k in zip(names, keep) if not k]
+    X, names, assign, dropped = _full_rank(*model_matrix(formula.fixed, frame))
     if dropped:
-        X, names, assign = X[:, keep], [n for n, k in zip(names, keep) if k], [a for a, k in zip(assign, keep) if k]
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
                         f"column{'s' if len(dropped) > 1 else ''} / coefficient{'s' if len(dropped) > 1 else ''}"
                         f" ({', '.join(dropped)})")
@@ -171,6 +169,15 @@ def build_design(formula_text, data):
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
                   tuple(terms), frame.rows, len(data) - len(frame), tuple(messages),
                   formula, tuple(assign), fixed_terms, _variables(formula, frame, terms))
+
+
+def _full_rank(X, names, assign):
+    """X, its names and assign without the columns lme4 drops as rank deficient; and their names."""
+    keep = full_rank_columns(X)
+    if keep.all():
+        return X, names, assign, []
+    dropped = [name for name, k in zip(names, keep) if not k]
+    return X[:, keep], [n for n, k in zip(names, keep) if k], [a for a, k in zip(assign, keep) if k], dropped
 
 
 def _variables(formula, frame, terms):
