@@ -9,6 +9,8 @@ import pytest
 
 import hlm
 from hlm.analysis.simple_slopes import _contrast, choose_interaction, interaction_terms, simple_slopes
+from hlm.engine.design import build_design
+from hlm.engine.formula import parse_formula
 from hlm.figures.diagnostics import ppoints
 from hlm.figures.style import cjk_font
 from hlm.inference.intervals import Z95
@@ -52,7 +54,7 @@ def test_qq_positions_are_rs_ppoints():
 
 def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
     frame = full["frame"]
-    choice = choose_interaction(FULL, list(full["model"].fixef.index), frame, "id")
+    choice = choose_interaction(full["model"].design)
     assert choice == ("ses", "disclim")
     result = simple_slopes(full["model"], *choice, frame)
     fixef = full["model"].fixef
@@ -73,20 +75,29 @@ def test_simple_slopes_of_the_seeds_cross_level_interaction(full):
 
 
 def test_interactions_found_in_formulas():
-    assert interaction_terms(FULL) == [("ses", "disclim")]
-    assert interaction_terms("y ~ a * b + (1 | g)") == [("a", "b")]
-    assert interaction_terms("y ~ a + b + (a | g)") == []
+    def interactions(formula):
+        return interaction_terms(parse_formula(formula).fixed)
+    assert interactions(FULL) == [("ses", "disclim")]
+    assert interactions("y ~ a * b + (1 | g)") == [("a", "b")]
+    assert interactions("y ~ a + b + (a | g)") == []
     assert figure_names("y ~ a + (1 | g)") == list(DIAGNOSTIC_FIGURES)
     # no main effect of the moderator: no simple slopes (and no figure files for them)
-    assert interaction_terms("mathach ~ ses + ses:disclim + (ses | id)") == []
+    assert interactions("mathach ~ ses + ses:disclim + (ses | id)") == []
     assert figure_names("y ~ a + a:b + (a | g)") == list(DIAGNOSTIC_FIGURES)
 
 
 def test_an_interaction_needs_both_main_effects_among_the_coefficients(full):
-    names = list(full["model"].fixef.index)
-    without = [n for n in names if n != "disclim"]   # e.g. dropped as rank deficient
-    assert choose_interaction(FULL, without, full["frame"], "id") is None
-    assert choose_interaction(FULL, names, full["frame"], "id") == ("ses", "disclim")
+    aliased = full["frame"].assign(disclim=2 * full["frame"].ses)   # disclim dropped as rank deficient
+    assert "disclim" in build_design(FULL, aliased).dropped_columns
+    assert choose_interaction(build_design(FULL, aliased)) is None
+    assert choose_interaction(full["model"].design) == ("ses", "disclim")
+
+
+def test_the_level_1_variable_of_a_cross_level_interaction_is_the_predictor(full):
+    reversed_order = build_design("mathach ~ disclim * ses + (1 + ses | id)", full["frame"])
+    assert choose_interaction(reversed_order) == ("ses", "disclim")
+    same_level = build_design("mathach ~ ses * female + (1 | id)", full["frame"])
+    assert choose_interaction(same_level) == ("ses", "female")
 
 
 def test_a_chinese_font_is_available():
@@ -122,7 +133,7 @@ def test_figures_render_without_missing_glyphs_and_identically_twice(full, tmp_p
 def test_simple_slopes_files(full, tmp_path):
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    write_simple_slopes(full["record"], full["frame"], "id", outputs, "zh")
+    write_simple_slopes(full["record"], full["frame"], outputs, "zh")
     record = json.loads(outputs["simple_slopes_json"].read_text())
     assert record["available"] and record["predictor"] == "ses" and record["moderator"] == "disclim"
     assert [row["at"] for row in record["slopes"]] == ["minus_sd", "mean", "plus_sd"]
@@ -137,7 +148,7 @@ def test_no_interaction_to_probe_writes_a_placeholder(models, tmp_path):
     record = model_record(model, spec)
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
-    write_simple_slopes(record, frame, "id", outputs, "en")
+    write_simple_slopes(record, frame, outputs, "en")
     assert json.loads(outputs["simple_slopes_json"].read_text()) == {"available": False}
 
 
@@ -155,7 +166,7 @@ def test_simple_slopes_on_the_rows_the_model_used(tmp_path):
     outputs = {"simple_slopes_svg": tmp_path / "s.svg", "simple_slopes_png": tmp_path / "s.png",
                "simple_slopes_json": tmp_path / "s.json"}
     record = model_record(hlm.lmer(FULL, table, REML=False), SPEC)
-    write_simple_slopes(record, table, "id", outputs, "en")
+    write_simple_slopes(record, table, outputs, "en")
     result = json.loads(outputs["simple_slopes_json"].read_text())
     assert result["available"] and (result["predictor"], result["moderator"]) == ("ses", "disclim")
     assert result["moderator_mean"] == pytest.approx(reference["moderator_mean"], rel=1e-9)

@@ -63,3 +63,26 @@ def test_summary_rows_match_lmertest(models, name):
     assert len(our_rows) == len(r_rows)
     for r_line, our_line in zip(r_rows, our_rows):
         assert_same_digits(numbers(our_line), numbers(r_line))
+
+
+def test_the_record_carries_terms_and_variable_levels(models):
+    # R: attr(terms(lmm_full), "term.labels") is ses, disclim, ses:disclim, each term's columns as
+    # attr(model.matrix(lmm_full), "assign") gives them; disclim is constant within schools (id)
+    record = models.fit("hsb", "full").to_dict()
+    assert record["response"] == "mathach"
+    assert record["data_columns"] == ["mathach", "ses", "disclim", "id"]
+    assert record["terms"] == [{"label": "ses", "variables": ["ses"], "columns": ["ses"]},
+                               {"label": "disclim", "variables": ["disclim"], "columns": ["disclim"]},
+                               {"label": "ses:disclim", "variables": ["ses", "disclim"], "columns": ["ses:disclim"]}]
+    assert record["variables"] == {"ses": {"kind": "numeric", "level": 1, "constant_within": []},
+                                   "disclim": {"kind": "numeric", "level": 2, "constant_within": ["id"]}}
+
+
+def test_the_record_names_factor_levels_and_the_reference(models):
+    # R: levels(model.frame(hsb_categorical)$sex) is "F" "M" (hsb_cat.csv; columns sexM, ses3low, ses3mid)
+    record = models.fit("classic", "hsb_categorical").to_dict()
+    assert record["variables"]["sex"] == {"kind": "factor", "level": 1, "constant_within": [],
+                                          "levels": ["F", "M"], "reference": "F"}
+    assert record["variables"]["sector_s"]["level"] == 2
+    assert record["variables"]["ses3"]["levels"] == ["high", "low", "mid"]
+    assert [t["columns"] for t in record["terms"] if t["label"] == "ses3"] == [["ses3low", "ses3mid"]]

@@ -4,47 +4,43 @@ predicted lines with 95% confidence bands.
 """
 import numpy as np
 
-from ..data import level_of
 from ..engine.formula import Name, parse_formula
 from ..inference.contrasts import contrast_test
 from ..inference.intervals import Z95
 
-INTERCEPT = "(Intercept)"
 
-
-def interaction_terms(formula):
-    """The two-way interactions of plain variables in a formula's fixed part whose two main
-    effects are in it too, as (a, b): simple slopes need both (`y ~ a + a:b` has none)."""
-    fixed = parse_formula(formula).fixed.terms
-    mains = {term[0].label for term in fixed if len(term) == 1}
-    return [(term[0].label, term[1].label) for term in fixed
+def interaction_terms(fixed):
+    """The two-way interactions of plain columns among a formula's fixed terms (formula.Terms)
+    whose two main effects are terms too, as (a, b): simple slopes need both (`y ~ a + a:b`
+    has none)."""
+    mains = {term[0].label for term in fixed.terms if len(term) == 1}
+    return [(term[0].label, term[1].label) for term in fixed.terms
             if len(term) == 2 and all(isinstance(v.node, Name) and v.label in mains for v in term)]
 
 
 def has_simple_slopes(formula):
-    """Whether the diagnostics of a model with this formula include simple slopes."""
-    return bool(interaction_terms(formula))
+    """Whether the diagnostics of a model with this formula include simple slopes; the workflow
+    asks before any model is fitted, so this reads the formula text."""
+    return bool(interaction_terms(parse_formula(formula).fixed))
 
 
-def choose_interaction(formula, coefficients, frame, group):
+def choose_interaction(design):
     """(predictor, moderator) of the interaction to probe, or None.
 
-    A cross-level interaction comes first, its level-1 variable the predictor and the level-2
-    one the moderator (the seed's ses × disclim); otherwise the first two-way interaction of
-    numeric columns, the first variable the predictor. The interaction and both main effects
-    must be coefficients of the model (not dropped as rank deficient).
+    A cross-level interaction comes first, its lower-level variable the predictor and the
+    higher-level one the moderator (the seed's ses × disclim); otherwise the first two-way
+    interaction of numeric variables, the first variable the predictor. The interaction and
+    both main effects must be coefficients of the model (not dropped as rank deficient).
     """
     candidates = []
-    for a, b in interaction_terms(formula):
-        if not {a, b, f"{a}:{b}"} <= set(coefficients) or a not in frame or b not in frame:
+    for a, b in interaction_terms(design.parsed_formula.fixed):
+        if not {a, b, f"{a}:{b}"} <= set(design.fixed_names):
             continue
-        if not all(frame[c].dtype.kind in "fiu" for c in (a, b)):
+        va, vb = design.variable(a), design.variable(b)
+        if va.kind != "numeric" or vb.kind != "numeric":
             continue
-        levels = (level_of(frame, a, group), level_of(frame, b, group)) if group in frame else (1, 1)
-        if levels == (1, 2):
-            candidates.append((0, a, b))
-        elif levels == (2, 1):
-            candidates.append((0, b, a))
+        if va.level != vb.level:
+            candidates.append((0, a, b) if va.level < vb.level else (0, b, a))
         else:
             candidates.append((1, a, b))
     if not candidates:
@@ -53,19 +49,13 @@ def choose_interaction(formula, coefficients, frame, group):
     return predictor, moderator
 
 
-def _coefficient_means(coefficients, frame):
-    """The mean of each coefficient's column in the analysed rows (products of plain columns);
-    0 where a column cannot be formed (factor levels are held at the baseline)."""
-    means = {}
-    for name in coefficients:
-        if name == INTERCEPT:
-            means[name] = 1.0
-            continue
-        parts = name.split(":")
-        if all(p in frame and frame[p].dtype.kind in "fiu" for p in parts):
-            means[name] = float(np.prod([frame[p].to_numpy(float) for p in parts], axis=0).mean())
-        else:
-            means[name] = 0.0
+def _coefficient_means(design):
+    """The mean of each column of X on the rows the model used; 0 for the columns of a term
+    with a factor (its levels are held at the reference level)."""
+    means = design.X.mean(axis=0)
+    for j, k in enumerate(design.assign):
+        if k and any(design.variable(v).kind == "factor" for v in design.fixed_terms[k - 1].variables):
+            means[j] = 0.0
     return means
 
 
@@ -116,10 +106,10 @@ def _lines(model, predictor, moderator, interaction, frame, at, points=50):
     low = max(x.min(), x.mean() - 2 * x.std(ddof=1))
     high = min(x.max(), x.mean() + 2 * x.std(ddof=1))
     grid = np.linspace(low, high, points)
-    means = _coefficient_means(names, frame)
+    means = _coefficient_means(model.design)
     lines = {}
     for key, value in at.items():
-        rows = np.tile([means[n] for n in names], (points, 1))
+        rows = np.tile(means, (points, 1))
         rows[:, names.index(predictor)] = grid
         rows[:, names.index(moderator)] = value
         rows[:, names.index(interaction)] = grid * value
@@ -129,6 +119,3 @@ def _lines(model, predictor, moderator, interaction, frame, at, points=50):
                       "low": (fit - Z95 * se).tolist(), "high": (fit + Z95 * se).tolist()}
     return lines
 
-
-def outcome_of(formula):
-    return parse_formula(formula).response.label

@@ -3,6 +3,11 @@
 Columns are named and ordered as R's model.matrix names them (treatment contrasts, `sexM`,
 `ses:disclim`), rows with a missing value in any used column are dropped and counted, and
 the random-effects terms come in lme4's order (decreasing number of levels).
+
+The design also keeps what R's model frame and terms know, so that no later step reads it back
+from column names: the term of each column of X (R's `assign`), each fixed term's label and
+variables, and each variable's kind (numeric, or a factor with its levels) and level (the
+grouping factors within whose groups it is constant).
 """
 import logging
 from dataclasses import dataclass
@@ -11,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelError, did_you_mean
-from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_expression, parse_formula
+from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,45 @@ class RandomEffectsTerm:
 
 
 @dataclass(frozen=True)
+class FixedTerm:
+    """One term of the fixed part as R's terms() labels it: 'ses:disclim', variables ('ses', 'disclim')."""
+    label: str
+    variables: tuple        # variable labels, in the term's order
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """What the model frame says of one variable of the fixed or random-effects terms.
+
+    `levels` is None for a numeric variable; for a factor, its level names in R's order, the
+    first the reference level of treatment contrasts. `constant_within` names the grouping
+    factors (lme4's order) within whose every group the variable takes one value. `level`
+    follows from it: 1 when it varies within the groups of the innermost factor, 2 when it is
+    constant within them, 3 when it is constant within the groups of the factor those are
+    nested in, and so on up the nesting (a crossed factor is no level up).
+    """
+    label: str
+    levels: tuple | None
+    constant_within: tuple
+    level: int
+
+    @property
+    def kind(self):
+        return "numeric" if self.levels is None else "factor"
+
+    @property
+    def reference(self):
+        return None if self.levels is None else self.levels[0]
+
+
+@dataclass(frozen=True)
 class Design:
+    """y, X and the random-effects terms of a formula on its data, with the formula's structure.
+
+    `assign` is R's: for each column of X, 0 for the intercept or k for the k-th of
+    `fixed_terms` (counting from 1). `variables` describes every variable of the fixed and
+    random-effects terms, in the order they first appear.
+    """
     formula: str
     response: str
     y: np.ndarray
@@ -67,6 +110,10 @@ class Design:
     rows: np.ndarray        # positions of the rows used, in the data passed in
     n_dropped_rows: int
     messages: tuple
+    parsed_formula: object  # formula.Formula
+    assign: tuple
+    fixed_terms: tuple      # FixedTerm
+    variables: tuple        # VariableInfo
 
     @property
     def n(self):
@@ -75,6 +122,19 @@ class Design:
     @property
     def p(self):
         return self.X.shape[1]
+
+    def variable(self, label):
+        """The VariableInfo of a variable of the formula's terms, by its label."""
+        return {v.label: v for v in self.variables}[label]
+
+    def term_columns(self, k):
+        """The names of the columns of fixed_terms[k] (those R's assign numbers k + 1)."""
+        return tuple(name for name, term in zip(self.fixed_names, self.assign) if term == k + 1)
+
+    @property
+    def data_columns(self):
+        """The data columns the formula reads (R's model frame), removed terms' columns too."""
+        return tuple(dict.fromkeys(used_columns(self.parsed_formula.tree)))
 
 
 def build_design(formula_text, data):
@@ -88,8 +148,7 @@ def build_design(formula_text, data):
                            "(statsmodels.formula.api.ols)")
     frame, messages = _defined_rows(formula, _complete_rows(formula, data))
     y = _response(formula.response, frame)
-    X, names = model_matrix(formula.fixed, frame)
-    X, names, dropped = drop_rank_deficient(X, names)
+    X, names, assign, dropped = _full_rank(*model_matrix(formula.fixed, frame))
     if dropped:
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
                         f"column{'s' if len(dropped) > 1 else ''} / coefficient{'s' if len(dropped) > 1 else ''}"
@@ -105,8 +164,54 @@ def build_design(formula_text, data):
                              f"there are observations ({len(y)}); its variance is not identifiable")
     for message in messages:
         log.warning(message)
+    fixed_terms = tuple(FixedTerm(":".join(v.label for v in term), tuple(v.label for v in term))
+                        for term in formula.fixed.terms)
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
-                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages))
+                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages),
+                  formula, tuple(assign), fixed_terms, _variables(formula, frame, terms))
+
+
+def _full_rank(X, names, assign):
+    """X, its names and assign without the columns lme4 drops as rank deficient; and their names."""
+    keep = full_rank_columns(X)
+    if keep.all():
+        return X, names, assign, []
+    dropped = [name for name, k in zip(names, keep) if not k]
+    return X[:, keep], [n for n, k in zip(names, keep) if k], [a for a, k in zip(assign, keep) if k], dropped
+
+
+def _variables(formula, frame, terms):
+    """VariableInfo of each variable of the fixed and random-effects terms."""
+    factors = list({term.group: term for term in terms}.values())  # one term per grouping factor
+    nesting = _nesting(factors)
+    found = {}
+    for variable in _variable_nodes(formula)[1:]:
+        if variable.label in found:
+            continue
+        value = evaluate(variable.node, frame)
+        values = value.codes if isinstance(value, Factor) else np.asarray(value, dtype=float)
+        constant = tuple(f.group for f in factors if _constant_within(values, f))
+        level = 1 + next((i for i, f in enumerate(nesting) if f.group not in constant), len(nesting))
+        found[variable.label] = VariableInfo(variable.label, value.levels if isinstance(value, Factor) else None,
+                                             constant, level)
+    return tuple(found.values())
+
+
+def _nesting(factors):
+    """The grouping factors from the innermost up: the first (most levels), then each later
+    factor that the previous one is nested in (classes in schools in districts)."""
+    chain = factors[:1]
+    for factor in factors[1:]:
+        if _constant_within(factor.codes, chain[-1]):
+            chain.append(factor)
+    return chain
+
+
+def _constant_within(values, factor):
+    """Whether values take one value within each group of a grouping factor (its codes)."""
+    one_each = np.empty(factor.nlevels, dtype=values.dtype)
+    one_each[factor.codes] = values  # any value of each group: all equal it when the group is constant
+    return bool(np.array_equal(one_each[factor.codes], values))
 
 
 def used_columns(node, found=None):
@@ -153,7 +258,7 @@ def _variable_nodes(formula):
 def _complete_rows(formula, data):
     """The formula's columns on rows with every one present (lme4's na.omit). As in R's model
     frame, a column counts even where its term is removed again (`y ~ x + z - z`)."""
-    columns = list(dict.fromkeys(used_columns(parse_expression(formula.text))))
+    columns = list(dict.fromkeys(used_columns(formula.tree)))
     for column in columns:
         if column not in data.columns:
             raise FormulaError(f"column '{column}' not in data{did_you_mean(column, data.columns)}")
@@ -254,15 +359,16 @@ def level_name(value):
 
 
 def model_matrix(terms, frame):
-    """R's model.matrix with treatment contrasts: (matrix, column names)."""
+    """R's model.matrix with treatment contrasts: (matrix, column names, R's assign)."""
     n = len(frame)
-    columns, names = [], []
+    columns, names, assign = [], [], []
     if terms.intercept:
         columns.append(np.ones(n))
         names.append("(Intercept)")
+        assign.append(0)
     present = {frozenset()} if terms.intercept else set()
     present |= {frozenset(v.label for v in term) for term in terms.terms}
-    for term in terms.terms:
+    for k, term in enumerate(terms.terms, start=1):
         labels = frozenset(v.label for v in term)
         parts = [_coded(variable, frame, contrast=(labels - {variable.label}) in present)
                  for variable in term]
@@ -272,8 +378,9 @@ def model_matrix(terms, frame):
             block = [b if a is None else a * b for b in part for a in block]
         names += block_names
         columns += block
+        assign += [k] * len(block)
     X = np.column_stack(columns) if columns else np.empty((n, 0))
-    return X, names
+    return X, names, assign
 
 
 def _coded(variable, frame, contrast):
@@ -287,17 +394,14 @@ def _coded(variable, frame, contrast):
             [(value.codes == k).astype(float) for k in range(start, len(value.levels))])
 
 
-def drop_rank_deficient(X, names):
-    """Drop columns that are linear combinations of earlier ones, as R's qr(tol = 1e-7) does."""
+def full_rank_columns(X):
+    """Which columns to keep: not those that are linear combinations of earlier ones, as R's
+    qr(tol = 1e-7) finds them."""
     if X.shape[1] == 0:
-        return X, list(names), []
+        return np.ones(0, dtype=bool)
     r = _r_factor(X)
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
-    keep = np.abs(np.diag(r)) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
-    if keep.all():
-        return X, list(names), []
-    dropped = [name for name, k in zip(names, keep) if not k]
-    return X[:, keep], [name for name, k in zip(names, keep) if k], dropped
+    return np.abs(np.diag(r)) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
 def _r_factor(X, rows=65536):
@@ -310,7 +414,7 @@ def _r_factor(X, rows=65536):
 
 
 def _random_term(term, frame):
-    matrix, columns = model_matrix(term.lhs, frame)
+    matrix, columns, _ = model_matrix(term.lhs, frame)
     if not columns:
         raise FormulaError(f"random term '(0 | {':'.join(term.group)})' has no columns")
     factor = _grouping_factor(term.group, frame)

@@ -94,10 +94,13 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class Formula:
+    """A parsed formula: its terms, and the whole syntax tree (which names every column the
+    model frame reads, those of removed terms too)."""
     text: str
     response: Variable
     fixed: Terms
     random: tuple
+    tree: object
 
 
 def tokenize(text):
@@ -220,7 +223,7 @@ def parse_formula(text):
     fixed_nodes, random_nodes = _split_random(tree.right)
     random = tuple(term for node in random_nodes for term in _random_terms(node, text))
     fixed = expand_terms(fixed_nodes, text, intercept=True)
-    return Formula(text, Variable(deparse(tree.left), tree.left), fixed, random)
+    return Formula(text, Variable(deparse(tree.left), tree.left), fixed, random, tree)
 
 
 def _split_random(node):
@@ -264,12 +267,34 @@ def _grouping_factors(node, text):
 
 
 def expand_terms(nodes, text, intercept):
-    """R's terms(): expand * / ^ and -, then order the terms by interaction order."""
+    """R's terms(): expand * / ^ and -, then order the terms by interaction order. As in R, the
+    variables of a term are in the order they first appear in the formula (`sex + x:sex` has
+    the term sex:x), which is also the order of its columns (the first varies fastest)."""
     terms = []
     for node in nodes:
         intercept = _expand(node, terms, intercept, text)
+    order = {label: i for i, label in enumerate(dict.fromkeys(_labels_in_order(nodes)))}
+    terms = [tuple(sorted(term, key=lambda v: order[v.label])) for term in terms]
     terms.sort(key=len)  # stable: main effects first, then two-way, ... as written
     return Terms(intercept, tuple(terms))
+
+
+def _labels_in_order(nodes):
+    """The labels of the variables in expressions, in the order they appear (repeats kept)."""
+    labels = []
+    for node in nodes:
+        if isinstance(node, (Name, Call)):
+            labels.append(deparse(node))
+        elif isinstance(node, Binary):
+            labels += _labels_in_order([node.left, node.right])
+        elif isinstance(node, (Unary, Paren)):
+            labels += _labels_in_order([node.operand if isinstance(node, Unary) else node.inner])
+    return labels
+
+
+def _same_term(a, b):
+    """x:sex and sex:x are one term."""
+    return {v.label for v in a} == {v.label for v in b}
 
 
 def _expand(node, terms, intercept, text):
@@ -280,7 +305,7 @@ def _expand(node, terms, intercept, text):
             return _expand(node.right, terms, intercept, text)
         removed = []
         drops_intercept = _expand(node.right, removed, False, text)
-        terms[:] = [term for term in terms if term not in removed]
+        terms[:] = [term for term in terms if not any(_same_term(term, r) for r in removed)]
         return intercept and not drops_intercept
     if isinstance(node, Unary) and node.op == "-":
         return intercept and not _expand(node.operand, [], False, text)
@@ -291,7 +316,7 @@ def _expand(node, terms, intercept, text):
             return node.text == "1"
         raise FormulaError(f"number '{node.text}' in formula '{text}' is not a term; use I({node.text})")
     for term in _products(node, text):
-        if term not in terms:
+        if not any(_same_term(term, t) for t in terms):
             terms.append(term)
     return intercept
 

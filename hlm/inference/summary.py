@@ -150,14 +150,28 @@ def _text(value):
     return value if isinstance(value, str) else ""
 
 
+def terms_dict(design):
+    """The fixed terms (label, variables, columns) and each variable's kind and level, as the
+    model record carries them: what R's terms() and model frame know, for readers of records."""
+    terms = [{"label": term.label, "variables": list(term.variables), "columns": list(design.term_columns(k))}
+             for k, term in enumerate(design.fixed_terms)]
+    variables = {v.label: {"kind": v.kind, "level": v.level, "constant_within": list(v.constant_within)}
+                 | ({"levels": list(v.levels), "reference": v.reference} if v.kind == "factor" else {})
+                 for v in design.variables}
+    return {"response": design.response, "data_columns": list(design.data_columns),
+            "terms": terms, "variables": variables}
+
+
 def model_dict(model):
-    """The fitted model with the key names of the lme4 reference JSON (hsb_lme4.json)."""
+    """The fitted model with the key names of the lme4 reference JSON (hsb_lme4.json), and its
+    terms and variables (terms_dict)."""
     vcov = model.vcov.to_numpy()
     sd = np.sqrt(np.diag(vcov))
     names = list(model.fixef.index)
     table = model.coef_table()
     return {
         "formula": model.formula,
+        **terms_dict(model.design),
         "REML": model.REML,
         "optimizer": model.optsummary.optimizer,
         "nobs": model.nobs,

@@ -9,7 +9,7 @@ optimizations are the ML refits of REML models that a likelihood-ratio test need
 import logging
 
 from ..analysis.lrt import anova
-from ..analysis.simple_slopes import choose_interaction, outcome_of, simple_slopes
+from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..data import prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
@@ -64,22 +64,21 @@ def derive_statistics(records, tables, icc, variance_explained, contextual, grou
     write_json(output, derived_record(models, icc, variance_explained, contextual, group))
 
 
-def write_simple_slopes(record, table, group, outputs, language="en"):
+def write_simple_slopes(record, table, outputs, language="en"):
     """Simple slopes of a model's interaction, each tested with the model's df method, from the
     fit restored from its record; the rows it used decide the moderator's levels. outputs: name
     -> path for simple_slopes_svg, simple_slopes_png, simple_slopes_json. A model whose
     interactions are not of two numeric columns gets {"available": false} and an empty figure."""
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
     model = restore_model(record, table)
-    used = table.iloc[model.design.rows]
-    choice = choose_interaction(record["formula"], list(model.fixef.index), used, group)
+    choice = choose_interaction(model.design)
     if choice is None:
         log.info("no interaction of two numeric predictors to probe in %s", record["name"])
         _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
     result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
-    plot_simple_slopes(result, outcome_of(record["formula"]), figures, language)
+    plot_simple_slopes(result, model.design.response, figures, language)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
 
 

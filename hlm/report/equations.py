@@ -9,7 +9,8 @@ copies:
     combined:  Y_ij = γ_00 + γ_10 X_ij + γ_01 W_j + γ_11 X_ij W_j + u_0j + u_1j X_ij + r_ij
 
 Each fixed coefficient is split into its level-1 part (the variables that vary within groups, or
-have a random slope) and its level-2 part (variables constant within groups). The level-1 part
+have a random slope) and its level-2 part (variables constant within groups), as the model record
+says: its term's variables and each variable's level (summary.terms_dict). The level-1 part
 names the β it belongs to (β_0 for none); the level-2 part is a predictor in that β's equation,
 so ses:disclim is γ_11, the effect of W(disclim) on the slope β_1 of X(ses). γ_pq numbers the
 predictors within each β equation (q = 0 is the β's own intercept), u_pj is β_p's random effect
@@ -25,9 +26,6 @@ converted by latex2mathml). Variable names are set in upright text and escaped f
 import html
 import re
 from dataclasses import dataclass, field
-
-from ..engine.design import used_columns
-from ..engine.formula import parse_formula
 
 INTERCEPT = "(Intercept)"
 _PLACEHOLDER = re.compile(r"QQ(\d+)QQ")
@@ -79,6 +77,7 @@ class Equations:
     fixed_symbols: dict      # coefficient name -> Math (γ_pq)
     random_symbols: dict     # (group, column) -> Math (u_pj)
     variance_symbols: dict   # (group, column, other column or None) -> Math (τ_pp', σ² for Residual)
+    roles: dict              # coefficient name -> intercept, level1, level2, cross or other
     predictors: dict = field(default_factory=dict)  # variable text -> Math (X_ij, W_j)
 
     def latex_block(self, which):
@@ -183,59 +182,68 @@ def _index(*numbers):
     return ",".join(parts) if any(len(p) > 1 for p in parts) else "".join(parts)
 
 
-def _components(coefficient, fixed_terms):
-    """The parts of a coefficient name and the formula variables they come from:
-    'ses:disclim' -> [('ses', Variable ses), ('disclim', Variable disclim)];
-    'sexM' -> [('sexM', Variable sex)]."""
-    parts = coefficient.split(":")
-    for term in fixed_terms:
-        if len(term) == len(parts) and all(p.startswith(v.label) for p, v in zip(parts, term)):
-            return list(zip(parts, term))
-    return [(p, None) for p in parts]
-
-
-def _columns_of(variable):
-    if variable is None:
-        return []
-    return [c.strip("`") for c in used_columns(variable.node)]
-
-
-def _level(part, variable, levels, random_columns):
-    """1 or 2: a part is level 2 when every column it uses is constant within groups."""
-    if part in random_columns:
-        return 1
-    columns = _columns_of(variable) or [part]
-    return 2 if all(levels.get(c) in (2, "group") for c in columns) else 1
-
-
-def model_equations(formula, coefficients, random_terms, levels):
-    """The equations of a fitted model.
-
-    formula: the lme4 formula; coefficients: fixed-effect names in order (after dropped
-    columns); random_terms: [(group, [column, ...]), ...] as VarCorr lists them; levels:
-    data column -> 1, 2 or "group" (results/data/summary.json), unknown columns count as level 1.
-    """
-    parsed = parse_formula(formula)
-    groups = list(dict.fromkeys(group for group, _ in random_terms))
-    if len(groups) != 1:
-        return _generic_equations(parsed, coefficients, random_terms)
-    group = groups[0]
-    random_columns = [c for _, columns in random_terms for c in columns]
-    fixed_terms = parsed.fixed.terms
-    names = _Names()
-    outcome = names(parsed.response.label)
-
-    # split each coefficient into its level-1 and level-2 parts
-    split = {}
+def column_parts(coefficients, terms, variables):
+    """coefficient -> its parts, one per variable of its term, each with that variable:
+    'ses:disclim' -> (('ses', 'ses'), ('disclim', 'disclim')), 'sexM' -> (('sexM', 'sex'),)."""
+    term_of = {column: term for term in terms for column in term["columns"]}
+    parts = {}
     for coefficient in coefficients:
         if coefficient == INTERCEPT:
-            split[coefficient] = ((), ())
             continue
-        parts = _components(coefficient, fixed_terms)
-        l1 = tuple(p for p, v in parts if _level(p, v, levels, random_columns) == 1)
-        l2 = tuple(p for p, v in parts if _level(p, v, levels, random_columns) == 2)
-        split[coefficient] = (l1, l2)
-    random_keys = {c: (() if c == INTERCEPT else tuple(c.split(":"))) for c in random_columns}
+        term = term_of[coefficient]
+        parts[coefficient] = _split(coefficient, term["variables"], variables)
+        if parts[coefficient] is None:
+            raise ValueError(f"column '{coefficient}' is not named as a column of term '{term['label']}'")
+    return parts
+
+
+def _split(column, labels, variables):
+    """A column name cut into its variables' parts: a numeric variable's label, or a factor's
+    label and one of its levels (R's model.matrix names), joined by ':'."""
+    if not labels:
+        return () if column == "" else None
+    label, info = labels[0], variables[labels[0]]
+    for part in [label + level for level in info["levels"]] if info["kind"] == "factor" else [label]:
+        rest = column[len(part):]
+        if column.startswith(part) and (rest == "" if len(labels) == 1 else rest.startswith(":")):
+            tail = _split(rest[1:], labels[1:], variables)
+            if tail is not None:
+                return ((part, label),) + tail
+    return None
+
+
+def _role(coefficient, p, q):
+    if coefficient == INTERCEPT:
+        return "intercept"
+    return "level1" if q == 0 else "level2" if p == 0 else "cross"
+
+
+def model_equations(response, coefficients, terms, variables, random_terms):
+    """The equations of a fitted model, from its record.
+
+    response: the outcome's label; coefficients: fixed-effect names in order (after dropped
+    columns); terms and variables: the record's (summary.terms_dict); random_terms:
+    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of).
+    """
+    groups = list(dict.fromkeys(group for group, _ in random_terms))
+    parts = column_parts(coefficients, terms, variables)
+    if len(groups) != 1:
+        return _generic_equations(response, coefficients, parts, random_terms)
+    group = groups[0]
+    random_columns = [c for _, columns in random_terms for c in columns]
+    names = _Names()
+    outcome = names(response)
+
+    def at_level(level, pieces):
+        """The parts at level 2 (a variable constant within groups) or 1 (the others, and any
+        part with a random slope)."""
+        return tuple(part for part, label in pieces
+                     if (2 if part not in random_columns and variables[label]["level"] >= 2 else 1) == level)
+
+    # split each coefficient into its level-1 and level-2 parts
+    split = {c: (at_level(1, parts.get(c, ())), at_level(2, parts.get(c, ()))) for c in coefficients}
+    random_keys = {c: (() if c == INTERCEPT else tuple(p for p, _ in parts.get(c, ((c, None),))))
+                   for c in random_columns}
 
     # number the level-1 variables (X), level-2 variables (W) and the β's
     x_vars = list(dict.fromkeys([p for l1, _ in split.values() for p in l1]
@@ -283,10 +291,8 @@ def model_equations(formula, coefficients, random_terms, levels):
         return r"\beta_{%sj}" % (f"{p}," if p >= 10 else p)
 
     # level 1
-    terms = []
-    for key in beta_keys:
-        terms.append(beta(beta_index[key]) + product(key))
-    level1 = [Equation(names.math(f"Y_{{ij}}({outcome})"), names.math(" + ".join(terms + ["r_{ij}"])))]
+    level1_terms = [beta(beta_index[key]) + product(key) for key in beta_keys]
+    level1 = [Equation(names.math(f"Y_{{ij}}({outcome})"), names.math(" + ".join(level1_terms + ["r_{ij}"])))]
 
     # level 2
     level2 = []
@@ -316,23 +322,24 @@ def model_equations(formula, coefficients, random_terms, levels):
         predictors[part] = _single(x(part), names)
     for part in w_vars:
         predictors[part] = _single(w(part), names)
+    roles = {c: _role(c, *gamma[c]) for c in coefficients}
     return Equations(True, group, tuple(level1), tuple(level2), combined, fixed_symbols,
-                     random_symbols, variance_symbols, predictors)
+                     random_symbols, variance_symbols, roles, predictors)
 
 
 def _single(template, names):
     return names.math(template)
 
 
-def _generic_equations(parsed, coefficients, random_terms):
+def _generic_equations(response, coefficients, parts, random_terms):
     """Crossed or nested factors (or none): the combined equation, one u per factor."""
     names = _Names()
-    outcome = names(parsed.response.label)
+    outcome = names(response)
 
-    def product(name):
-        if name == INTERCEPT:
+    def product(column):
+        if column == INTERCEPT:
             return ""
-        return "".join(r"\,%s" % names(p) for p in name.split(":"))
+        return "".join(r"\,%s" % names(part) for part, _ in parts.get(column, ((column, None),)))
 
     terms = [r"\gamma_{%d}%s" % (k, product(c)) for k, c in enumerate(coefficients)]
     fixed_symbols = {c: Math(r"\gamma_{%d}" % k) for k, c in enumerate(coefficients)}
@@ -347,7 +354,8 @@ def _generic_equations(parsed, coefficients, random_terms):
             for j, other in enumerate(columns[k + 1:], start=k + 1):
                 variance_symbols[(group, column, other)] = names.math(r"\rho%s_{%s}" % (sup, _index(k, j)))
     combined = Equation(names.math(f"Y_{{i}}({outcome})"), names.math(" + ".join(terms + ["r_{i}"])))
-    return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols)
+    roles = {c: "intercept" if c == INTERCEPT else "other" for c in coefficients}
+    return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols, roles)
 
 
 def group_of(label, groups=()):
@@ -357,11 +365,10 @@ def group_of(label, groups=()):
     return label if label in groups or label == "Residual" else re.sub(r"\.\d+$", "", label)
 
 
-def random_terms_of(varcorr, formula):
-    """[(group, [columns])] from a model JSON's varcorr rows (as.data.frame(VarCorr()) layout);
-    a label such as 'id.1' (lme4's name for a second term on id) maps back to its group."""
-    parsed = parse_formula(formula)
-    groups = {":".join(t.group) for t in parsed.random}
+def random_terms_of(varcorr, groups):
+    """[(group, [columns])] from a model record's varcorr rows (as.data.frame(VarCorr()) layout)
+    and its grouping factors (the keys of ngroups); a label such as 'id.1' (lme4's name for a
+    second term on id) maps back to its group."""
     out = {}
     for row in varcorr:
         if row["grp"] == "Residual" or row.get("var2"):
@@ -371,4 +378,3 @@ def random_terms_of(varcorr, formula):
         if row["var1"] not in out[group]:
             out[group].append(row["var1"])
     return list(out.items())
-

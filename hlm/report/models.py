@@ -2,7 +2,6 @@
 the paragraph that describes it; and all models side by side (sjPlot's tab_model).
 """
 import logging
-import re
 
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
@@ -15,10 +14,6 @@ def model_title(name, L):
     """The seed's term for a model named as the seed names it (null -> 零模型), else 'Model x'."""
     kinds = L["model_kinds"]
     return kinds[name] if name in kinds and name != "other" else kinds["other"].format(name=name)
-
-
-def variable_levels(summary):
-    return {v["name"]: v.get("level") for v in summary.get("variables", [])}
 
 
 def interval(row):
@@ -62,26 +57,9 @@ def _group_of(label, equations):
 
 def _roles(equations, coefficients):
     """term -> role (intercept, level1, level2, cross, other) from where its γ sits."""
-    roles = {}
-    for term in coefficients:
-        symbol = equations.fixed_symbols.get(term) if equations and equations.two_level else None
-        if term == INTERCEPT:
-            roles[term] = "intercept"
-        elif symbol is None:
-            roles[term] = "other"
-        else:
-            p, q = _gamma_indices(symbol)
-            roles[term] = "level1" if q == 0 else "level2" if p == 0 else "cross"
-    return roles
-
-
-def _gamma_indices(symbol):
-    body = re.search(r"\\gamma_\{([^}]*)\}", symbol.template).group(1)
-    if "," in body:
-        p, q = body.split(",")
-    else:
-        p, q = body[0], body[1:]
-    return int(p), int(q)
+    if equations is not None:
+        return equations.roles
+    return {term: "intercept" if term == INTERCEPT else "other" for term in coefficients}
 
 
 def model_view(name, model, results, L):
@@ -90,8 +68,8 @@ def model_view(name, model, results, L):
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
     try:
-        equations = model_equations(formula, terms, random_terms_of(model["varcorr"], formula),
-                                    variable_levels(results.summary))
+        equations = model_equations(model["response"], terms, model["terms"], model["variables"],
+                                    random_terms_of(model["varcorr"], model["ngroups"]))
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None

@@ -4,7 +4,6 @@ explained, the ICC, contextual effects and the figures.
 from pathlib import Path
 
 from ..data import centered_columns
-from ..pipeline.config import formula_columns
 from . import apa
 from .equations import INTERCEPT, Math
 from .models import _group_of, interval
@@ -211,11 +210,8 @@ def data_view(results, L):
 
 
 def _used_columns(results):
-    used = []
-    for model in results.models.values():
-        for column in formula_columns(model["formula"]):
-            if column not in used:
-                used.append(column)
+    """The data columns the models read (their records' data_columns), and the group."""
+    used = list(dict.fromkeys(c for model in results.models.values() for c in model["data_columns"]))
     group = results.config["data"]["group"]
     return used + ([group] if group not in used else [])
 

@@ -42,7 +42,6 @@ rule simple_slopes:
         model=one_of(SLOPES_MODELS),
     params:
         language=CONFIG["report"]["language"],
-        group=CONFIG["data"]["group"],
     log:
         log_path("simple_slopes"),
     threads: 1

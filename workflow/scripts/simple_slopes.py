@@ -4,10 +4,10 @@ from hlm.pipeline.steps import write_simple_slopes
 from hlm.results.writers import read_json, read_table
 
 
-def main(model, table, group, outputs, language, log):
+def main(model, table, outputs, language, log):
     with job_log(log):
-        write_simple_slopes(read_json(model), read_table(table), group, outputs, language)
+        write_simple_slopes(read_json(model), read_table(table), outputs, language)
 
 
-main(snakemake.input.model, snakemake.input.table, snakemake.params.group, dict(snakemake.output.items()),
+main(snakemake.input.model, snakemake.input.table, dict(snakemake.output.items()),
      snakemake.params.language, snakemake.log[0])
