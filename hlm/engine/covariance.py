@@ -17,6 +17,13 @@ def read_only(array):
     return view
 
 
+def read_only_sparse(matrix):
+    """The sparse matrix with read-only data and indices, so no entry can be changed in place."""
+    for array in (matrix.data, matrix.indices, matrix.indptr):
+        array.flags.writeable = False
+    return matrix
+
+
 def lower_triangle_indices(q):
     """(rows, cols) of a q×q lower triangle in lme4's θ order: column by column."""
     cols, rows = np.triu_indices(q)

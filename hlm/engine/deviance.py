@@ -12,6 +12,10 @@ levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Ever
 (further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
 complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
 number of rows.
+
+Related models share the cross-products: a new response (lme4's refit, MixedModels.jl's refit!)
+forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
+the [X y] rows and needs no pass over the data; ML and REML differ only in the criterion.
 """
 import functools
 from dataclasses import dataclass, replace
@@ -23,7 +27,7 @@ import scipy.linalg.lapack
 import scipy.sparse as sp
 import threadpoolctl
 
-from .covariance import CovarianceLayout, read_only
+from .covariance import CovarianceLayout, read_only, read_only_sparse
 from .kernels import factor_first_block, small_cholesky
 
 # Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
@@ -127,7 +131,7 @@ class ProfiledDeviance:
                                 shape=(m - 1, m))              # the old tail's rows -> the new tail's
         A22 = read_only(combine @ (combine @ self.A22).T)
         if len(self.blocks) > 1:
-            A21 = (combine @ self.A21).tocsc()
+            A21 = read_only_sparse((combine @ self.A21).tocsc())
         else:
             J, _, q = self.A21.shape
             A21 = (combine @ self.A21.transpose(1, 0, 2).reshape(m, -1)).reshape(m - 1, J, q).transpose(1, 0, 2)
@@ -170,17 +174,17 @@ class ProfiledDeviance:
     @cached_property
     def _A21_per_level(self):
         first = self.blocks[0]
-        return self.A21 if len(self.blocks) == 1 else np.zeros((first.nlevels, 0, first.q))
+        return self.A21 if len(self.blocks) == 1 else read_only(np.zeros((first.nlevels, 0, first.q)))
 
     @cached_property
     def _outer_products(self):
-        return _level_outer_products(self.A21, self.blocks[0].q) if len(self.blocks) > 1 else None
+        return read_only_sparse(_level_outer_products(self.A21, self.blocks[0].q)) if len(self.blocks) > 1 else None
 
     def evaluate(self, theta):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it."""
         theta = np.asarray(theta, dtype=float)
-        factors = self.layout.factors(theta)
-        block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
+        factors = tuple(map(read_only, self.layout.factors(theta)))
+        block_factors = tuple(read_only(self._block_factor(block, factors)) for block in self.blocks)
         lam1 = block_factors[0]
         L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self._A21_per_level, lam1)
         mR = self.n_random_tail
@@ -379,7 +383,8 @@ def _x_cross_products(blocks, x_columns):
     if not later:
         products = np.array([[a @ b for b in x_columns] for a in x_columns], dtype=float)
         return _group_cross_products(first, x_columns), products.reshape(len(x_columns), len(x_columns))
-    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(np.column_stack(x_columns))]).tocsc()
+    dense = np.column_stack(x_columns) if x_columns else np.empty((len(first.codes), 0))
+    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(dense)]).tocsc()
     return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
 
 
@@ -391,7 +396,7 @@ def _with_response(blocks, x_columns, A21, A22, y):
     tail_y = np.concatenate([_group_cross_products(b, [y]).ravel() for b in later]
                             + [[x @ y for x in x_columns], [y @ y]])
     if later:
-        A21 = sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc()
+        A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())
     else:
         A21 = read_only(np.concatenate([A21, z_first_y], axis=1))
     A22 = np.block([[A22, tail_y[:-1, None]], [tail_y[None, :]]])

@@ -7,7 +7,7 @@ new fits that reuse its cross-products. Tests, intervals and the printout are in
 (LmerTestModel, as lmerTest's class extends lme4's).
 """
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -65,9 +65,15 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
 
 
 def _read_only_design(design):
-    """The design with read-only views of its arrays, which the fit reads again later."""
-    terms = tuple(replace(t, matrix=read_only(t.matrix), codes=read_only(t.codes)) for t in design.terms)
-    return replace(design, y=read_only(design.y), X=read_only(design.X), rows=read_only(design.rows), terms=terms)
+    """The design (and its terms) with read-only views of its arrays, which the fit reads again."""
+    return replace(_read_only_arrays(design), terms=tuple(map(_read_only_arrays, design.terms)))
+
+
+def _read_only_arrays(record):
+    """A copy of a frozen dataclass whose array fields are read-only views."""
+    arrays = {f.name: read_only(getattr(record, f.name)) for f in fields(record)
+              if isinstance(getattr(record, f.name), np.ndarray)}
+    return replace(record, **arrays)
 
 
 def _response(y, n):
@@ -111,11 +117,13 @@ class LinearMixedModel:
     def with_response(self, y):
         """This model fitted to response y on the same rows (lme4's refit(m, y), MixedModels.jl's
         refit!): X, Z and every cross-product without y are reused, only Z'y, X'y and y'y are
-        formed. The optimizer starts from this fit's θ̂, as lme4's refit does: a response
-        simulated from this fit (a bootstrap replicate) has its optimum nearby."""
+        formed. Same optimizer and settings, from lme4's start as a fresh fit (and MixedModels.jl's
+        refit!), so the result is the fit lmer gives on that response; lme4's refit starts at θ̂,
+        which saves no evaluations when BOBYQA's first step (0.75) is wider than the way to the
+        optimum. Messages are logged at debug level (a bootstrap refits hundreds of times)."""
         y = _response(y, self.nobs)
         return _fit(replace(self.design, y=y), self.deviance_function.with_response(y), self.optsummary.optimizer,
-                    self.optsummary.control, self.theta, type(self), level=logging.DEBUG)
+                    self.optsummary.control, None, type(self), level=logging.DEBUG)
 
     def refit(self, REML=None, optimizer=None, control=None):
         """The same model on the same rows, fitted again from lme4's start (e.g. by ML for a

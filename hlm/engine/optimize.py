@@ -108,8 +108,8 @@ def optimize(deviance, optimizer="bobyqa", control=None, start=None):
 
 
 def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0):
-    """Minimise objective(x) within [lower, upper] from `start` with a backend of BACKENDS:
-    (x, OptSummary). `control` overrides DEFAULT_CONTROL (initial_step may give one step per
+    """Minimise objective(x) within [lower, upper] from `start` (moved into the bounds) with a
+    backend of BACKENDS: (x, OptSummary). `control` overrides DEFAULT_CONTROL (initial_step may give one step per
     parameter); `restarts` runs the optimizer again from its optimum, for flat objectives
     where BOBYQA can stall (lme4's profiles)."""
     optimizer = optimizer_name(optimizer)
@@ -119,7 +119,7 @@ def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=No
     settings = {**DEFAULT_CONTROL, **(control or {})}
     lower = np.asarray(lower, dtype=float)
     upper = np.full(len(lower), np.inf) if upper is None else np.asarray(upper, dtype=float)
-    x0 = np.array(start, dtype=float)
+    x0 = np.clip(np.array(start, dtype=float), lower, upper)
     counted = _Counted(objective)
     x = x0
     try:

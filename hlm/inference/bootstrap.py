@@ -26,8 +26,8 @@ class Bootstrap:
 def bootstrap(model, nsim=500, seed=1, progress=None):
     """Seeded parametric bootstrap: simulate y* = Xβ̂ + Zb* + ε* (b* ~ N(0, σ̂²ΛΛ'),
     ε* ~ N(0, σ̂²)) with numpy's default_rng(seed), refit each with model.with_response(y*)
-    (same design, REML setting and optimizer, started from θ̂ as lme4's refit) and collect the
-    sd/cor, σ and fixed-effect estimates."""
+    (same design, REML setting and optimizer) and collect the sd/cor, σ and fixed-effect
+    estimates."""
     if int(nsim) < 2:
         raise ModelError(f"nsim = {nsim} is too small for a bootstrap; use e.g. nsim=500")
     rng = np.random.default_rng(seed)

@@ -165,7 +165,7 @@ PROFILE_CONTROL = {"ftol_rel": 1e-12, "ftol_abs": 1e-10, "xtol_abs": 1e-10, "max
 def _minimize_bounded(f, start, lower, upper):
     """(minimum, argmin) of f within [lower, upper] by BOBYQA, as lme4 profiles; the start
     itself when BOBYQA gives up there."""
-    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
+    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)   # the step is set from the start
     if np.all(x0 == 0):
         x0[:] = 0.001
     control = {**PROFILE_CONTROL, "initial_step": tuple(np.maximum(0.1 * np.abs(x0), 1e-3))}
