@@ -177,6 +177,22 @@ def test_objective_at_lme4s_theta_is_lme4s_criterion(case):
     assert model.objective() == pytest.approx(criterion(ref), abs=LL_ATOL)
 
 
+ML_CASES = [(suite, name) for suite, name in CASES if not load_reference(f"{suite}_lme4.json")["models"][name]["REML"]]
+
+
+@pytest.mark.parametrize("suite,name", ML_CASES, ids=[n for _, n in ML_CASES])
+def test_a_fixed_coefficient_at_lme4s_estimate_keeps_lme4s_deviance(models, suite, name):
+    # lme4's profile of β_j fits the model without column j and with offset x_j·β_j: at lme4's β̂_j
+    # and θ̂ its deviance is deviance(m) (ML fits: the REML criterion changes with X)
+    model, ref = models.fit(suite, name), models.references[suite][name]
+    theta = np.atleast_1d(np.array(ref["theta"], dtype=float))
+    for j, estimate in enumerate(ref["fixef"].values()):
+        fixed = model.deviance_function.with_coefficient_fixed(j, estimate)
+        assert fixed.p == model.design.p - 1
+        assert fixed.objective(theta) == pytest.approx(ref["deviance"], abs=1e-6)
+        assert fixed.objective(theta) < model.deviance_function.with_coefficient_fixed(j, estimate + 0.1).objective(theta)
+
+
 SAME_RESPONSE = [("hsb", "random_slope"), ("classic", "penicillin_crossed"), ("classic", "sleepstudy_uncorr")]
 
 
@@ -277,7 +293,7 @@ def mutable_parts(obj, path, seen):
 @pytest.mark.parametrize("suite,name", SAME_RESPONSE, ids=[n for _, n in SAME_RESPONSE])
 def test_a_fit_is_frozen_all_the_way_down(models, suite, name):
     model, ref = models.fit(suite, name), models.references[suite][name]
-    model.varcorr, model.ranef, model.ranef_condvar, model.residuals(), model.coef_table()   # noqa: B018
+    model.varcorr, model.ranef, model.ranef_condvar, model.residuals(), model.coef_table()
     assert list(mutable_parts(model, "model", set())) == []
     fixef, vcov = model.fixef, model.vcov                     # tables handed out are the caller's copies
     fixef.iloc[0], vcov.iloc[0, 0] = 0.0, 0.0

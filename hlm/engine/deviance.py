@@ -18,7 +18,7 @@ forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is
 the [X y] rows and needs no pass over the data; ML and REML differ only in the criterion.
 """
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -57,6 +57,14 @@ class Block:
     matrix: np.ndarray      # (n, q): the members' matrices side by side
 
 
+def read_only_evaluation(ev):
+    """The evaluation with read-only arrays, for a fit to keep."""
+    def frozen(value):
+        return read_only(value) if isinstance(value, np.ndarray) else \
+            tuple(map(read_only, value)) if isinstance(value, tuple) else value
+    return Evaluation(*(frozen(getattr(ev, f.name)) for f in fields(ev)))
+
+
 def group_terms(terms):
     """Blocks in order of first appearance; terms on the same grouping factor share one."""
     members = {}
@@ -73,7 +81,8 @@ def group_terms(terms):
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The pieces of one evaluation of the blocked Cholesky factor at θ."""
+    """The pieces of one evaluation of the blocked Cholesky factor at θ (writable: the optimizer
+    makes thousands and keeps none; a fit keeps a read_only() one)."""
     theta: np.ndarray
     factors: tuple       # Λ_k of each term
     block_factors: tuple  # Λ of each block (block-diagonal in its members' Λ_k)
@@ -183,8 +192,8 @@ class ProfiledDeviance:
     def evaluate(self, theta):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it."""
         theta = np.asarray(theta, dtype=float)
-        factors = tuple(map(read_only, self.layout.factors(theta)))
-        block_factors = tuple(read_only(self._block_factor(block, factors)) for block in self.blocks)
+        factors = self.layout.factors(theta)
+        block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
         lam1 = block_factors[0]
         L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self._A21_per_level, lam1)
         mR = self.n_random_tail
@@ -206,8 +215,8 @@ class ProfiledDeviance:
         log_diag = np.log(np.diagonal(tail))
         logdet_L = 2 * (log_det_first + log_diag[:mR].sum())
         logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
-        return Evaluation(read_only(theta.copy()), factors, block_factors, read_only(L1), read_only(L1_inv),
-                          read_only(tail), logdet_L, logdet_RX, tail[-1, -1] ** 2)
+        return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
+                          tail[-1, -1] ** 2)
 
     @staticmethod
     def _block_factor(block, factors):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import ModelError
 from .covariance import read_only
-from .deviance import ProfiledDeviance
+from .deviance import ProfiledDeviance, read_only_evaluation
 from .optimize import OptSummary, convergence_messages, is_singular, optimize
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class LinearMixedModel:
     # ---- the objective and related fits ---------------------------------------------------
     @cached_property
     def _evaluation(self):
-        return self.deviance_function.evaluate(self.theta)
+        return read_only_evaluation(self.deviance_function.evaluate(self.theta))
 
     def objective(self, theta=None):
         """The profiled deviance (ML) or REML criterion at θ, by default at θ̂."""
@@ -116,11 +116,11 @@ class LinearMixedModel:
 
     def with_response(self, y):
         """This model fitted to response y on the same rows (lme4's refit(m, y), MixedModels.jl's
-        refit!): X, Z and every cross-product without y are reused, only Z'y, X'y and y'y are
-        formed. Same optimizer and settings, from lme4's start as a fresh fit (and MixedModels.jl's
-        refit!), so the result is the fit lmer gives on that response; lme4's refit starts at θ̂,
-        which saves no evaluations when BOBYQA's first step (0.75) is wider than the way to the
-        optimum. Messages are logged at debug level (a bootstrap refits hundreds of times)."""
+        refit!): X, Z and every cross-product without y are reused; only Z'y, X'y and y'y are formed.
+        Same optimizer, settings and start as a fresh fit (lme4's start, as MixedModels.jl's refit!),
+        so the result is the fit lmer gives on that response. lme4's refit starts at θ̂ instead; with
+        BOBYQA's first step of 0.75 that takes more evaluations, not fewer (benchmarks/README.md).
+        Messages are logged at debug level: a bootstrap refits hundreds of times."""
         y = _response(y, self.nobs)
         return _fit(replace(self.design, y=y), self.deviance_function.with_response(y), self.optsummary.optimizer,
                     self.optsummary.control, None, type(self), level=logging.DEBUG)
@@ -150,12 +150,13 @@ class LinearMixedModel:
         return float(self.deviance_function.sigma(self._evaluation))
 
     @cached_property
-    def _beta(self):
+    def beta(self):
+        """The fixed effects as an array, in the order of design.fixed_names (lme4's getME(m, "beta"))."""
         return read_only(self.deviance_function.fixed_effects(self._evaluation))
 
     @property
     def fixef(self):
-        return pd.Series(self._beta, index=list(self.design.fixed_names), name="Estimate")
+        return pd.Series(self.beta, index=list(self.design.fixed_names), name="Estimate")
 
     @cached_property
     def _vcov(self):
@@ -267,7 +268,7 @@ class LinearMixedModel:
 
     @cached_property
     def fitted(self):
-        value = self.design.X @ self._beta
+        value = self.design.X @ self.beta
         for term, modes in zip(self.design.terms, self._modes):
             value = value + np.einsum("nq,nq->n", term.matrix, modes[term.codes])
         return read_only(value)

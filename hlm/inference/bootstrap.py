@@ -32,7 +32,7 @@ def bootstrap(model, nsim=500, seed=1, progress=None):
         raise ModelError(f"nsim = {nsim} is too small for a bootstrap; use e.g. nsim=500")
     rng = np.random.default_rng(seed)
     names = list(model.covariance_layout.names) + list(model.design.fixed_names)
-    mean = model.design.X @ model.fixef.to_numpy()
+    mean = model.design.X @ model.beta
     rows, failed, singular = [], 0, 0
     for _ in _progress(range(int(nsim)), int(nsim), "bootstrap", progress):
         y = mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(model.nobs)
@@ -53,7 +53,7 @@ def bootstrap(model, nsim=500, seed=1, progress=None):
 
 def _estimates(model):
     """sd/cor, σ and the fixed effects of a fit, in lme4's order."""
-    return np.concatenate([model.covariance_layout.sdcor(model.theta, model.sigma), model.fixef.to_numpy()])
+    return np.concatenate([model.covariance_layout.sdcor(model.theta, model.sigma), model.beta])
 
 
 def _simulate_random(model, rng):

@@ -65,7 +65,7 @@ def _kenward_roger(model):
         UU += W[i, i] * (Q[i, i] - P[i] @ Phi @ P[i])
     PhiA = Phi + 2 * Phi @ UU @ Phi
     return KenwardRogerParts(read_only(PhiA), tuple(map(read_only, P)), read_only(W), read_only(Phi),
-                             read_only(model.fixef.to_numpy()), model.sigma)
+                             model.beta, model.sigma)
 
 
 def _kr_accumulate(model):
