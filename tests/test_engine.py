@@ -186,11 +186,12 @@ def test_a_fixed_coefficient_at_lme4s_estimate_keeps_lme4s_deviance(models, suit
     # and θ̂ its deviance is deviance(m) (ML fits: the REML criterion changes with X)
     model, ref = models.fit(suite, name), models.references[suite][name]
     theta = np.atleast_1d(np.array(ref["theta"], dtype=float))
+    dev = model.deviance_function
     for j, estimate in enumerate(ref["fixef"].values()):
-        fixed = model.deviance_function.with_coefficient_fixed(j, estimate)
+        fixed = dev.with_coefficient_fixed(j, estimate)
         assert fixed.p == model.design.p - 1
         assert fixed.objective(theta) == pytest.approx(ref["deviance"], abs=1e-6)
-        assert fixed.objective(theta) < model.deviance_function.with_coefficient_fixed(j, estimate + 0.1).objective(theta)
+        assert fixed.objective(theta) < dev.with_coefficient_fixed(j, estimate + 0.1).objective(theta)
 
 
 SAME_RESPONSE = [("hsb", "random_slope"), ("classic", "penicillin_crossed"), ("classic", "sleepstudy_uncorr")]

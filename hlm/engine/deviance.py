@@ -57,14 +57,6 @@ class Block:
     matrix: np.ndarray      # (n, q): the members' matrices side by side
 
 
-def read_only_evaluation(ev):
-    """The evaluation with read-only arrays, for a fit to keep."""
-    def frozen(value):
-        return read_only(value) if isinstance(value, np.ndarray) else \
-            tuple(map(read_only, value)) if isinstance(value, tuple) else value
-    return Evaluation(*(frozen(getattr(ev, f.name)) for f in fields(ev)))
-
-
 def group_terms(terms):
     """Blocks in order of first appearance; terms on the same grouping factor share one."""
     members = {}
@@ -94,6 +86,15 @@ class Evaluation:
     r2: float            # penalized residual sum of squares
 
 
+def read_only_evaluation(ev):
+    """The evaluation with read-only arrays, for a fit to keep."""
+    def frozen(value):
+        if isinstance(value, tuple):
+            return tuple(map(read_only, value))
+        return read_only(value) if isinstance(value, np.ndarray) else value
+    return Evaluation(*(frozen(getattr(ev, f.name)) for f in fields(ev)))
+
+
 @dataclass(frozen=True, eq=False)
 class ProfiledDeviance:
     """-2 log-likelihood (ML) or the REML criterion of a Design, as a function of θ.
@@ -116,10 +117,9 @@ class ProfiledDeviance:
         """The deviance of a design: every cross-product formed once, here."""
         blocks = group_terms(design.terms)
         x_columns = tuple(read_only(column) for column in design.X.T)
-        A21, A22 = _x_cross_products(blocks, x_columns)
+        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, x_columns), design.y)
         return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
-                   read_only(_block_cross_products(blocks[0])), *_with_response(blocks, x_columns, A21, A22,
-                                                                                 np.asarray(design.y, dtype=float)))
+                   read_only(_block_cross_products(blocks[0])), A21, A22)
 
     # ---- related models, sharing the cross-products ---------------------------------------
 
