@@ -390,11 +390,18 @@ def _x_cross_products(blocks, x_columns):
     """The cross-products that do not involve y: [Z_later X]'Z_first and [Z_later X]'[Z_later X]."""
     first, later = blocks[0], blocks[1:]
     if not later:
-        products = np.array([[a @ b for b in x_columns] for a in x_columns], dtype=float)
+        products = np.array([_inner_products(x_columns, x) for x in x_columns], dtype=float)
         return _group_cross_products(first, x_columns), products.reshape(len(x_columns), len(x_columns))
     dense = np.column_stack(x_columns) if x_columns else np.empty((len(first.codes), 0))
     tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(dense)]).tocsc()
     return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
+
+
+def _inner_products(columns, y):
+    """x'y for each column x, on one BLAS thread: waking OpenBLAS's threads on a busy machine
+    costs milliseconds per call, far more than the work."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return [x @ y for x in columns]
 
 
 def _with_response(blocks, x_columns, A21, A22, y):
@@ -403,7 +410,7 @@ def _with_response(blocks, x_columns, A21, A22, y):
     first, later = blocks[0], blocks[1:]
     z_first_y = _group_cross_products(first, [y])                 # (J, 1, q)
     tail_y = np.concatenate([_group_cross_products(b, [y]).ravel() for b in later]
-                            + [[x @ y for x in x_columns], [y @ y]])
+                            + [_inner_products(x_columns + (y,), y)])
     if later:
         A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())
     else:
