@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import factor_first_block, small_cholesky
+from .kernels import factor_first_block, level_sums, small_cholesky
 
 # Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
 # larger ones by LAPACK on one thread: on a busy 2-core machine OpenBLAS's spinning threads
@@ -371,8 +371,7 @@ def _block_cross_products(term):
     out = np.empty((term.nlevels, q, q))
     for a in range(q):
         for b in range(a, q):
-            out[:, a, b] = out[:, b, a] = np.bincount(
-                term.codes, weights=term.matrix[:, a] * term.matrix[:, b], minlength=term.nlevels)
+            out[:, a, b] = out[:, b, a] = level_sums(term.codes, term.matrix[:, a], term.matrix[:, b], term.nlevels)
     return out
 
 
@@ -381,8 +380,7 @@ def _group_cross_products(term, columns):
     out = np.empty((term.nlevels, len(columns), term.q))
     for c, column in enumerate(columns):
         for a in range(term.q):
-            out[:, c, a] = np.bincount(term.codes, weights=column * term.matrix[:, a],
-                                       minlength=term.nlevels)
+            out[:, c, a] = level_sums(term.codes, column, term.matrix[:, a], term.nlevels)
     return out
 
 
