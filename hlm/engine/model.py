@@ -92,6 +92,7 @@ def _response(y, n):
 
 @dataclass(frozen=True, eq=False)
 class LinearMixedModel:
+    """A fit: the design, its deviance function, the optimizer's record and lme4's checks of it."""
     design: object
     deviance_function: ProfiledDeviance
     optsummary: OptSummary
