@@ -17,13 +17,13 @@ from conftest import ROOT, copy_project, ok, snakemake
 from slurm_cluster import SlurmCluster, SlurmError, missing_programs
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
     missing = missing_programs()
     if missing:
         pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing; bash .ci/install-slurm)")
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
-    cluster = SlurmCluster(tmp_path / "cluster")
+    cluster = SlurmCluster(tmp_path_factory.mktemp("cluster"))
     try:
         try:
             cluster.start()
@@ -32,6 +32,24 @@ def cluster(tmp_path):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    """The shipped analysis through profiles/slurm: the project folder and what Snakemake printed."""
+    project = with_profile(copy_project(tmp_path_factory.mktemp("slurm")), cluster)
+    process = ok(subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm",
+         "--slurm-init-seconds-before-status-checks", "1"],  # the first status check after 1 s, not 40 s
+        cwd=project, env=cluster.env, capture_output=True, text=True, timeout=600, check=False))
+    return project, process.stdout + process.stderr
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("local"))
+    process = ok(snakemake(project))
+    return project, process.stdout + process.stderr
 
 
 def with_profile(project, cluster):
@@ -61,31 +79,23 @@ def rule_of(comment):
     return comment.removeprefix("rule_").split("_wildcards_")[0]
 
 
-def test_shipped_analysis_through_slurm_is_byte_identical_to_a_local_run(cluster, tmp_path):
-    local = copy_project(tmp_path / "local")
-    local_run = ok(snakemake(local))
-    local_jobs = jobs_run(local_run.stdout + local_run.stderr, "localrule")
-    project = with_profile(copy_project(tmp_path / "slurm"), cluster)
-
-    process = ok(subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm",
-         "--slurm-init-seconds-before-status-checks", "1"],  # the first status check after 1 s, not 40 s
-        cwd=project, env=cluster.env, capture_output=True, text=True, timeout=900, check=False))
-    output = process.stdout + process.stderr
-
+def test_every_job_but_the_local_rules_is_a_completed_slurm_job(cluster, slurm_run, local_run):
+    (project, output), (_, local_output) = slurm_run, local_run
     run_id = re.search(r"SLURM run ID: (\S+)", output).group(1)
     records = [job for job in cluster.jobs("JobID", "JobName", "State", "ExitCode", "Account", "Partition",
-                                           "Comment") if job["JobName"] == run_id]
-    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
+                                           "NodeList", "Comment") if job["JobName"] == run_id]
     slurm_jobs = jobs_run(output, "rule")
-    assert sorted(job["JobID"] for job in records) == sorted(submitted)
+    assert sorted(job["JobID"] for job in records) == sorted(re.findall(r"submitted with SLURM jobid (\d+)", output))
     assert Counter(rule_of(job["Comment"]) for job in records) == slurm_jobs
     assert slurm_jobs["fit"] == len(yaml.safe_load((project / "config" / "config.yaml").read_text())["models"])
-    assert slurm_jobs + jobs_run(output, "localrule") == local_jobs  # every job once, no retry
+    assert slurm_jobs + jobs_run(output, "localrule") == jobs_run(local_output, "localrule")  # each once
     for job in records:
         assert (job["State"], job["ExitCode"]) == ("COMPLETED", "0:0"), job
-        assert (job["Account"], job["Partition"]) == (cluster.account, cluster.partition), job
+        assert (job["Account"], job["Partition"], job["NodeList"]) == (cluster.account, cluster.partition,
+                                                                       cluster.node), job
 
-    on_slurm, on_this_machine = result_files(project), result_files(local)
+
+def test_results_and_report_are_byte_identical_to_a_local_run(slurm_run, local_run):
+    on_slurm, on_this_machine = result_files(slurm_run[0]), result_files(local_run[0])
     assert sorted(on_slurm) == sorted(on_this_machine)
     assert [path for path in on_slurm if on_slurm[path] != on_this_machine[path]] == []
