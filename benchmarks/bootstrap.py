@@ -1,14 +1,15 @@
 """Cost of a bootstrap replicate against one fresh fit (HSB random-slope model by default).
 
     python benchmarks/bootstrap.py                  # lme4's bootMer side by side when Rscript + lme4 are there
-    python benchmarks/bootstrap.py --no-r --nsim 20 --rounds 40
+    python benchmarks/bootstrap.py --no-r --nsim 20 --rounds 15
     python benchmarks/bootstrap.py --cases hsb,synthetic_100k --no-r
 
 Cases, fitted by REML: `hsb`, `mathach ~ ses + (ses | id)` on data/hsb.sav (7,185 students, 160
 schools); `synthetic_100k`, run.py's `y ~ x * w + (x | g)` on 100,000 rows in 10,000 groups.
 Everything runs in this process after a warm-up fit (numba's kernel loaded), on the DataFrame in
-memory, in rounds that time one of each row in turn (a shared machine's load then weighs on all
-rows alike); the table gives medians over the rounds:
+memory. Each round times every row in turn, as the mean of `--nsim` calls (on the same `--nsim`
+simulated responses); the table gives the medians over `--rounds` rounds, so the load of a shared
+machine weighs on every row alike:
 
 - fresh fit: `hlm.lmer(formula, frame)` plus `.sigma` and `.fixef`.
 - bootstrap replicate: `bootstrap(model, nsim)` / nsim (simulate y*, `model.with_response(y*)`,
@@ -17,7 +18,7 @@ rows alike); the table gives medians over the rounds:
   and its part that forms the cross-products of y*.
 - rebuilding every cross-product instead (`ProfiledDeviance.from_design` on the design with y*,
   then BOBYQA from θ̂): what a replicate did before with_response, without the convergence check.
-- lme4 (Rscript, its own rounds, bobyqa): `lmer` and `bootMer(m, FUN, nsim)` / nsim, FUN
+- lme4 (Rscript, `--r-rounds` rounds of its own, bobyqa): `lmer` and `bootMer(m, FUN, nsim)` / nsim, FUN
   collecting the same estimates (θ, σ, β).
 """
 import argparse
@@ -26,7 +27,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,15 +56,17 @@ cat(toJSON(list(lmer = median(times[1, ]), replicate = median(times[2, ]), lme4 
 """
 
 
-def seconds(call):
+def seconds_each(call, items):
+    """Mean elapsed seconds of call(item) over the items."""
     start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
+    for item in items:
+        call(item)
+    return (time.perf_counter() - start) / len(items)
 
 
 def measure_hlm(formula, data, nsim, rounds):
-    """Medians over `rounds` rounds, each timing one of everything in turn, so that the load of a
-    shared machine weighs on every row alike."""
+    """Per-replicate means of nsim calls for each row, timed in turn in every round; medians over
+    the rounds, so that the load of a shared machine weighs on every row alike."""
     import hlm
     from hlm.engine.deviance import ProfiledDeviance
     from hlm.engine.optimize import optimize
@@ -72,26 +74,26 @@ def measure_hlm(formula, data, nsim, rounds):
 
     frame = run.load_frame(data)
 
-    def fresh():
+    def fresh(_):
         model = hlm.lmer(formula, frame)
         model.sigma, model.fixef          # noqa: B018  (lme4's lmer() returns these computed)
         return model
 
-    model = fresh()                       # warm-up: numba's kernel loaded
-    rng = np.random.default_rng(1)
-    mean = model.design.X @ model.beta
-    responses = [mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(model.nobs)
-                 for _ in range(rounds)]
     def rebuilt(y):
         return optimize(ProfiledDeviance.from_design(replace(model.design, y=y), model.REML), start=model.theta)
 
+    model = fresh(None)                   # warm-up: numba's kernel loaded
+    rng = np.random.default_rng(1)
+    mean = model.design.X @ model.beta
+    responses = [mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(model.nobs)
+                 for _ in range(nsim)]
     rows = {"fresh": [], "replicate": [], "with_response": [], "products": [], "rebuilt": []}
-    for i, y in enumerate(responses):
-        rows["fresh"].append(seconds(fresh))
-        rows["replicate"].append(seconds(partial(bootstrap, model, nsim, seed=i)) / nsim)
-        rows["with_response"].append(seconds(partial(model.with_response, y)))
-        rows["products"].append(seconds(partial(model.deviance_function.with_response, y)))
-        rows["rebuilt"].append(seconds(partial(rebuilt, y)))
+    for i in range(rounds):
+        rows["fresh"].append(seconds_each(fresh, responses))
+        rows["replicate"].append(seconds_each(lambda seed: bootstrap(model, nsim, seed=seed), [i]) / nsim)
+        rows["with_response"].append(seconds_each(model.with_response, responses))
+        rows["products"].append(seconds_each(model.deviance_function.with_response, responses))
+        rows["rebuilt"].append(seconds_each(rebuilt, responses))
     out = {key: float(np.median(times)) for key, times in rows.items()}
     out["evaluations_fresh"] = model.optsummary.evaluations
     out["evaluations_replicate"] = float(np.median([model.with_response(y).optsummary.evaluations for y in responses]))
@@ -109,7 +111,7 @@ def measure_lme4(formula, data, group, nsim, rounds):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report(case, h, r, nsim, rounds):
+def report(case, h, r, nsim, rounds, r_rounds):
     ms = run.fmt_seconds
     rows = [("fresh fit: hlm.lmer()", h["fresh"], f"{h['evaluations_fresh']} evaluations"),
             ("bootstrap replicate", h["replicate"], f"bootstrap(nsim={nsim}) / {nsim}"),
@@ -121,7 +123,7 @@ def report(case, h, r, nsim, rounds):
         rows += [(f"lme4 {r['lme4']}: lmer()", r["lmer"], "bobyqa"),
                  ("lme4: bootMer replicate", r["replicate"], f"bootMer(nsim={nsim}) / {nsim}")]
     label, formula = CASES[case][:2]
-    lines = [f"{label}: `{formula}`, REML; medians of {rounds} rounds", "",
+    lines = [f"{label}: `{formula}`, REML; medians of {rounds} rounds (lme4: {r_rounds})", "",
              "| what | seconds | × hlm fresh fit | how |", "|---|--:|--:|---|"]
     lines += [f"| {what} | {ms(s)} | {s / h['fresh']:.2f} | {how} |" for what, s, how in rows]
     met = h["replicate"] < h["fresh"]
@@ -137,8 +139,9 @@ def report(case, h, r, nsim, rounds):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--nsim", type=int, default=20, help="replicates per timed bootstrap call (default 20)")
-    p.add_argument("--rounds", type=int, default=40, help="rounds of timings (default 40)")
+    p.add_argument("--nsim", type=int, default=20, help="calls per row and round (default 20)")
+    p.add_argument("--rounds", type=int, default=15, help="rounds of hlm's timings (default 15)")
+    p.add_argument("--r-rounds", type=int, default=5, help="rounds of lme4's timings (default 5: bootMer is slow)")
     p.add_argument("--cases", default="hsb", help="comma-separated: " + ",".join(CASES) + " (default hsb)")
     p.add_argument("--no-r", action="store_true", help="do not run lme4")
     args = p.parse_args(argv)
@@ -152,8 +155,8 @@ def main(argv=None):
         _, formula, data, group = CASES[case]
         run.data_paths(data)
         h = measure_hlm(formula, data, args.nsim, args.rounds)
-        r = measure_lme4(formula, data, group, args.nsim, args.rounds) if use_r else None
-        tables.append(report(case, h, r, args.nsim, args.rounds))
+        r = measure_lme4(formula, data, group, args.nsim, args.r_rounds) if use_r else None
+        tables.append(report(case, h, r, args.nsim, args.rounds, args.r_rounds))
     machine = (f"hlm {info['commit']}, Python {info['python']}; {'lme4 via Rscript' if use_r else 'lme4 n/a'}\n"
                f"{info['cpu']}, {info['cores']} cores; load average {load_before} before, {run.load()} after.")
     print("\n\n".join([machine, *tables]))
