@@ -45,7 +45,7 @@ def _verify(args):
               f"agree with {args.expected}")
         return 0
     print(format_differences(outcome.differences))
-    print(f"hlm verify: {len(outcome.differences)} differences from {args.expected} "
+    print(f"hlm verify: {len(outcome.differences)} difference(s) from {args.expected} "
           f"({outcome.numbers} numbers in {outcome.files} records compared)")
     return 1
 

@@ -32,11 +32,12 @@ class Tolerance:
             return True
         return abs(got - expected) <= self.atol + self.rtol * abs(expected)
 
-    def __str__(self):
+    def describe(self, counts=False):
+        """'rel 1e-05', 'abs 0.001', 'exact' or 'not compared'; for counts, rtol does not apply."""
         if math.isinf(self.atol):
             return "not compared"
         parts = []
-        if self.rtol:
+        if self.rtol and not counts:
             parts.append(f"rel {self.rtol:g}")
         if self.atol:
             parts.append(f"abs {self.atol:g}")
@@ -185,7 +186,8 @@ class _RecordCheck:
         self.numbers += 1
         tolerance = tolerance_for(path, self.table)
         if isinstance(got, bool) or not isinstance(got, (int, float)) or not tolerance.allows(expected, got):
-            self._differ(path, expected, got, str(tolerance))
+            counts = isinstance(expected, int) and isinstance(got, int)
+            self._differ(path, expected, got, tolerance.describe(counts))
 
     def _differ(self, path, expected, got, allowed):
         self.differences.append(Difference(self.file, key_text(path), _text(expected), _text(got), allowed))
