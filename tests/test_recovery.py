@@ -15,7 +15,7 @@ RUN = [sys.executable, "-m", "hlm.cli", "run"]
 
 
 def hlm_run(folder):
-    return subprocess.run(RUN, cwd=folder, capture_output=True, text=True, timeout=900)
+    return subprocess.run(RUN, check=False, cwd=folder, capture_output=True, text=True, timeout=900)
 
 
 def result_files(folder):
