@@ -75,7 +75,8 @@ def build_parser():
     run = commands.add_parser("run", help="run the analysis a config file declares (through Snakemake)",
                               description="Run the analysis a config declares, through Snakemake; after an "
                               "interrupted run it clears the stale lock and reruns incomplete outputs.")
-    run.add_argument("config", nargs="?", default="config/config.yaml")
+    run.add_argument("config", nargs="?", default="config/config.yaml",
+                     help="the analysis config (default: config/config.yaml)")
     run.add_argument("--cores", type=int, help="CPU cores to use (default 2, or what --profile sets)")
     run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
     run.add_argument("--forceall", action="store_true", help="rerun every step, even those up to date")
