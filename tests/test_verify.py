@@ -82,13 +82,17 @@ def test_what_counts_as_different(tmp_path):
 
 def test_a_missing_record_is_a_difference_and_a_bad_folder_a_usage_error(tmp_path):
     write(tmp_path / "expected", "derived/derived.json", {"icc": {"null": 0.1793}})
-    (tmp_path / "results").mkdir()
+    write(tmp_path / "expected", "models/null.json", {"logLik": -23557.9})
+    (tmp_path / "results" / "models").mkdir(parents=True)
+    (tmp_path / "results" / "models" / "null.json").write_text('{"logLik": -2355', encoding="utf-8")
     outcome = verify(tmp_path / "expected", tmp_path / "results")
-    assert [(d.file, d.got) for d in outcome.differences] == [("derived/derived.json", "missing")]
+    assert [(d.file, d.got) for d in outcome.differences] == [("derived/derived.json", "missing"),
+                                                              ("models/null.json", "not valid JSON")]
     with pytest.raises(UsageError, match="'nowhere' does not exist"):
         verify("nowhere", tmp_path / "results")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="holds no JSON result records"):
-        verify(tmp_path / "results", tmp_path / "expected")
+        verify(tmp_path / "empty", tmp_path / "results")
 
 
 # ---- the shipped analysis, rerun -----------------------------------------------------------------

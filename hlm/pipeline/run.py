@@ -4,9 +4,10 @@ logging of one workflow job.
 `hlm run` starts Snakemake's own command line with hlm's workflow and the config filled in, so
 --profile, --until and --forceall mean what Snakemake's documentation says. While it runs it
 holds .snakemake/hlm-run.lock (an flock, which the kernel releases when the process dies, even
-by kill -9), and writes its pid there; a run that finds a pid in a lock it could take knows the
-run before it was killed, and clears what that run left: Snakemake's lock, and half-written
-temporary files in results/. Outputs Snakemake marked incomplete are always rerun.
+by kill -9) with its pid in it. A run that takes that lock and finds a pid there knows the run
+before it was killed, and removes the Snakemake lock that run left; holding the lock, any run
+may also remove half-written temporary files in results/. Outputs Snakemake marked incomplete
+are always rerun.
 """
 import logging
 import os
@@ -49,8 +50,8 @@ def run_workflow(config_path=DEFAULT_CONFIG, cores=None, dry_run=False, targets=
     workflow succeeded (or has nothing to do), 1 when a job failed.
     """
     workdir = Path(workdir).resolve()
+    load_config(config_path, workdir)  # names the file as the user wrote it
     config_path = Path(config_path).resolve()
-    load_config(config_path, workdir)
     if cores is None and profile is None:
         cores = 2
     command = snakemake_command(config_path, workdir, cores, dry_run, forceall, until, profile, targets)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 TINY = 1e-15  # two numbers both smaller than this are equal (DESIGN.md: p-values both < 1e-15)
+UNREADABLE = object()
 
 
 @dataclass(frozen=True)
@@ -132,13 +133,13 @@ def verify(expected_dir, results_dir="results", table=TOLERANCES):
     for record in records:
         file = record.as_posix()
         expected = _read(expected_dir / record)
-        if expected is None:
+        if expected is UNREADABLE:
             raise UsageError(f"'{expected_dir / record}' is not valid JSON; save the results folder again")
         if not (results_dir / record).is_file():
             differences.append(Difference(file, "", "a file", "missing", ""))
             continue
         got = _read(results_dir / record)
-        if got is None:
+        if got is UNREADABLE:
             differences.append(Difference(file, "", "JSON", "not valid JSON", ""))
             continue
         check = _RecordCheck(file, table)
@@ -152,7 +153,7 @@ def _read(path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
-        return None
+        return UNREADABLE
 
 
 class _RecordCheck:
