@@ -81,13 +81,13 @@ def build_parser():
     run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
     run.add_argument("--forceall", action="store_true", help="rerun every step, even those up to date")
     run.add_argument("--until", action="append", metavar="RULE",
-                     help="run only up to this rule (data, fit, compare, derive, diagnostics, report); repeatable")
+                     help="run only up to this rule, e.g. --until fit; repeatable")
     run.add_argument("--profile", help="a Snakemake profile (folder or name), e.g. profiles/slurm")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("verify", help="compare the results with a results folder saved earlier",
                                 description="Compare every number in the JSON records of --results with "
-                                "EXPECTED at DESIGN.md's tolerances; exit 1 if anything differs or is missing.")
+                                "EXPECTED at the design's tolerances (README.md); exit 1 if anything differs or is missing.")
     check.add_argument("expected", metavar="EXPECTED_DIR", help="a results folder saved from an earlier run")
     check.add_argument("--results", default="results", help="the results folder to check (default: results)")
     check.add_argument("--rtol", action="append", metavar="KEY=VALUE",

@@ -1,4 +1,4 @@
-"""`hlm verify`: every number of the result records against a saved run, at DESIGN.md's tolerances."""
+"""`hlm verify`: every number of the result records against a saved run, at the design's tolerances."""
 import json
 import os
 import shutil

@@ -2,9 +2,9 @@
 
 Every JSON record under the saved folder (models, comparisons, derived statistics, and any
 record kind added later) is walked the same way: each number is compared with the number at the
-same key of the same file in the new results, at the tolerance of its key (DESIGN.md's). True/
-false and null must be equal; text (labels, formulas, versions) is not compared. A file, key or
-list item the new run lacks counts as a difference; one it adds does not.
+same key of the same file in the new results, at the tolerance of its key (the design's, listed
+in README.md). True/false and null must be equal; text (labels, formulas, versions) is not
+compared. A file, key or list item the new run lacks counts as a difference; one it adds does not.
 """
 import fnmatch
 import json
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-TINY = 1e-15  # two numbers both smaller than this are equal (DESIGN.md: p-values both < 1e-15)
+TINY = 1e-15  # two numbers both smaller than this are equal (the design: p-values both < 1e-15)
 UNREADABLE = object()
 
 
@@ -45,7 +45,7 @@ class Tolerance:
         return " + ".join(parts) or "exact"
 
 
-# DESIGN.md's tolerances by the key that holds a number: a mapping of names ("fixef" in
+# The design's tolerances by the key that holds a number: a mapping of names ("fixef" in
 # {"fixef": {"ses": ...}}) or a row's column ("Estimate"). Keys are fnmatch patterns; "*" is
 # every number no other key names.
 TOLERANCES = {
