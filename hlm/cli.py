@@ -1,4 +1,5 @@
-"""The `hlm` command: `hlm fit` (one model), `hlm run` (the declared analysis), `hlm init` (a starter config).
+"""The `hlm` command: `hlm fit` (one model), `hlm run` (the declared analysis), `hlm init` (a starter
+config), `hlm verify` (did any number drift from a saved run?).
 
 User mistakes (hlm.errors.HlmError) print one line and exit with code 2, never a traceback.
 """
@@ -6,12 +7,14 @@ import argparse
 import json
 import logging
 import sys
+from importlib import metadata
 
 from .data import read_data
 from .errors import HlmError
 from .inference.lmertest import lmer
 from .pipeline.run import run_workflow
 from .pipeline.starter import write_starter_config
+from .results.verify import format_differences, tolerances, verify
 from .results.writers import jsonable
 
 
@@ -25,7 +28,8 @@ def _fit(args):
 
 
 def _run(args):
-    return run_workflow(args.config, cores=args.cores, dry_run=args.dry_run)
+    return run_workflow(args.config, cores=args.cores, dry_run=args.dry_run, forceall=args.forceall,
+                        until=args.until or (), profile=args.profile)
 
 
 def _init(args):
@@ -33,8 +37,29 @@ def _init(args):
     print(f"wrote {path}")
 
 
+def _verify(args):
+    table = tolerances(rtol=args.rtol or (), atol=args.atol or ())
+    outcome = verify(args.expected, args.results, table)
+    if outcome.ok:
+        print(f"hlm verify: all {outcome.numbers} numbers in {outcome.files} records of {args.results} "
+              f"agree with {args.expected}")
+        return 0
+    print(format_differences(outcome.differences))
+    print(f"hlm verify: {len(outcome.differences)} difference(s) from {args.expected} "
+          f"({outcome.numbers} numbers in {outcome.files} records compared)")
+    return 1
+
+
+def _version():
+    try:
+        return metadata.version("hlm")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="hlm", description="Multilevel models with lme4's numbers.")
+    parser.add_argument("--version", action="version", version=f"hlm {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     fit = commands.add_parser("fit", help="fit one model and print it as lme4 does")
@@ -47,11 +72,29 @@ def build_parser():
     fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), nelder_mead or lbfgsb")
     fit.add_argument("--json", action="store_true", help="print the fitted model as JSON")
 
-    run = commands.add_parser("run", help="run the analysis a config file declares (through Snakemake)")
-    run.add_argument("config", nargs="?", default="config/config.yaml")
-    run.add_argument("--cores", type=int, default=2)
+    run = commands.add_parser("run", help="run the analysis a config file declares (through Snakemake)",
+                              description="Run the analysis a config declares, through Snakemake; after an "
+                              "interrupted run it clears the stale lock and reruns incomplete outputs.")
+    run.add_argument("config", nargs="?", default="config/config.yaml",
+                     help="the analysis config (default: config/config.yaml)")
+    run.add_argument("--cores", type=int, help="CPU cores to use (default 2, or what --profile sets)")
     run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
+    run.add_argument("--forceall", action="store_true", help="rerun every step, even those up to date")
+    run.add_argument("--until", action="append", metavar="RULE",
+                     help="run only up to this rule, e.g. --until fit; repeatable")
+    run.add_argument("--profile", help="a Snakemake profile (folder or name), e.g. profiles/slurm")
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser("verify", help="compare the results with a results folder saved earlier",
+                                description="Compare every number in the JSON records of --results with "
+                                "EXPECTED at the design's tolerances (README.md); exit 1 if anything differs or is missing.")
+    check.add_argument("expected", metavar="EXPECTED_DIR", help="a results folder saved from an earlier run")
+    check.add_argument("--results", default="results", help="the results folder to check (default: results)")
+    check.add_argument("--rtol", action="append", metavar="KEY=VALUE",
+                       help="compare numbers under KEY relatively, e.g. --rtol fixef=1e-6 ('*': every other key)")
+    check.add_argument("--atol", action="append", metavar="KEY=VALUE",
+                       help="compare numbers under KEY absolutely, e.g. --atol logLik=1e-2 (inf: not at all)")
+    check.set_defaults(handler=_verify)
 
     init = commands.add_parser("init", help="write a starter config for a data file")
     init.add_argument("data")
@@ -69,6 +112,9 @@ def main(argv=None):
     except HlmError as exc:
         print(f"hlm: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hlm: interrupted; a plain 'hlm run' picks up where it stopped", file=sys.stderr)
+        return 130
     return status or 0
 
 

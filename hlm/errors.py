@@ -25,6 +25,11 @@ class ConfigError(HlmError):
     """The analysis config names a missing key, model, column or file."""
 
 
+class UsageError(HlmError):
+    """A command cannot do what it was asked: a folder without results, a tolerance that is not
+    a number, another run already working in the folder."""
+
+
 def did_you_mean(name, candidates):
     """A ' did you mean ...?' suffix naming the closest candidate, or ''."""
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)

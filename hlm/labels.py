@@ -8,14 +8,14 @@ from functools import lru_cache
 import yaml
 
 from .errors import ConfigError
-from .resources import TEMPLATES
+from .resources import LABELS
 
 LANGUAGES = ("zh", "en")
 
 
 @lru_cache(maxsize=None)
 def _table():
-    return yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(LABELS.read_text(encoding="utf-8"))
 
 
 def labels(language):

@@ -1,12 +1,15 @@
-"""`hlm fit` end to end: lme4's numbers on stdout, and one-line errors (exit code 2) for bad input."""
+"""`hlm fit` end to end: lme4's numbers on stdout, and one-line errors (exit code 2) for bad input;
+`hlm run` passing Snakemake's options through; `hlm --version`."""
 import json
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import load_reference
+from conftest import copy_project, load_reference
+from test_pipeline import planned_jobs
 
 ROOT = Path(__file__).parent.parent
 HSB = str(ROOT / "data" / "hsb.sav")
@@ -80,3 +83,45 @@ def test_non_numeric_response_is_refused(tmp_path):
     pd.DataFrame({"y": ["a", "b", "c", "d"], "g": ["u", "u", "v", "v"]}).to_csv(path, index=False)
     result = hlm("fit", "y ~ 1 + (1 | g)", str(path))
     assert result.returncode == 2 and "response 'y' is not numeric" in result.stderr
+
+
+# ---- hlm run: Snakemake's options, passed through -------------------------------------------------
+
+def run_in(folder, *args):
+    return subprocess.run([sys.executable, "-m", "hlm.cli", "run", *args], check=False, cwd=folder, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_run_passes_until_and_dry_run_to_snakemake(tmp_path):
+    folder = copy_project(tmp_path)
+    process = run_in(folder, "--dry-run", "--until", "fit")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert planned_jobs(process) == {"data": 1, "fit": 5}
+    assert not (folder / "results").exists()
+
+
+def test_run_passes_a_profile_to_snakemake(tmp_path):
+    folder = copy_project(tmp_path)
+    profile = folder / "profiles" / "plan"
+    profile.mkdir(parents=True)
+    (profile / "config.yaml").write_text("dry-run: true\nuntil: [compare]\n", encoding="utf-8")
+    process = run_in(folder, "--profile", "profiles/plan")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert planned_jobs(process) == {"data": 1, "fit": 3, "compare": 2}  # the comparisons' models only
+    assert not (folder / "results").exists()
+
+
+def test_run_refuses_a_yte_template_config(tmp_path):
+    # Snakemake renders a config holding __use_yte__ as a YTE template, which runs Python from the file
+    folder = copy_project(tmp_path)
+    config = folder / "config" / "config.yaml"
+    config.write_text("__use_yte__: true\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    process = run_in(folder, "config/config.yaml")
+    assert process.returncode == 2 and process.stderr.count("\n") == 1, process.stderr
+    assert process.stderr.startswith("hlm: error: unknown config key '__use_yte__'")
+    assert not (folder / "results").exists() and not (folder / ".snakemake").exists()
+
+
+def test_version_is_the_installed_one():
+    result = hlm("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"hlm {metadata.version('hlm')}"

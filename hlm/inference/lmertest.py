@@ -3,6 +3,8 @@
 As lmerTest's lmerModLmerTest extends lme4's merMod, LmerTestModel extends the engine's
 LinearMixedModel with what needs inference; `lmer()` returns one.
 """
+import html
+
 from ..engine.design import build_design
 from ..engine.model import LinearMixedModel, fit_design
 from ..vocabulary import ddf_method
@@ -41,3 +43,23 @@ class LmerTestModel(LinearMixedModel):
     def to_dict(self):
         """Every number of the fit, with the key names of lme4's reference JSON."""
         return model_dict(self)
+
+    def _repr_html_(self):
+        """How Jupyter shows the model: what was fitted, and the fixed effects with Satterthwaite's
+        df as an HTML table. Every name (formula, terms, groups) is escaped: they come from data."""
+        method = "REML" if self.REML else "maximum likelihood"
+        criterion = (f"REML criterion {self.reml_criterion:.1f}" if self.REML
+                     else f"logLik {self.loglik:.1f}")
+        groups = ", ".join(f"{html.escape(str(g))}: {n}" for g, n in self.ngroups.items())
+        table = self.coef_table(ddf="Satterthwaite")
+        header = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+        rows = "".join(f"<tr><th>{html.escape(str(term))}</th>"
+                       + "".join(f"<td>{_cell(column, value)}</td>" for column, value in row.items()) + "</tr>"
+                       for term, row in table.iterrows())
+        return (f"<div><p>Linear mixed model fit by {method}: <code>{html.escape(self.formula)}</code><br>"
+                f"{self.nobs} observations; groups {groups}; {criterion}</p>"
+                f"<table><thead><tr><th></th>{header}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _cell(column, value):
+    return f"{value:.3g}" if column.startswith("Pr(") else f"{value:.5g}"

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+TEMPORARY_SUFFIX = ".tmp"
+
 
 def write_text(path, text):
     """Write text (UTF-8) to path atomically."""
@@ -40,7 +42,7 @@ def read_table(path):
 def _atomic(path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are ordinary readable files
     try:
@@ -49,6 +51,11 @@ def _atomic(path, write):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def leftover_temporary_files(folder):
+    """Temporary files of writes whose process was killed (kill -9 skips _atomic's cleanup)."""
+    return sorted(Path(folder).rglob(f".*{TEMPORARY_SUFFIX}"))
 
 
 def jsonable(obj):
