@@ -51,7 +51,8 @@ def test_shipped_config_declares_the_seed_analysis(config):
     checked = check(config)
     specs = model_specs(checked)
     assert specs["null"] == {"name": "null", "formula": "mathach ~ 1 + (1 | id)", "REML": False,
-                             "optimizer": "bobyqa", "ddf": "Satterthwaite", "control": {}}
+                             "optimizer": "bobyqa", "ddf": "Satterthwaite", "control": {},
+                             "standardized": "none"}
     assert specs["random_slope"]["formula"] == "mathach ~ 1 + ses + (1 + ses | id)"
     assert specs["full"]["formula"] == "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"
     assert comparison_names(checked) == ["random_slope_vs_null", "full_vs_random_slope"]
@@ -77,7 +78,7 @@ def test_defaults_are_filled_in():
                                      "ddf": "Satterthwaite", "control": {}}
     assert checked["icc"] == ["m0"]
     assert checked["comparisons"] == [] and checked["diagnostics"] == []
-    assert checked["report"] == {"language": "zh", "formats": ["html", "md", "docx"]}
+    assert checked["report"] == {"language": "zh", "formats": ["html", "md", "docx"], "standardized": "none"}
     assert model_specs(checked)["m0"]["REML"] is True
     assert minimal["data"] == {"path": "data/hsb.sav", "group": "id"}  # the input is not changed
 
