@@ -80,11 +80,14 @@ def _document(view):
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
+        std = bool(model["standardized"])
         header = [M["term"], M["symbol"], M["estimate"], M["se"]] + ([M["df"]] if model["has_df"] else []) \
-            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]]
-        rows = [[r["term"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
-                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] for r in model["fixed"]]
-        note = f"{M['ddf']}: {model['ddf']}. {M['ci_note'] if model['has_df'] else M['ci_note_wald']}"
+            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else [])
+        rows = [[r["label"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
+                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                for r in model["fixed"]]
+        note = f"{M['ddf']}: {model['ddf']}. {M['ci_note'] if model['has_df'] else M['ci_note_wald']}" \
+            + (f" {M['std_notes'][model['standardized']]}" if std else "")
         _table(document, counter, model["caption_fixed"], header, rows, note=note, L=L)
         fit = model["fit"]
         last = f"REML = {fit['reml']}" if model["reml"] else f"deviance = {fit['deviance']}"

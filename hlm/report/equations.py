@@ -152,19 +152,22 @@ def plain_text(template, names=()):
         body = match.group(1) or match.group(2)
         return body.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
     text = re.sub(r"_\{([^}]*)\}|_(\w)", sub, text)
-    text = text.replace(r"\,", "").replace("\\", "").replace("{", "").replace("}", "")
+    text = re.sub("\ue001\\\\,", "\ue001 × ", text)   # \\, between two names: a product
+    text = text.replace(r"\,", " ").replace("\\", "").replace("{", "").replace("}", "")
     return re.sub("\ue000(\\d+)\ue001", lambda m: names[int(m.group(1))], text)
 
 
 # ---- building the equations ---------------------------------------------------------------------
 
 class _Names:
-    """Collects variable names as placeholders for one Math."""
+    """Collects variable names as placeholders for one Math, each shown by its label if it has one."""
 
-    def __init__(self):
+    def __init__(self, labels=None):
         self.names = []
+        self.labels = labels or {}
 
     def __call__(self, name):
+        name = self.labels.get(name, name)
         if name not in self.names:
             self.names.append(name)
         return r"\text{QQ%dQQ}" % self.names.index(name)
@@ -218,20 +221,21 @@ def _role(coefficient, p, q):
     return "level1" if q == 0 else "level2" if p == 0 else "cross"
 
 
-def model_equations(response, coefficients, terms, variables, random_terms):
+def model_equations(response, coefficients, terms, variables, random_terms, labels=None):
     """The equations of a fitted model, from its record.
 
     response: the outcome's label; coefficients: fixed-effect names in order (after dropped
     columns); terms and variables: the record's (summary.terms_dict); random_terms:
-    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of).
+    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of); labels: column -> the
+    name the equations show.
     """
     groups = list(dict.fromkeys(group for group, _ in random_terms))
     parts = column_parts(coefficients, terms, variables)
     if len(groups) != 1:
-        return _generic_equations(response, coefficients, parts, random_terms)
+        return _generic_equations(response, coefficients, parts, random_terms, labels)
     group = groups[0]
     random_columns = [c for _, columns in random_terms for c in columns]
-    names = _Names()
+    names = _Names(labels)
     outcome = names(response)
 
     def at_level(level, pieces):
@@ -331,9 +335,9 @@ def _single(template, names):
     return names.math(template)
 
 
-def _generic_equations(response, coefficients, parts, random_terms):
+def _generic_equations(response, coefficients, parts, random_terms, labels=None):
     """Crossed or nested factors (or none): the combined equation, one u per factor."""
-    names = _Names()
+    names = _Names(labels)
     outcome = names(response)
 
     def product(column):

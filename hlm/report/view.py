@@ -12,7 +12,8 @@ import yaml
 from ..labels import labels
 from . import apa
 from .inputs import file_sha256, software_versions
-from .models import model_title, model_view, summary_table
+from .models import model_view, summary_table
+from .names import model_titles, variable_names
 from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
 
 
@@ -20,8 +21,9 @@ def build_view(results, language):
     L = labels(language)
     config = results.config
     models = results.models
-    titles = {name: model_title(name, L) for name in config["models"]}
-    views = {name: model_view(name, models[name], results, L) for name in config["models"] if name in models}
+    titles = model_titles(config, L, language)
+    names = variable_names(results, L, language)
+    views = {name: model_view(name, models[name], titles[name], names, L) for name in config["models"] if name in models}
     data_path = results.base / config["data"]["path"]
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
@@ -36,13 +38,13 @@ def build_view(results, language):
     return {
         "language": language, "L": L, "title": config.get("title", ""),
         "generated": L["report"]["generated"].format(version=version),
-        "data": data_view(results, L),
+        "data": data_view(results, names, L),
         "models": [views[name] for name in views],
         "summary": summary_table({n: models[n] for n in views}, views, L),
         "comparisons": comparison_views(results, titles, L),
-        "variance_explained": variance_views(results, views, titles, L),
+        "variance_explained": variance_views(results, views, titles, names, L),
         "icc": icc_views(results, titles, L),
-        "contextual": contextual_views(results, titles, L),
+        "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
         "warnings": warnings,
         "software": software_versions(),
