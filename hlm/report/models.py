@@ -10,6 +10,8 @@ from .writers import Code, Say, _say
 
 log = logging.getLogger(__name__)
 
+PRINT_BLOCK = 4   # models per block of the side-by-side table on a printed (landscape) page
+
 
 def interval(row):
     """A record row's 95% interval (ci_low, ci_high), formatted; — when it has none."""
@@ -254,6 +256,6 @@ def summary_table(models, views, L):
         lambda m: f"{apa.proportion(m.get('r2_marginal'))} / {apa.proportion(m.get('r2_conditional'))}")}
     standardized = next((views[n]["standardized"] for n in names if views[n]["standardized"]), None)
     return {"models": [{"name": n, "title": views[n]["title"]} for n in names], "fixed": fixed,
-            "standardized": standardized,
+            "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}
