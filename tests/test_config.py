@@ -22,7 +22,7 @@ from hlm.pipeline.config import (
     variance_explained_names,
 )
 from hlm.pipeline.paths import config_files, result_files
-from hlm.pipeline.starter import guess_group, starter_config, write_starter_config
+from hlm.pipeline.starter import guess_group, missing_code_guesses, starter_config, write_starter_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
@@ -309,3 +309,23 @@ def test_init_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert cli.main(["init", data, "-o", str(out), "--force"]) == 0
     assert write_starter_config(data, tmp_path / "other.yaml").is_file()
+
+
+@pytest.mark.parametrize("path, group, outcome, levels", [
+    ("data/hsb.sav", "id", "mathach", None),
+    ("tests/fixtures/data/contraception.sav", "district", "age", None),   # r/export_starter_data.R
+    ("tests/fixtures/data/egsingle.sav", "childid", "math", ["childid", "schoolid"]),
+])
+def test_init_guesses_group_outcome_and_levels(path, group, outcome, levels):
+    text = starter_config(read_data(ROOT / path), path)
+    config = yaml.safe_load(text)
+    assert config["data"]["group"] == group and config["data"].get("levels") == levels
+    assert config["models"][None]["formula"] == f"{outcome} ~ 1 + (1 | {group})"  # YAML reads null: as None
+    assert f"# outcome guessed: {outcome}, continuous" in text
+
+
+def test_init_never_takes_a_two_valued_column_as_group_and_proposes_missing_codes():
+    frame = read_data(ROOT / "tests/fixtures/data/contraception.sav").frame
+    assert guess_group(frame[["use", "urban", "age"]]) is None
+    frame.loc[:4, "age"] = -99
+    assert missing_code_guesses(frame) == [-99]
