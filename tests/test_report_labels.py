@@ -1,17 +1,24 @@
 """A thesis-ready report: model labels and variable labels in all three formats, standardized
 coefficients beside the fixed effects, and a 6-model report printed to PDF by headless Chromium
 with every model's AIC in the side-by-side table (pdftotext)."""
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import docx
+import pandas as pd
 import pytest
 import yaml
 from conftest import copy_project, ok, snakemake
 
+import hlm
+from hlm.labels import labels
+from hlm.report.equations import plain_text
+from hlm.report.models import model_view, summary_table
 from hlm.report.pdf import find_browser
+from hlm.results.records import model_record
 
 LABELS = {"null": "M0 空模型", "random_slope": "M1 随机斜率", "full": "M2 跨层交互",
           "contextual_group": "M3 组均值对中", "contextual_grand": "M4 总均值对中"}
@@ -77,3 +84,23 @@ def test_pdf_without_chromium_is_one_line_naming_the_package(monkeypatch):
     with pytest.raises(Exception, match=r"^report.formats has pdf, which needs headless Chromium: install the 'chromium' package") as info:
         find_browser()
     assert "\n" not in str(info.value)
+
+
+def test_uncorrelated_terms_show_one_group(tmp_path):
+    # lmer(Reaction ~ Days + (Days || Subject), sleepstudy): VarCorr groups Subject and Subject.1
+    frame = pd.read_csv(Path(__file__).parent / "fixtures" / "data" / "sleepstudy.csv")
+    model = hlm.lmer("Reaction ~ Days + (Days || Subject)", frame)
+    spec = {"name": "m", "formula": model.formula, "REML": True, "optimizer": "bobyqa", "ddf": "Satterthwaite",
+            "control": {}, "standardized": "none"}
+    record = json.loads(json.dumps(model_record(model, spec)))
+    L = labels("en")
+    view = model_view("m", record, "Uncorrelated slopes", {"Days": "Days of sleep deprivation"}, L)
+    assert [r["group"] for r in view["random"]] == ["Subject", "Subject", "Residual"]
+    assert [r["symbol"].text for r in view["random"][:2]] == ["τ₀₀", "τ₁₁"]
+    assert view["random"][1]["name"] == "Days of sleep deprivation"
+    rows = summary_table({"m": record}, {"m": view}, L)["random"]
+    assert [r["label"] for r in rows][1:3] == ["τ₀₀ Subject", "τ₁₁ Subject.Days"]
+
+
+def test_word_products_have_a_separator():
+    assert plain_text(r"\gamma_{4}\,\text{QQ0QQ}\,\text{QQ1QQ}", ("year", "lowinc_gmc")) == "γ₄ year × lowinc_gmc"

@@ -68,7 +68,7 @@ def _document(view):
     M = L["model"]
     for model in view["models"]:
         document.add_heading(f"{model['title']} ({model['name']})", level=2)
-        document.add_paragraph(f"{M['formula']}: {model['formula']}")
+        document.add_paragraph(f"{M['formula']}{L['report']['colon']}{model['formula']}")
         for warning in model["warnings"]:
             document.add_paragraph(f"⚠ {warning}")
         if model["equations"] is not None:
@@ -86,13 +86,8 @@ def _document(view):
         rows = [[r["label"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
                 + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
                 for r in model["fixed"]]
-        note = f"{M['ddf']}: {model['ddf']}. {M['ci_note'] if model['has_df'] else M['ci_note_wald']}" \
-            + (f" {M['std_notes'][model['standardized']]}" if std else "")
-        _table(document, counter, model["caption_fixed"], header, rows, note=note, L=L)
-        fit = model["fit"]
-        last = f"REML = {fit['reml']}" if model["reml"] else f"deviance = {fit['deviance']}"
-        note = (f"{M['sample'].format(n=model['n'], groups=model['groups'])}. AIC = {fit['aic']}, "
-                f"BIC = {fit['bic']}, logLik = {fit['loglik']}, {last}, df.resid = {fit['df_resid']}.")
+        _table(document, counter, model["caption_fixed"], header, rows, note=model["fixed_note"], L=L)
+        note = model["random_note"]
         _table(document, counter, model["caption_random"],
                [M["groups"], M["name"], M["symbol"], M["variance"], M["sd"], M["corr"]],
                [[r["group"], r["name"], _symbol(r["symbol"]), r["variance"], r["sd"], r["corr"]]

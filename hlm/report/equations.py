@@ -94,7 +94,7 @@ class Equations:
 # ---- names in LaTeX and MathML ------------------------------------------------------------------
 
 _LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
-                  "}": r"\}", "~": r"\sim ", "\\": r"\backslash ", "^": r"\hat{}", " ": r"\ "}
+                  "}": r"\}", "~": r"\sim ", "\\": r"\backslash ", "^": r"\wedge ", " ": r"\ "}
 
 
 def latex_name(name):
@@ -103,7 +103,15 @@ def latex_name(name):
     if any(ord(ch) > 127 for ch in name):
         return r"\text{" + "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "%&#${}\\" else ch
                                    for ch in name) + "}"
-    return r"\mathrm{" + "".join(_LATEX_ESCAPES.get(ch, ch) for ch in name) + "}"
+    return "".join(_upright(piece) if k % 2 == 0 else "^{" + _upright(piece) + "}"
+                   for k, piece in enumerate(_POWER.split(name)) if piece)
+
+
+_POWER = re.compile(r"\^(\d+(?:\.\d+)?)")   # I(Days^2): the 2 as a superscript, not pandoc's hat accent
+
+
+def _upright(text):
+    return r"\mathrm{" + "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text) + "}"
 
 
 def to_mathml(template, names=(), display="inline"):

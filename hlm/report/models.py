@@ -6,7 +6,7 @@ import logging
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .names import term_name
-from .writers import Code, Say, _say
+from .writers import Say, _say
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ def model_view(name, model, title, names, L):
         "optimizer": model["optimizer"],
         "ddf": L["model"]["ddf_names"].get(ddf, ddf),
         "n": apa.integer(model.get("nobs")),
-        "groups": ", ".join(f"{apa.integer(k)} ({g})" for g, k in groups.items()),
+        "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
+                            for g, k in groups.items()),
         "equations": equations,
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
@@ -107,8 +108,23 @@ def model_view(name, model, title, names, L):
         "caption_fixed": L["model"]["table_fixed"].format(model=title),
         "caption_random": L["model"]["table_random"].format(model=title),
     }
+    view.update(_notes(view, L))
     view["narrative"] = _narrative(view, model, equations, names, L)
     return view
+
+
+def _notes(view, L):
+    """The model's heading line and its tables' notes, in the report's language and punctuation."""
+    M, fit = L["model"], view["fit"]
+    sample = M["sample"].format(n=view["n"], groups=view["groups"])
+    ci = M["ci_note"] if view["has_df"] else M["ci_note_wald"]
+    if view["standardized"]:
+        ci += " " + M["std_notes"][view["standardized"]]
+    criterion = f"REML = {fit['reml']}" if view["reml"] else f"deviance = {fit['deviance']}"
+    return {"meta": M["meta"].format(method=view["method"], optimizer=view["optimizer"], ddf=view["ddf"], sample=sample),
+            "fixed_note": M["fixed_note"].format(ddf=view["ddf"], ci=ci),
+            "random_note": M["random_note"].format(sample=sample, aic=fit["aic"], bic=fit["bic"], loglik=fit["loglik"],
+                                                   criterion=criterion, df_resid=fit["df_resid"])}
 
 
 def model_warnings(model, L):
@@ -151,7 +167,7 @@ def _narrative(view, model, equations, names, L):
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
-                test += f" ({N['significant'] if raw['p'] < 0.05 else N['not_significant']})"
+                test += N["verdict"].format(verdict=N["significant"] if raw["p"] < 0.05 else N["not_significant"])
             effects.append(_say(N["effect"], role=role, symbol=row["symbol"] or row["term"],
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],

@@ -35,7 +35,7 @@ def write_pdf(html_text, pdf_path):
         page.write_text(html_text, encoding="utf-8")
         process = subprocess.run([browser, *FLAGS, f"--user-data-dir={folder}/profile",
                                   f"--print-to-pdf={printed}", page.as_uri()],
-                                 capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+                                 capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
         if process.returncode != 0 or not printed.is_file():
             last = (process.stderr.strip().splitlines() or ["no output"])[-1]
             raise ConfigError(f"Chromium could not print the report to PDF ({browser}: {last})")

@@ -88,7 +88,8 @@ def variance_views(results, views, titles, names, L):
                          "explained": apa.percent(value) if apa.finite(value) else apa.MISSING,
                          "proportion": apa.proportion(value) if apa.finite(value) else apa.MISSING})
             if apa.finite(value):
-                sentence = V["sentence"] + (V["negative"] if value < 0 else "")
+                shown_negative = round(100 * value, 1) < 0     # "0.0%" needs no note on negative values
+                sentence = V["sentence"] + (V["negative"] if shown_negative else "")
                 sentences.append(_say(sentence, old=titles.get(old, old), new=titles.get(new, new),
                                       component=label, before=apa.estimate(before["vcov"], digits=4),
                                       after=apa.estimate(after["vcov"], digits=4),
