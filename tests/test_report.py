@@ -159,7 +159,7 @@ def test_warnings_show_where_they_occur_and_in_their_section(zh_run):
     results.models["full"].update(singular=True, converged=False, n_dropped=12, messages=[
         "fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"])
     page = render_html(build_view(results, "zh"))
-    full = page[page.index('<section id="model-full">'):page.index('<section id="model-contextual_group">')]
+    full = page[page.index('<section id="model-full" class="model">'):page.index('<section id="model-contextual_group" class="model">')]
     for text in ("畸形拟合", "模型未收敛", "rank deficient so dropping 1 column", "删除了 12 行"):
         assert text in full, text
     warnings = page[page.index('<section id="warnings">'):page.index('<section id="reproducibility">')]

@@ -104,3 +104,17 @@ def test_uncorrelated_terms_show_one_group(tmp_path):
 
 def test_word_products_have_a_separator():
     assert plain_text(r"\gamma_{4}\,\text{QQ0QQ}\,\text{QQ1QQ}", ("year", "lowinc_gmc")) == "γ₄ year × lowinc_gmc"
+
+
+def test_references_listed_and_cited_where_each_method_is_used(labelled_run):
+    page = (labelled_run / "results" / "report" / "report.html").read_text(encoding="utf-8")
+    listed = page[page.index('<section id="references">'):page.index('<section id="reproducibility">')]
+    for author in ("Bates, D., Mächler", "Kuznetsova, A.", "Satterthwaite, F. E.", "Hoffman, L.", "Enders, C. K.",
+                   "Cohen, J.", "Kish, L.", "Nakagawa, S., &amp; Schielzeth", "Raudenbush, S. W."):
+        assert author in listed, author
+    assert "Kenward, M. G." not in listed                      # no model uses Kenward-Roger
+    for citation in ("lme4；Bates et al., 2015", "Satterthwaite, 1946；lmerTest：Kuznetsova et al., 2017",
+                     "Raudenbush 和 Bryk（2002）", "Enders &amp; Tofighi, 2007", "Hoffman, 2015", "Kish, 1965"):
+        assert citation in page, citation
+    icc = page[page.index('<section id="icc">'):page.index('<section id="contextual">')]
+    assert "Cohen（1988）" in icc and "经验做法而非判定规则" in icc

@@ -188,7 +188,7 @@ def _rest(document, counter, view, L, writer):
         rows = []
         for entry in view["contextual"]:
             for i, r in enumerate(entry["rows"]):
-                rows.append([entry["title"] if i == 0 else "", r["effect"] + (f" ({r['term']})" if r["term"] else ""),
+                rows.append([entry["title"] if i == 0 else "", r["effect"] + (f" ({r['label']})" if r["label"] else ""),
                              r["estimate"], r["se"], r["df"], r["p"], r["ci"]])
         _table(document, counter, L["sections"]["contextual"],
                [K["model"], M["term"], M["estimate"], M["se"], "df", "p", M["ci"]], rows, note=K["intro"],
@@ -207,6 +207,9 @@ def _rest(document, counter, view, L, writer):
         for warning in view["warnings"]:
             for message in warning["messages"]:
                 document.add_paragraph(f"{warning['where']}: {message}")
+    document.add_heading(L["sections"]["references"], level=1)
+    for reference in view["references"]:
+        document.add_paragraph(reference)
 
 
 # ---- a three-line table -------------------------------------------------------------------------

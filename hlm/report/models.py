@@ -86,7 +86,7 @@ def model_view(name, model, title, names, L):
                       "raw": row})
     groups = model.get("ngroups", {})
     view = {
-        "name": name, "title": title, "anchor": f"model-{name}", "formula": formula,
+        "name": name, "title": title, "anchor": f"model-{name}", "formula": formula, "spec": model["spec"],
         "reml": bool(model.get("REML")),
         "method": L["model"]["REML" if model.get("REML") else "ML"],
         "optimizer": model["optimizer"],

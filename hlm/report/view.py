@@ -14,6 +14,7 @@ from . import apa
 from .inputs import file_sha256, software_versions
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
+from .references import cited, reference_list
 from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
 
 
@@ -31,6 +32,9 @@ def build_view(results, language):
         warnings.insert(0, {"where": L["warnings"]["data"].rstrip("：: "), "anchor": "data",
                             "messages": [L["warnings"]["dropped_rows"].format(
                                 n=apa.integer(results.summary["n_dropped"]))]})
+    icc = icc_views(results, titles, L)
+    references = cited(config, [views[name]["spec"] for name in views], bool(icc),
+                       bool(config.get("centering") or config.get("contextual")))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
@@ -43,10 +47,11 @@ def build_view(results, language):
         "summary": summary_table({n: models[n] for n in views}, views, L),
         "comparisons": comparison_views(results, titles, L),
         "variance_explained": variance_views(results, views, titles, names, L),
-        "icc": icc_views(results, titles, L),
+        "icc": icc,
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
         "warnings": warnings,
+        "references": reference_list(references),
         "software": software_versions(),
         "data_file": config["data"]["path"],
         "data_sha256": file_sha256(data_path) if data_path.is_file() else apa.MISSING,
