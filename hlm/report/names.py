@@ -48,6 +48,7 @@ def variable_names(results, L, language):
         elif plain.get(v["name"]):
             names[v["name"]] = plain[v["name"]]
     names.update({k: v for k, v in configured.items() if k not in names})
+    names[INTERCEPT] = L["model"]["intercept"]
     return names
 
 
