@@ -83,7 +83,7 @@ class Equations:
     def latex_block(self, which):
         """A display block for Markdown: one aligned environment per group of equations."""
         rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
-        body = " \\\\\n".join(eq.latex for eq in rows)
+        body = " \\\\\n".join(_latex_lines(eq) for eq in rows)
         return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
 
     def mathml_block(self, which):
@@ -132,14 +132,29 @@ def _inner(mathml):
     return mathml[mathml.index(">") + 1:mathml.rindex("</math>")]
 
 
+TERMS_PER_LINE = 4   # a longer right-hand side continues on the next line (browsers do not break MathML)
+
+
+def _latex_lines(eq):
+    """lhs &= rhs, a long rhs continued on lines that start with '+' (names never hold ' + ')."""
+    terms = eq.rhs.latex.split(" + ")
+    lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
+    return f"{eq.lhs.latex} &= " + " \\\\\n&\\quad + ".join(lines)
+
+
 def mathml_table(equations):
-    """Equations aligned on '=' as one MathML table (right-aligned lhs, left-aligned rhs)."""
+    """Equations aligned on '=' as one MathML table (right-aligned lhs, left-aligned rhs), a
+    long right-hand side continued on further lines that start with '+'."""
     rows = []
     for eq in equations:
-        lhs = _inner(eq.lhs.mathml())
-        rhs = _inner(eq.rhs.mathml())
-        rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
-                    '<mtd style="text-align:left"><mo>=</mo>' + rhs + "</mtd></mtr>")
+        terms = eq.rhs.template.split(" + ")
+        lines = [Math(" + ".join(terms[i:i + TERMS_PER_LINE]), eq.rhs.names)
+                 for i in range(0, len(terms), TERMS_PER_LINE)]
+        for k, line in enumerate(lines):
+            lhs = _inner(eq.lhs.mathml()) if k == 0 else ""
+            sign = "<mo>=</mo>" if k == 0 else "<mo>+</mo>"
+            rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
+                        '<mtd style="text-align:left">' + sign + _inner(line.mathml()) + "</mtd></mtr>")
     return ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
             '<mtable>' + "".join(rows) + "</mtable></math>")
 
