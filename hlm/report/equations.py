@@ -132,14 +132,25 @@ def _inner(mathml):
     return mathml[mathml.index(">") + 1:mathml.rindex("</math>")]
 
 
-TERMS_PER_LINE = 4   # a longer right-hand side continues on the next line (browsers do not break MathML)
+LINE_WIDTH = 64   # characters (a CJK one counts two) before the right-hand side goes on (browsers do not break MathML)
+
+
+def _rhs_lines(math):
+    """A sum cut into lines of at most about LINE_WIDTH visible characters, at its ' + '."""
+    lines, current, width = [], [], 0
+    for term in math.template.split(" + "):
+        size = sum(2 if ord(ch) > 0x2E80 else 1 for ch in plain_text(term, math.names)) + 3
+        if current and width + size > LINE_WIDTH:
+            lines.append(current)
+            current, width = [], 0
+        current.append(term)
+        width += size
+    return [Math(" + ".join(terms), math.names) for terms in lines + [current]]
 
 
 def _latex_lines(eq):
-    """lhs &= rhs, a long rhs continued on lines that start with '+' (names never hold ' + ')."""
-    terms = eq.rhs.latex.split(" + ")
-    lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
-    return f"{eq.lhs.latex} &= " + " \\\\\n&\\quad + ".join(lines)
+    """lhs &= rhs, a long rhs continued on lines that start with '+'."""
+    return f"{eq.lhs.latex} &= " + " \\\\\n&\\quad + ".join(line.latex for line in _rhs_lines(eq.rhs))
 
 
 def mathml_table(equations):
@@ -147,10 +158,7 @@ def mathml_table(equations):
     long right-hand side continued on further lines that start with '+'."""
     rows = []
     for eq in equations:
-        terms = eq.rhs.template.split(" + ")
-        lines = [Math(" + ".join(terms[i:i + TERMS_PER_LINE]), eq.rhs.names)
-                 for i in range(0, len(terms), TERMS_PER_LINE)]
-        for k, line in enumerate(lines):
+        for k, line in enumerate(_rhs_lines(eq.rhs)):
             lhs = _inner(eq.lhs.mathml()) if k == 0 else ""
             sign = "<mo>=</mo>" if k == 0 else "<mo>+</mo>"
             rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
