@@ -15,6 +15,8 @@ DDF_TITLES = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roge
 DDF_RECORD_KEYS = {"Satterthwaite": "df_satterthwaite", "Kenward-Roger": "df_kenward_roger",
                    "residual": "df_residual"}     # as the lme4 reference JSON names them
 OPTIMIZERS = ("bobyqa", "nelder_mead", "lbfgsb")
+# standardized coefficients (effectsize::standardize_parameters' methods for lmer models); none: not shown
+STANDARDIZED_METHODS = ("refit", "pseudo")
 
 _ALIASES = {"kr": "Kenward-Roger", "kenward": "Kenward-Roger", "satt": "Satterthwaite",
             "none": "lme4", "neldermead": "nelder_mead", "nloptwrapneldermead": "nelder_mead",

@@ -214,12 +214,14 @@ def _one_line(exc):
 
 
 def model_specs(config):
-    """name -> {name, formula, REML, optimizer, ddf, control}: each model with the defaults applied."""
+    """name -> {name, formula, REML, optimizer, ddf, control, standardized}: each model with the
+    defaults applied (standardized: report.standardized, the fit step computes them)."""
     specs = {}
     for name, model in config["models"].items():
         model = {"formula": model} if isinstance(model, str) else model
         spec = {"name": name, "formula": model["formula"]}
         spec.update({key: model.get(key, config["estimation"][key]) for key in MODEL_KEYS})
+        spec["standardized"] = config.get("report", {}).get("standardized", "none")
         specs[name] = spec
     return specs
 

@@ -23,7 +23,7 @@ PATHS = {
 
 
 REPORT_FILES = {"html": "results/report/report.html", "md": "results/report/report.md",
-                "docx": "results/report/tables.docx"}
+                "docx": "results/report/tables.docx", "pdf": "results/report/report.pdf"}
 
 
 # what the diagnostics rule writes per model (hlm.diagnostics.figure_names picks the names)

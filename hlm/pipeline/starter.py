@@ -1,6 +1,8 @@
-"""A starter config for a data file: its variables with their labels and levels, and a guessed
-group id.
+"""A starter config for a data file: its variables with their labels and levels, a guessed group
+id (and the ids it is nested in, as levels:), a guessed outcome and proposed missing codes, each
+guess said in a comment so the user checks it.
 """
+import json
 import re
 from pathlib import Path
 
@@ -10,8 +12,13 @@ from ..results.writers import write_text
 from .config import DEFAULT_CONFIG
 
 ID_HINTS = re.compile(r"(^|_)(id|ids|school|schid|sch|class|classid|cluster|group|grp|"
-                      r"subject|subj|participant|pid|sid|team|unit|site|country|clinic)($|_|id)",
+                      r"subject|subj|participant|pid|sid|team|unit|site|country|clinic|district|region|"
+                      r"state|hospital|village|household|family|firm|child|student|person|patient)($|_|id)|id$",
                       re.IGNORECASE)
+OUTCOME_HINTS = re.compile(r"ach|score|math|read|test|exam|outcome|result|grade|成绩|得分|分数", re.IGNORECASE)
+MIN_UNITS = 10          # a grouping factor has at least this many units
+MIN_DISTINCT = 10       # a continuous outcome has at least this many distinct values
+MISSING_CODES = (-9, -99, -999, -9999, 99, 999, 9999)
 
 
 def write_starter_config(data_path, output_path=DEFAULT_CONFIG, force=False):
@@ -33,13 +40,13 @@ def starter_config(dataset, data_path):
     if group is None:
         raise DataError(f"no column of '{data_path}' looks like a group id (a column whose values "
                         "repeat); add one, or write the config by hand (see config/README.md)")
+    nesting = nested_ids(frame, group)
     levels = {c: level_of(frame, c, group) for c in frame.columns if c != group}
-    numeric = [c for c in frame.columns if c != group and frame[c].dtype.kind in "fiu"]
-    outcome = next((c for c in numeric if levels[c] == 1 and frame[c].nunique() > 2),
-                   numeric[0] if numeric else next(c for c in frame.columns if c != group))
+    outcome, why = guess_outcome(dataset, group, levels)
+    codes = missing_code_guesses(frame)
     q = _quote
     def commented(line, comment):
-        return f"{line:<25}# {comment}"
+        return f"{line:<25}  # {comment}"
 
     lines = [
         "# hlm analysis config (every key: config/README.md). Run it with: hlm run <this file>",
@@ -47,9 +54,13 @@ def starter_config(dataset, data_path):
         "",
         "data:",
         f"  path: {q(data_path)}",
-        commented(f"  group: {q(group)}", "the level-2 id (guessed: check it)"),
+        commented(f"  group: {q(group)}", "the level-2 id (guessed: an id-like column with many units; check it)"),
+        *([commented(f"  levels: [{', '.join(q(c) for c in nesting)}]",
+                     f"{' in '.join(nesting)}: each id nested in the next (found in the data)")] if len(nesting) > 1 else []),
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
-        commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]"),
+        commented("  missing_codes: []", (f"proposed: [{', '.join(str(c) for c in codes)}] (extreme values that "
+                                          "look like codes; put them here if they mean missing)") if codes
+                  else "values that mean 'missing', e.g. [-99, 999]"),
         "",
         f"# Variables of {Path(data_path).name} ({len(frame)} rows, {frame[group].nunique()} groups of '{group}'):",
     ]
@@ -67,8 +78,11 @@ def starter_config(dataset, data_path):
         "  optimizer: bobyqa",
         "  ddf: Satterthwaite",
         "",
-        "models:                  # name: formula (lme4 syntax); replace the outcome with yours",
-        f"  null: {q(f'{outcome} ~ 1 + (1 | {group})')}",
+        "models:                  # name: formula (lme4 syntax); label: the name the report shows",
+        f"  # outcome guessed: {outcome}, {why}; replace it if it is not yours",
+        "  null:",
+        f"    formula: {q(f'{outcome} ~ 1 + (1 | {group})')}",
+        f"    label: {q('Null model')}",
         "",
         "comparisons: []          # e.g. [[random_slope, null]]",
         "icc: [null]",
@@ -84,25 +98,81 @@ def starter_config(dataset, data_path):
 
 
 def _quote(text):
-    import json
+    """Every text the starter writes into YAML goes through here: a JSON string is YAML."""
     return json.dumps(str(text), ensure_ascii=False)
+
+
+def _is_id_like(frame, column):
+    """Whole numbers or strings that repeat: at least MIN_UNITS units, at most n/2, never two-valued."""
+    values = frame[column].dropna()
+    k = values.nunique()
+    whole = values.dtype.kind not in "fc" or values.mod(1).eq(0).all()
+    return whole and MIN_UNITS <= k <= len(frame) / 2
 
 
 def guess_group(frame):
     """The column most likely to be the level-2 id, or None.
 
-    Candidates repeat (2 to n/2 distinct values, not floats with fractions); a name like id,
-    school or subject wins, then the column within whose groups most other columns are constant.
+    Candidates are id-like (_is_id_like); a name like id, school or subject wins, then the column
+    within whose groups most other columns are constant, then the one with more units.
     """
-    n = len(frame)
     best, best_score = None, None
     for column in frame.columns:
-        values = frame[column].dropna()
-        k = values.nunique()
-        if not 2 <= k <= n / 2 or (values.dtype.kind == "f" and not values.mod(1).eq(0).all()):
+        if not _is_id_like(frame, column):
             continue
         constant = sum(level_of(frame, other, column) == 2 for other in frame.columns if other != column)
-        score = (bool(ID_HINTS.search(str(column))), constant, k)
+        score = (bool(ID_HINTS.search(str(column))), constant, frame[column].nunique())
         if best_score is None or score > best_score:
             best, best_score = column, score
     return best
+
+
+def nested_ids(frame, group):
+    """[group, the id-named columns it is nested in, innermost first]: children in schools."""
+    chain = [group]
+    others = sorted((c for c in frame.columns if c != group and ID_HINTS.search(str(c)) and _is_id_like(frame, c)),
+                    key=lambda c: -frame[c].nunique())
+    for column in others:
+        if frame[column].nunique() < frame[chain[-1]].nunique() and level_of(frame, column, chain[-1]) == 2:
+            chain.append(column)
+    return chain
+
+
+def guess_outcome(dataset, group, levels):
+    """(column, why): a continuous, labelled, non-id column that varies within the groups, a name
+    or label like score or achievement first."""
+    frame, labels = dataset.frame, dataset.variable_labels
+    candidates = [c for c in frame.columns if c != group and frame[c].dtype.kind in "fiu"
+                  and not ID_HINTS.search(str(c)) and not _is_row_id(frame[c], labels.get(c, ""))
+                  and levels[c] == 1 and frame[c].nunique() >= MIN_DISTINCT]
+    if not candidates:
+        candidates = [c for c in frame.columns if c != group and frame[c].dtype.kind in "fiu"] or \
+            [c for c in frame.columns if c != group]
+        return candidates[0], "no continuous column varies within the groups"
+    def score(column):
+        return (bool(OUTCOME_HINTS.search(f"{column} {labels.get(column, '')}")), column in labels)
+    outcome = max(candidates, key=score)
+    reasons = [f"continuous ({frame[outcome].nunique()} distinct values)", "varies within groups"]
+    if outcome in labels:
+        reasons.append(f"labelled {labels[outcome]!r}")
+    return outcome, ", ".join(reasons)
+
+
+def _is_row_id(values, label):
+    """A column of distinct whole numbers, or one whose label says id, numbers rows: not an outcome."""
+    whole = values.dtype.kind in "iu" or values.dropna().mod(1).eq(0).all()
+    return (whole and values.nunique() == len(values)) or bool(re.search(r"\bid\b", label, re.IGNORECASE))
+
+
+def missing_code_guesses(frame):
+    """Values such as -99 or 999 that sit far outside the rest of a numeric column."""
+    found = set()
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if values.dtype.kind not in "fiu" or values.empty:
+            continue
+        for code in MISSING_CODES:
+            rest = values[values != code]
+            if (values == code).any() and not rest.empty and (code > 2 * rest.abs().max() or code < -2 * rest.abs().max()):
+                found.add(code)
+    return sorted(found)

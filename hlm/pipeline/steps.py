@@ -48,7 +48,7 @@ def fit_model(spec, table, outputs):
                  control=spec["control"] or None)
     write_parquet(outputs["residuals"], residuals_frame(model, table))
     write_parquet(outputs["ranef"], ranef_frame(model))
-    write_json(outputs["model"], model_record(model, spec))
+    write_json(outputs["model"], model_record(model, spec, table))
 
 
 def compare_models(records, tables, output):

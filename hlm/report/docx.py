@@ -68,7 +68,7 @@ def _document(view):
     M = L["model"]
     for model in view["models"]:
         document.add_heading(f"{model['title']} ({model['name']})", level=2)
-        document.add_paragraph(f"{M['formula']}: {model['formula']}")
+        document.add_paragraph(f"{M['formula']}{L['report']['colon']}{model['formula']}")
         for warning in model["warnings"]:
             document.add_paragraph(f"⚠ {warning}")
         if model["equations"] is not None:
@@ -80,16 +80,14 @@ def _document(view):
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
+        std = bool(model["standardized"])
         header = [M["term"], M["symbol"], M["estimate"], M["se"]] + ([M["df"]] if model["has_df"] else []) \
-            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]]
-        rows = [[r["term"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
-                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] for r in model["fixed"]]
-        note = f"{M['ddf']}: {model['ddf']}. {M['ci_note'] if model['has_df'] else M['ci_note_wald']}"
-        _table(document, counter, model["caption_fixed"], header, rows, note=note, L=L)
-        fit = model["fit"]
-        last = f"REML = {fit['reml']}" if model["reml"] else f"deviance = {fit['deviance']}"
-        note = (f"{M['sample'].format(n=model['n'], groups=model['groups'])}. AIC = {fit['aic']}, "
-                f"BIC = {fit['bic']}, logLik = {fit['loglik']}, {last}, df.resid = {fit['df_resid']}.")
+            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else [])
+        rows = [[r["label"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
+                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                for r in model["fixed"]]
+        _table(document, counter, model["caption_fixed"], header, rows, note=model["fixed_note"], L=L)
+        note = model["random_note"]
         _table(document, counter, model["caption_random"],
                [M["groups"], M["name"], M["symbol"], M["variance"], M["sd"], M["corr"]],
                [[r["group"], r["name"], _symbol(r["symbol"]), r["variance"], r["sd"], r["corr"]]
@@ -190,7 +188,7 @@ def _rest(document, counter, view, L, writer):
         rows = []
         for entry in view["contextual"]:
             for i, r in enumerate(entry["rows"]):
-                rows.append([entry["title"] if i == 0 else "", r["effect"] + (f" ({r['term']})" if r["term"] else ""),
+                rows.append([entry["title"] if i == 0 else "", r["effect"] + (f" ({r['label']})" if r["label"] else ""),
                              r["estimate"], r["se"], r["df"], r["p"], r["ci"]])
         _table(document, counter, L["sections"]["contextual"],
                [K["model"], M["term"], M["estimate"], M["se"], "df", "p", M["ci"]], rows, note=K["intro"],
@@ -209,6 +207,9 @@ def _rest(document, counter, view, L, writer):
         for warning in view["warnings"]:
             for message in warning["messages"]:
                 document.add_paragraph(f"{warning['where']}: {message}")
+    document.add_heading(L["sections"]["references"], level=1)
+    for reference in view["references"]:
+        document.add_paragraph(reference)
 
 
 # ---- a three-line table -------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class Equations:
     def latex_block(self, which):
         """A display block for Markdown: one aligned environment per group of equations."""
         rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
-        body = " \\\\\n".join(eq.latex for eq in rows)
+        body = " \\\\\n".join(_latex_lines(eq) for eq in rows)
         return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
 
     def mathml_block(self, which):
@@ -94,7 +94,7 @@ class Equations:
 # ---- names in LaTeX and MathML ------------------------------------------------------------------
 
 _LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
-                  "}": r"\}", "~": r"\sim ", "\\": r"\backslash ", "^": r"\hat{}", " ": r"\ "}
+                  "}": r"\}", "~": r"\sim ", "\\": r"\backslash ", "^": r"\wedge ", " ": r"\ "}
 
 
 def latex_name(name):
@@ -103,7 +103,15 @@ def latex_name(name):
     if any(ord(ch) > 127 for ch in name):
         return r"\text{" + "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "%&#${}\\" else ch
                                    for ch in name) + "}"
-    return r"\mathrm{" + "".join(_LATEX_ESCAPES.get(ch, ch) for ch in name) + "}"
+    return "".join(_upright(piece) if k % 2 == 0 else "^{" + _upright(piece) + "}"
+                   for k, piece in enumerate(_POWER.split(name)) if piece)
+
+
+_POWER = re.compile(r"\^(\d+(?:\.\d+)?)")   # I(Days^2): the 2 as a superscript, not pandoc's hat accent
+
+
+def _upright(text):
+    return r"\mathrm{" + "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text) + "}"
 
 
 def to_mathml(template, names=(), display="inline"):
@@ -124,14 +132,37 @@ def _inner(mathml):
     return mathml[mathml.index(">") + 1:mathml.rindex("</math>")]
 
 
+LINE_WIDTH = 64   # characters (a CJK one counts two) before the right-hand side goes on (browsers do not break MathML)
+
+
+def _rhs_lines(math):
+    """A sum cut into lines of at most about LINE_WIDTH visible characters, at its ' + '."""
+    lines, current, width = [], [], 0
+    for term in math.template.split(" + "):
+        size = sum(2 if ord(ch) > 0x2E80 else 1 for ch in plain_text(term, math.names)) + 3
+        if current and width + size > LINE_WIDTH:
+            lines.append(current)
+            current, width = [], 0
+        current.append(term)
+        width += size
+    return [Math(" + ".join(terms), math.names) for terms in lines + [current]]
+
+
+def _latex_lines(eq):
+    """lhs &= rhs, a long rhs continued on lines that start with '+'."""
+    return f"{eq.lhs.latex} &= " + " \\\\\n&\\quad + ".join(line.latex for line in _rhs_lines(eq.rhs))
+
+
 def mathml_table(equations):
-    """Equations aligned on '=' as one MathML table (right-aligned lhs, left-aligned rhs)."""
+    """Equations aligned on '=' as one MathML table (right-aligned lhs, left-aligned rhs), a
+    long right-hand side continued on further lines that start with '+'."""
     rows = []
     for eq in equations:
-        lhs = _inner(eq.lhs.mathml())
-        rhs = _inner(eq.rhs.mathml())
-        rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
-                    '<mtd style="text-align:left"><mo>=</mo>' + rhs + "</mtd></mtr>")
+        for k, line in enumerate(_rhs_lines(eq.rhs)):
+            lhs = _inner(eq.lhs.mathml()) if k == 0 else ""
+            sign = "<mo>=</mo>" if k == 0 else "<mo>+</mo>"
+            rows.append('<mtr><mtd style="text-align:right">' + lhs + "</mtd>"
+                        '<mtd style="text-align:left">' + sign + _inner(line.mathml()) + "</mtd></mtr>")
     return ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
             '<mtable>' + "".join(rows) + "</mtable></math>")
 
@@ -152,19 +183,22 @@ def plain_text(template, names=()):
         body = match.group(1) or match.group(2)
         return body.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
     text = re.sub(r"_\{([^}]*)\}|_(\w)", sub, text)
-    text = text.replace(r"\,", "").replace("\\", "").replace("{", "").replace("}", "")
+    text = re.sub("\ue001\\\\,", "\ue001 × ", text)   # \\, between two names: a product
+    text = text.replace(r"\,", " ").replace("\\", "").replace("{", "").replace("}", "")
     return re.sub("\ue000(\\d+)\ue001", lambda m: names[int(m.group(1))], text)
 
 
 # ---- building the equations ---------------------------------------------------------------------
 
 class _Names:
-    """Collects variable names as placeholders for one Math."""
+    """Collects variable names as placeholders for one Math, each shown by its label if it has one."""
 
-    def __init__(self):
+    def __init__(self, labels=None):
         self.names = []
+        self.labels = labels or {}
 
     def __call__(self, name):
+        name = self.labels.get(name, name)
         if name not in self.names:
             self.names.append(name)
         return r"\text{QQ%dQQ}" % self.names.index(name)
@@ -218,20 +252,21 @@ def _role(coefficient, p, q):
     return "level1" if q == 0 else "level2" if p == 0 else "cross"
 
 
-def model_equations(response, coefficients, terms, variables, random_terms):
+def model_equations(response, coefficients, terms, variables, random_terms, labels=None):
     """The equations of a fitted model, from its record.
 
     response: the outcome's label; coefficients: fixed-effect names in order (after dropped
     columns); terms and variables: the record's (summary.terms_dict); random_terms:
-    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of).
+    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of); labels: column -> the
+    name the equations show.
     """
     groups = list(dict.fromkeys(group for group, _ in random_terms))
     parts = column_parts(coefficients, terms, variables)
     if len(groups) != 1:
-        return _generic_equations(response, coefficients, parts, random_terms)
+        return _generic_equations(response, coefficients, parts, random_terms, labels)
     group = groups[0]
     random_columns = [c for _, columns in random_terms for c in columns]
-    names = _Names()
+    names = _Names(labels)
     outcome = names(response)
 
     def at_level(level, pieces):
@@ -331,9 +366,9 @@ def _single(template, names):
     return names.math(template)
 
 
-def _generic_equations(response, coefficients, parts, random_terms):
+def _generic_equations(response, coefficients, parts, random_terms, labels=None):
     """Crossed or nested factors (or none): the combined equation, one u per factor."""
-    names = _Names()
+    names = _Names(labels)
     outcome = names(response)
 
     def product(column):

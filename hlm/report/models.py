@@ -5,15 +5,12 @@ import logging
 
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
-from .writers import Code, Say, _say
+from .names import term_name
+from .writers import Say, _say
 
 log = logging.getLogger(__name__)
 
-
-def model_title(name, L):
-    """The seed's term for a model named as the seed names it (null -> 零模型), else 'Model x'."""
-    kinds = L["model_kinds"]
-    return kinds[name] if name in kinds and name != "other" else kinds["other"].format(name=name)
+PRINT_BLOCK = 4   # models per block of the side-by-side table on a printed (landscape) page
 
 
 def interval(row):
@@ -29,8 +26,9 @@ def coefficient_rows(model):
              "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")} for r in model["coefficients"]]
 
 
-def _random_rows(model, equations, L):
-    """lme4's Random effects table: one row per variance, correlations beside the later term."""
+def _random_rows(model, equations, names, L):
+    """lme4's Random effects table: one row per variance, correlations beside the later term;
+    a factor's several terms (lme4's id, id.1 of `(x || id)`) shown as the one factor."""
     rows = []
     varcorr = model["varcorr"]
     for row in varcorr:
@@ -41,8 +39,8 @@ def _random_rows(model, equations, L):
         key = ("Residual", None, None) if grp == "Residual" else (group, name, None)
         correlations = [apa.number(r["sdcor"], 2) for r in varcorr
                         if r["grp"] == grp and r.get("var2") and r["var2"] == name and apa.finite(r.get("sdcor"))]
-        rows.append({"group": L["model"]["residual"] if grp == "Residual" else grp,
-                     "name": "" if grp == "Residual" else name,
+        rows.append({"group": L["model"]["residual"] if grp == "Residual" else names.get(group, group),
+                     "name": "" if grp == "Residual" else term_name(name, names, model["variables"]),
                      "symbol": equations.variance_symbols.get(key) if equations else None,
                      "variance": apa.estimate(row["vcov"], digits=4),
                      "sd": apa.estimate(row["sdcor"], digits=4),
@@ -62,22 +60,25 @@ def _roles(equations, coefficients):
     return {term: "intercept" if term == INTERCEPT else "other" for term in coefficients}
 
 
-def model_view(name, model, results, L):
-    """Everything the report shows of one model."""
+def model_view(name, model, title, names, L):
+    """Everything the report shows of one model; `title` its heading, `names` the variables'."""
     formula = model["formula"]
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
-                                    random_terms_of(model["varcorr"], model["ngroups"]))
+                                    random_terms_of(model["varcorr"], model["ngroups"]), names)
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
-    title = model_title(name, L)
     ddf = model["spec"]["ddf"]
+    standardized = {r["term"]: r for r in (model.get("standardized") or {}).get("coefficients", [])}
     fixed = []
     for row in coefficients:
-        fixed.append({"term": row["term"],
+        std = standardized.get(row["term"])
+        fixed.append({"term": row["term"], "label": term_name(row["term"], names, model["variables"]),
+                      "std": apa.estimate(std["Std_Coefficient"]) if std else "",
+                      "std_ci": apa.ci(std["CI_low"], std["CI_high"]) if std else "",
                       "symbol": equations.fixed_symbols.get(row["term"]) if equations else None,
                       "estimate": apa.estimate(row["estimate"]), "se": apa.estimate(row["se"]),
                       "df": apa.df(row["df"]), "t": apa.stat(row["t"]), "p": apa.p_value(row["p"]),
@@ -85,17 +86,19 @@ def model_view(name, model, results, L):
                       "raw": row})
     groups = model.get("ngroups", {})
     view = {
-        "name": name, "title": title, "anchor": f"model-{name}", "formula": formula,
+        "name": name, "title": title, "anchor": f"model-{name}", "formula": formula, "spec": model["spec"],
         "reml": bool(model.get("REML")),
         "method": L["model"]["REML" if model.get("REML") else "ML"],
         "optimizer": model["optimizer"],
         "ddf": L["model"]["ddf_names"].get(ddf, ddf),
         "n": apa.integer(model.get("nobs")),
-        "groups": ", ".join(f"{apa.integer(k)} ({g})" for g, k in groups.items()),
+        "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
+                            for g, k in groups.items()),
         "equations": equations,
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
-        "random": _random_rows(model, equations, L),
+        "random": _random_rows(model, equations, names, L),
+        "standardized": (model.get("standardized") or {}).get("method") if standardized else None,
         "fit": {"aic": apa.number(model.get("AIC"), 1), "bic": apa.number(model.get("BIC"), 1),
                 "loglik": apa.number(model.get("logLik"), 1),
                 "deviance": apa.number(model.get("deviance"), 1),
@@ -105,8 +108,23 @@ def model_view(name, model, results, L):
         "caption_fixed": L["model"]["table_fixed"].format(model=title),
         "caption_random": L["model"]["table_random"].format(model=title),
     }
-    view["narrative"] = _narrative(view, model, equations, L)
+    view.update(_notes(view, L))
+    view["narrative"] = _narrative(view, model, equations, names, L)
     return view
+
+
+def _notes(view, L):
+    """The model's heading line and its tables' notes, in the report's language and punctuation."""
+    M, fit = L["model"], view["fit"]
+    sample = M["sample"].format(n=view["n"], groups=view["groups"])
+    ci = M["ci_note"] if view["has_df"] else M["ci_note_wald"]
+    if view["standardized"]:
+        ci += " " + M["std_notes"][view["standardized"]]
+    criterion = f"REML = {fit['reml']}" if view["reml"] else f"deviance = {fit['deviance']}"
+    return {"meta": M["meta"].format(method=view["method"], optimizer=view["optimizer"], ddf=view["ddf"], sample=sample),
+            "fixed_note": M["fixed_note"].format(ddf=view["ddf"], ci=ci),
+            "random_note": M["random_note"].format(sample=sample, aic=fit["aic"], bic=fit["bic"], loglik=fit["loglik"],
+                                                   criterion=criterion, df_resid=fit["df_resid"])}
 
 
 def model_warnings(model, L):
@@ -125,10 +143,9 @@ def model_warnings(model, L):
     return out
 
 
-def _narrative(view, model, equations, L):
+def _narrative(view, model, equations, names, L):
     N = L["narrative"]
-    sentences = [_say(N["opening"], model=view["title"], name=Code(view["name"]),
-                      method=view["method"], n=view["n"],
+    sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
                       groups=", ".join(apa.integer(k) for k in model.get("ngroups", {}).values()))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
@@ -146,11 +163,11 @@ def _narrative(view, model, equations, L):
         effects = []
         for row in fixed:
             raw = row["raw"]
-            role = N["role_" + roles[row["term"]]].format(term=row["term"])
+            role = N["role_" + roles[row["term"]]].format(term=row["label"])
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
-                test += f" ({N['significant'] if raw['p'] < 0.05 else N['not_significant']})"
+                test += N["verdict"].format(verdict=N["significant"] if raw["p"] < 0.05 else N["not_significant"])
             effects.append(_say(N["effect"], role=role, symbol=row["symbol"] or row["term"],
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
@@ -158,15 +175,15 @@ def _narrative(view, model, equations, L):
         parts = []
         for r in random_rows:
             group = _group_of(r["grp"], equations)
-            name = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+            name = N["intercept"] if r["var1"] == INTERCEPT else term_name(r["var1"], names, model["variables"])
             parts.append(_say(N["random_variance"], name=name,
                               symbol=sym((group, r["var1"], None)) or f"{r['grp']} {r['var1']}",
                               value=apa.estimate(r["vcov"], digits=4)))
         for r in model["varcorr"]:
             if r.get("var2") and apa.finite(r.get("sdcor")):
                 group = _group_of(r["grp"], equations)
-                a = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
-                parts.append(_say(N["random_corr"], a=a, b=r["var2"],
+                a = N["intercept"] if r["var1"] == INTERCEPT else term_name(r["var1"], names, model["variables"])
+                parts.append(_say(N["random_corr"], a=a, b=term_name(r["var2"], names, model["variables"]),
                                   symbol=sym((group, r["var1"], r["var2"])) or "ρ",
                                   value=apa.number(r["sdcor"], 2)))
         if residual:
@@ -199,15 +216,16 @@ def summary_table(models, views, L):
     """Rows of the side-by-side table: fixed effects, then the random part and fit statistics."""
     S = L["summary"]
     names = list(models)
-    terms = list(dict.fromkeys(r["term"] for v in views.values() for r in v["fixed"]))
+    rows_of = {r["term"]: r for v in views.values() for r in v["fixed"]}
     fixed = []
-    for term in terms:
+    for term in rows_of:
         cells = []
         for name in names:
             row = next((r for r in views[name]["fixed"] if r["term"] == term), None)
-            cells.append({"est": f"{row['estimate']} ({row['se']})", "df": row["df"], "p": row["p"]}
-                         if row else {"est": "", "df": "", "p": ""})
-        fixed.append({"label": term, "cells": cells})
+            cells.append({"est": f"{row['estimate']} ({row['se']})", "df": row["df"], "p": row["p"],
+                          "std": f"{row['std']} {row['std_ci']}" if row["std"] else ""}
+                         if row else {"est": "", "df": "", "p": "", "std": ""})
+        fixed.append({"label": rows_of[term]["label"], "cells": cells})
 
     random_keys, random_labels = [], {}
     for name in names:
@@ -222,7 +240,7 @@ def summary_table(models, views, L):
             symbol = equations.variance_symbols.get((group, row["var1"], row.get("var2") or None)) \
                 if equations else None
             text = symbol.text if symbol else ("ρ" if row.get("var2") else "τ")
-            suffix = row["grp"] if row["var1"] == INTERCEPT or row.get("var2") else f"{row['grp']}.{row['var1']}"
+            suffix = group if row["var1"] == INTERCEPT or row.get("var2") else f"{group}.{row['var1']}"
             random_keys.append(key)
             random_labels[key] = f"{text} {suffix}"
     random_keys = [k for k in random_keys if k[2] is None] + [k for k in random_keys if k[2] is not None]
@@ -252,6 +270,8 @@ def summary_table(models, views, L):
                   for label, key in fit_rows]
     r2 = {"label": S["r2"], "values": each(
         lambda m: f"{apa.proportion(m.get('r2_marginal'))} / {apa.proportion(m.get('r2_conditional'))}")}
+    standardized = next((views[n]["standardized"] for n in names if views[n]["standardized"]), None)
     return {"models": [{"name": n, "title": views[n]["title"]} for n in names], "fixed": fixed,
+            "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}

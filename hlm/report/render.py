@@ -11,6 +11,7 @@ from ..results.writers import _atomic, write_text
 from .docx import write_docx
 from .equations import Math
 from .inputs import load_results
+from .pdf import write_pdf
 from .sections import inline_svg
 from .view import build_view
 from .writers import HtmlWriter, MarkdownWriter
@@ -74,13 +75,17 @@ def copy_figures(view, directory):
 
 
 def render_report(manifest_path, outputs):
-    """Write the report formats named in `outputs` (html, md, docx -> path; figures -> the
+    """Write the report formats named in `outputs` (html, md, docx, pdf -> path; figures -> the
     folder for the Markdown's PNGs) from a run's results/manifest.json."""
     results = load_results(manifest_path)
     language = results.config.get("report", {}).get("language", "en")
     view = build_view(results, language)
-    if "html" in outputs:
-        write_text(outputs["html"], render_html(view))
+    if "html" in outputs or "pdf" in outputs:
+        page = render_html(view)
+        if "html" in outputs:
+            write_text(outputs["html"], page)
+        if "pdf" in outputs:
+            write_pdf(page, outputs["pdf"])
     if "md" in outputs:
         figure_dir = outputs.get("figures") or Path(outputs["md"]).parent / "figures"
         if any(f["png"] for block in view["diagnostics"] for f in block["figures"]):

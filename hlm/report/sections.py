@@ -7,6 +7,7 @@ from ..data import centered_columns
 from . import apa
 from .equations import INTERCEPT, Math
 from .models import _group_of, interval
+from .names import term_name
 from .writers import Code, _say
 
 ICC_THRESHOLD = 0.059   # the seed: "ICC不应该低于0.059" (Cohen's medium effect)
@@ -61,7 +62,7 @@ def _component(key, model):
     return ("tau00" if var == INTERCEPT else "tau11"), row
 
 
-def variance_views(results, views, titles, L):
+def variance_views(results, views, titles, names, L):
     V = L["variance_explained"]
     out = []
     for name, entry in (results.derived.get("variance_explained") or {}).items():
@@ -87,7 +88,8 @@ def variance_views(results, views, titles, L):
                          "explained": apa.percent(value) if apa.finite(value) else apa.MISSING,
                          "proportion": apa.proportion(value) if apa.finite(value) else apa.MISSING})
             if apa.finite(value):
-                sentence = V["sentence"] + (V["negative"] if value < 0 else "")
+                shown_negative = round(100 * value, 1) < 0     # "0.0%" needs no note on negative values
+                sentence = V["sentence"] + (V["negative"] if shown_negative else "")
                 sentences.append(_say(sentence, old=titles.get(old, old), new=titles.get(new, new),
                                       component=label, before=apa.estimate(before["vcov"], digits=4),
                                       after=apa.estimate(after["vcov"], digits=4),
@@ -95,7 +97,8 @@ def variance_views(results, views, titles, L):
         added = [t for t in new_model["fixef"] if t not in old_model["fixef"]]
         out.append({"name": name, "old": titles.get(old, old), "new": titles.get(new, new),
                     "old_name": old, "new_name": new, "rows": rows, "sentences": sentences,
-                    "added": V["added"].format(terms=", ".join(added)) if added else ""})
+                    "added": V["added"].format(terms=V["list_sep"].join(
+                        term_name(t, names, new_model["variables"]) for t in added)) if added else ""})
     return out
 
 
@@ -140,14 +143,16 @@ def icc_views(results, titles, L):
 CONTEXTUAL_EFFECTS = ("within", "between", "contextual")
 
 
-def contextual_views(results, titles, L):
+def contextual_views(results, titles, names, L):
     K = L["contextual"]
     out = []
     for name, entry in (results.derived.get("contextual") or {}).items():
+        variables = results.models.get(entry.get("model", name), {}).get("variables", {})
         rows = []
         for key in CONTEXTUAL_EFFECTS:
             effect = entry["effects"][key]
             rows.append({"effect": K[key], "key": key, "term": effect["term"],
+                         "label": term_name(effect["term"], names, variables) if effect["term"] else "",
                          "estimate": apa.estimate(effect["Estimate"]), "se": apa.estimate(effect["Std. Error"]),
                          "df": apa.df(effect["df"]), "p": apa.p_value(effect["Pr(>|t|)"]),
                          "ci": interval(effect)})
@@ -160,7 +165,7 @@ def contextual_views(results, titles, L):
     return out
 
 
-def data_view(results, L):
+def data_view(results, names, L):
     D = L["data"]
     summary, config = results.summary, results.config
     used = _used_columns(results)
@@ -170,7 +175,7 @@ def data_view(results, L):
             continue
         level = {1: D["level_1"], 2: D["level_2"], "group": D["level_group"]}.get(v.get("level"), "")
         numeric = v.get("level") != "group" and apa.finite(v.get("mean"))
-        variables.append({"name": v["name"], "label": v.get("label", ""), "level": level,
+        variables.append({"name": v["name"], "label": names.get(v["name"], ""), "level": level,
                           "mean": apa.estimate(v.get("mean")) if numeric else "",
                           "sd": apa.estimate(v.get("sd")) if numeric else "",
                           "min": apa.estimate(v.get("min")) if numeric else "",

@@ -12,7 +12,9 @@ import yaml
 from ..labels import labels
 from . import apa
 from .inputs import file_sha256, software_versions
-from .models import model_title, model_view, summary_table
+from .models import model_view, summary_table
+from .names import model_titles, variable_names
+from .references import cited, reference_list
 from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
 
 
@@ -20,8 +22,9 @@ def build_view(results, language):
     L = labels(language)
     config = results.config
     models = results.models
-    titles = {name: model_title(name, L) for name in config["models"]}
-    views = {name: model_view(name, models[name], results, L) for name in config["models"] if name in models}
+    titles = model_titles(config, L, language)
+    names = variable_names(results, L, language)
+    views = {name: model_view(name, models[name], titles[name], names, L) for name in config["models"] if name in models}
     data_path = results.base / config["data"]["path"]
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
@@ -29,6 +32,9 @@ def build_view(results, language):
         warnings.insert(0, {"where": L["warnings"]["data"].rstrip("：: "), "anchor": "data",
                             "messages": [L["warnings"]["dropped_rows"].format(
                                 n=apa.integer(results.summary["n_dropped"]))]})
+    icc = icc_views(results, titles, L)
+    references = cited(config, [views[name]["spec"] for name in views], bool(icc),
+                       bool(config.get("centering") or config.get("contextual")))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
@@ -36,15 +42,16 @@ def build_view(results, language):
     return {
         "language": language, "L": L, "title": config.get("title", ""),
         "generated": L["report"]["generated"].format(version=version),
-        "data": data_view(results, L),
+        "data": data_view(results, names, L),
         "models": [views[name] for name in views],
         "summary": summary_table({n: models[n] for n in views}, views, L),
         "comparisons": comparison_views(results, titles, L),
-        "variance_explained": variance_views(results, views, titles, L),
-        "icc": icc_views(results, titles, L),
-        "contextual": contextual_views(results, titles, L),
+        "variance_explained": variance_views(results, views, titles, names, L),
+        "icc": icc,
+        "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
         "warnings": warnings,
+        "references": reference_list(references),
         "software": software_versions(),
         "data_file": config["data"]["path"],
         "data_sha256": file_sha256(data_path) if data_path.is_file() else apa.MISSING,

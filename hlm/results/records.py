@@ -8,10 +8,12 @@ import pandas as pd
 import scipy.stats
 
 from ..analysis.contextual import contextual
+from ..analysis.standardized import standardized
 from ..analysis.variance import icc, r2_nakagawa, variance_explained
 from ..engine.design import build_design
 from ..engine.model import restore_fit
 from ..engine.optimize import OptSummary
+from ..errors import ModelError
 from ..inference.lmertest import LmerTestModel
 from ..vocabulary import DDF_RECORD_KEYS, ddf_method
 from .writers import jsonable
@@ -19,10 +21,11 @@ from .writers import jsonable
 LEVEL = 0.95   # of every interval in the records
 
 
-def model_record(model, spec):
+def model_record(model, spec, data=None):
     """model.to_dict() (the reference's key names) plus the spec it was fitted with, the df and p
-    of the spec's ddf method, Nakagawa's R2, the adjusted ICC and the coefficient table as
-    lmerTest prints it, with 95% intervals."""
+    of the spec's ddf method, Nakagawa's R2, the adjusted ICC, the coefficient table as
+    lmerTest prints it, with 95% intervals, and (spec's standardized: refit or pseudo, with `data`,
+    the table the model was fitted to) the standardized coefficients as effectsize gives them."""
     record = {"name": spec["name"], "spec": spec, **jsonable(model.to_dict())}
     table = model.coef_table(ddf=spec["ddf"])  # lme4: no df, no p
     if "df" in table:
@@ -32,7 +35,20 @@ def model_record(model, spec):
     record["r2_marginal"], record["r2_conditional"] = jsonable(r2_nakagawa(model))
     record["icc_adjusted"] = jsonable(icc(model))
     record["coefficients"] = [with_interval({"term": term, **row}) for term, row in zip(table.index, jsonable(table))]
+    method = spec.get("standardized", "none")
+    if method != "none" and data is not None:
+        record["standardized"] = standardized_record(model, data, method)
     return record
+
+
+def standardized_record(model, data, method):
+    """{method, coefficients: [{term, Std_Coefficient, CI_low, CI_high}]} (effectsize's names),
+    or {method, coefficients: [], message} when the method does not apply to the model."""
+    try:
+        std = standardized(model, data, method)
+    except ModelError as exc:
+        return {"method": method, "coefficients": [], "message": str(exc)}
+    return {"method": method, "coefficients": [{"term": term, **row} for term, row in zip(std.index, jsonable(std))]}
 
 
 def restore_model(record, table):

@@ -22,7 +22,7 @@ from hlm.pipeline.config import (
     variance_explained_names,
 )
 from hlm.pipeline.paths import config_files, result_files
-from hlm.pipeline.starter import guess_group, starter_config, write_starter_config
+from hlm.pipeline.starter import guess_group, missing_code_guesses, starter_config, write_starter_config
 
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
 
@@ -50,7 +50,8 @@ def test_shipped_config_declares_the_seed_analysis(config):
     checked = check(config)
     specs = model_specs(checked)
     assert specs["null"] == {"name": "null", "formula": "mathach ~ 1 + (1 | id)", "REML": False,
-                             "optimizer": "bobyqa", "ddf": "Satterthwaite", "control": {}}
+                             "optimizer": "bobyqa", "ddf": "Satterthwaite", "control": {},
+                             "standardized": "none"}
     assert specs["random_slope"]["formula"] == "mathach ~ 1 + ses + (1 + ses | id)"
     assert specs["full"]["formula"] == "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"
     assert comparison_names(checked) == ["random_slope_vs_null", "full_vs_random_slope"]
@@ -76,7 +77,7 @@ def test_defaults_are_filled_in():
                                      "ddf": "Satterthwaite", "control": {}}
     assert checked["icc"] == ["m0"]
     assert checked["comparisons"] == [] and checked["diagnostics"] == []
-    assert checked["report"] == {"language": "zh", "formats": ["html", "md", "docx"]}
+    assert checked["report"] == {"language": "zh", "formats": ["html", "md", "docx"], "standardized": "none"}
     assert model_specs(checked)["m0"]["REML"] is True
     assert minimal["data"] == {"path": "data/hsb.sav", "group": "id"}  # the input is not changed
 
@@ -307,3 +308,23 @@ def test_init_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert cli.main(["init", data, "-o", str(out), "--force"]) == 0
     assert write_starter_config(data, tmp_path / "other.yaml").is_file()
+
+
+@pytest.mark.parametrize("path, group, outcome, levels", [
+    ("data/hsb.sav", "id", "mathach", None),
+    ("tests/fixtures/data/contraception.sav", "district", "age", None),   # r/export_starter_data.R
+    ("tests/fixtures/data/egsingle.sav", "childid", "math", ["childid", "schoolid"]),
+])
+def test_init_guesses_group_outcome_and_levels(path, group, outcome, levels):
+    text = starter_config(read_data(ROOT / path), path)
+    config = yaml.safe_load(text)
+    assert config["data"]["group"] == group and config["data"].get("levels") == levels
+    assert config["models"][None]["formula"] == f"{outcome} ~ 1 + (1 | {group})"  # YAML reads null: as None
+    assert f"# outcome guessed: {outcome}, continuous" in text
+
+
+def test_init_never_takes_a_two_valued_column_as_group_and_proposes_missing_codes():
+    frame = read_data(ROOT / "tests/fixtures/data/contraception.sav").frame
+    assert guess_group(frame[["use", "urban", "age"]]) is None
+    frame.loc[:4, "age"] = -99
+    assert missing_code_guesses(frame) == [-99]

@@ -101,7 +101,7 @@ def test_model_json_carries_lme4_numbers(hsb_run, name):
     model, ref = read(hsb_run, f"results/models/{name}.json"), REFERENCE["models"][name]
     assert model["name"] == name and model["formula"] == ref["formula"]
     assert model["spec"] == {"name": name, "formula": ref["formula"], "REML": False, "optimizer": "bobyqa",
-                             "ddf": "Satterthwaite", "control": {}}
+                             "ddf": "Satterthwaite", "control": {}, "standardized": "none"}
     assert model["optsummary"]["final"] == model["theta"] and model["optsummary"]["optimizer"] == "bobyqa"
     assert (model["nobs"], model["ngroups"], model["REML"]) == (ref["nobs"], ref["ngroups"], False)
     for key in ("logLik", "deviance", "AIC", "BIC"):

@@ -8,6 +8,9 @@ equations (2)-(4), (9) and the full model's).
 import io
 import json
 import re
+import shutil
+import subprocess
+import zipfile
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -101,8 +104,8 @@ CASES = {
         None),
     "computed variables take the level of their own values": (
         "mathach ~ I(ses^2) + I(ses_mean^2) + (1 | id)",
-        [r"Y_{ij}(\mathrm{mathach}) = \beta_{0j} + \beta_{1j}X_{ij}(\mathrm{I(ses\hat{}2)}) + r_{ij}"],
-        [r"\beta_{0j} = \gamma_{00} + \gamma_{01}W_{j}(\mathrm{I(ses\_mean\hat{}2)}) + u_{0j}",
+        [r"Y_{ij}(\mathrm{mathach}) = \beta_{0j} + \beta_{1j}X_{ij}(\mathrm{I(ses}^{\mathrm{2}}\mathrm{)}) + r_{ij}"],
+        [r"\beta_{0j} = \gamma_{00} + \gamma_{01}W_{j}(\mathrm{I(ses\_mean}^{\mathrm{2}}\mathrm{)}) + u_{0j}",
          r"\beta_{1j} = \gamma_{10}"],
         None),
 }
@@ -164,7 +167,7 @@ def test_crossed_factors_get_a_combined_equation_only():
 
 
 @pytest.mark.parametrize("name, latex", [
-    ("ses", r"\mathrm{ses}"), ("ses_cwc", r"\mathrm{ses\_cwc}"), ("I(ses^2)", r"\mathrm{I(ses\hat{}2)}"),
+    ("ses", r"\mathrm{ses}"), ("ses_cwc", r"\mathrm{ses\_cwc}"), ("I(ses^2)", r"\mathrm{I(ses}^{\mathrm{2}}\mathrm{)}"),
     ("数学成绩", r"\text{数学成绩}"), ("a b", r"\mathrm{a\ b}"),
 ])
 def test_names_are_escaped_for_latex(name, latex):
@@ -225,3 +228,15 @@ def test_a_level_2_variable_named_like_a_level_1_one_in_every_format(ses2_report
     assert any(p.endswith(": β₀ⱼ = γ₀₀ + γ₀₁Wⱼ(ses2) + u₀ⱼ") for p in paragraphs), paragraphs
     assert text.count("(ses2)") == text.count("Wⱼ(ses2)") == 2
     assert role in text
+
+
+def test_a_power_is_a_superscript_for_pandoc_not_a_hat_accent(tmp_path):
+    # pandoc report.md -o report.docx: \hat{} would put an accent over the next letter
+    (tmp_path / "m.md").write_text(f"${latex_name('I(Days^2)')}$\n", encoding="utf-8")
+    pandoc = shutil.which("pandoc")
+    if pandoc is None:
+        pytest.skip("needs pandoc")
+    subprocess.run([pandoc, str(tmp_path / "m.md"), "-o", str(tmp_path / "m.docx")], check=True)
+    with zipfile.ZipFile(tmp_path / "m.docx") as archive:
+        xml = archive.read("word/document.xml").decode()
+    assert "<m:sSup>" in xml and "<m:acc>" not in xml

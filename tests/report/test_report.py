@@ -107,7 +107,8 @@ def test_markdown_has_the_seeds_terms_figures_and_equations(zh_run, en_run, lang
     md = read(folder, "results/report/report.md")
     for term in (ZH_TERMS if language == "zh" else EN_TERMS) + SEED:
         assert term in md, term
-    assert r"\beta_{1j} &= \gamma_{10} + \gamma_{11}W_{j}(\mathrm{disclim}) + u_{1j}" in md
+    # the variables by the labels hsb.sav gives them
+    assert r"\beta_{1j} &= \gamma_{10} + \gamma_{11}W_{j}(\text{Disciplinary climate (学校纪律环境)}) + u_{1j}" in md
     assert md.startswith("---\ntitle: ")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert len(links) == 3  # panels A-D, caterpillar, simple slopes of the full model
@@ -123,7 +124,7 @@ def test_html_is_self_contained(zh_run):
     assert not re.search(r"url\(\s*['\"]?(https?:|//)", page)
     assert "<script" not in page and '<link rel="stylesheet"' not in page
     assert page.count("<svg") >= 3 and "<math" in page and "<style>" in page
-    assert "<mtext>disclim</mtext>" in page  # equations as MathML
+    assert "<mtext>Disciplinary climate (学校纪律环境)</mtext>" in page  # equations as MathML
 
 
 def test_word_tables_are_three_line_tables(zh_run):
@@ -131,7 +132,7 @@ def test_word_tables_are_three_line_tables(zh_run):
     from docx.oxml.ns import qn
     document = docx.Document(str(zh_run / "results/report/tables.docx"))
     cells = {cell.text for table in document.tables for row in table.rows for cell in row.cells}
-    for value in ("ses:disclim", "0.571", "-1.13", "146.41", "62.165", "γ₁₁", "τ₀₀"):
+    for value in ("Socio-economic status, standardized (社会经济地位) × Disciplinary climate (学校纪律环境)", "0.571", "-1.13", "146.41", "62.165", "γ₁₁", "τ₀₀"):
         assert value in cells, value
     head = document.tables[0].rows[0].cells[0]._tc.tcPr.find(qn("w:tcBorders"))
     assert head.find(qn("w:top")).get(qn("w:val")) == "single"
@@ -157,7 +158,7 @@ def test_warnings_show_where_they_occur_and_in_their_section(zh_run):
     results.models["full"].update(singular=True, converged=False, n_dropped=12, messages=[
         "fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"])
     page = render_html(build_view(results, "zh"))
-    full = page[page.index('<section id="model-full">'):page.index('<section id="model-contextual_group">')]
+    full = page[page.index('<section id="model-full" class="model">'):page.index('<section id="model-contextual_group" class="model">')]
     for text in ("畸形拟合", "模型未收敛", "rank deficient so dropping 1 column", "删除了 12 行"):
         assert text in full, text
     warnings = page[page.index('<section id="warnings">'):page.index('<section id="reproducibility">')]
