@@ -10,8 +10,8 @@ import json
 import re
 import shutil
 import subprocess
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 
 import numpy as np
 import pandas as pd

@@ -5,13 +5,12 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import docx
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, ok, snakemake
+from conftest import FIXTURES, copy_project, ok, snakemake
 
 import hlm
 from hlm.labels import labels
@@ -88,7 +87,7 @@ def test_pdf_without_chromium_is_one_line_naming_the_package(monkeypatch):
 
 def test_uncorrelated_terms_show_one_group(tmp_path):
     # lmer(Reaction ~ Days + (Days || Subject), sleepstudy): VarCorr groups Subject and Subject.1
-    frame = pd.read_csv(Path(__file__).parent / "fixtures" / "data" / "sleepstudy.csv")
+    frame = pd.read_csv(FIXTURES / "data" / "sleepstudy.csv")
     model = hlm.lmer("Reaction ~ Days + (Days || Subject)", frame)
     spec = {"name": "m", "formula": model.formula, "REML": True, "optimizer": "bobyqa", "ddf": "Satterthwaite",
             "control": {}, "standardized": "none"}

@@ -1,9 +1,9 @@
 """Standardized coefficients against R's effectsize::standardize_parameters (r/ref_standardized.R)."""
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FIXTURES, ROOT
 
 import hlm
 from hlm.analysis.standardized import standardized
@@ -11,14 +11,13 @@ from hlm.data import read_data
 from hlm.errors import ModelError
 from hlm.results.records import model_record
 
-FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = json.loads((FIXTURES / "standardized_effectsize.json").read_text())
 MODELS = [name for name in REFERENCE if name != "versions"]
 
 
 @pytest.fixture(scope="module")
 def tables():
-    hsb = read_data(Path(__file__).parents[1] / "data" / "hsb.sav").frame
+    hsb = read_data(ROOT / "data" / "hsb.sav").frame
     hsb["ses_mean"] = hsb.groupby("id")["ses"].transform("mean")
     hsb["ses_cwc"] = hsb["ses"] - hsb["ses_mean"]
     exam = pd.read_csv(FIXTURES / "data" / "exam.csv")
