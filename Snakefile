@@ -3,12 +3,20 @@
 #   snakemake --cores 2 --configfile my.yaml another config (or: hlm run my.yaml)
 #   snakemake --cores 2 analysis             data, models, comparisons, derived statistics only
 #   snakemake --profile profiles/slurm       every job on a SLURM cluster
-from snakemake.utils import min_version
+#   snakemake --cores 2 --config title="..."  a key of the config overridden
+from snakemake.utils import min_version, update_config
+
+from hlm.pipeline.config import read_yaml
 
 min_version("8.0")
 
-if "data" not in config and "models" not in config:  # no --configfile: the shipped analysis
-    configfile: "config/config.yaml"                     # (--config key=value still overrides)
+CONFIG_PATHS = list(workflow.configfiles)
+if "data" not in config and "models" not in config:  # no --configfile: the shipped analysis, read as
+    CONFIG_PATHS = ["config/config.yaml"]              # plain YAML (`configfile:` runs YTE templates)
+    overrides = dict(config)                           # --config key=value
+    config.clear()
+    config.update(read_yaml(CONFIG_PATHS[0]))
+    update_config(config, overrides)
 
 include: "workflow/rules/common.smk"   # CONFIG: config validated against the schema, defaults filled in
 

@@ -5,7 +5,9 @@ import re
 from pathlib import Path
 
 from ..data import level_of, read_data
+from ..engine.formula import Name, deparse
 from ..errors import ConfigError, DataError
+from ..escape import yaml_comment_text, yaml_string
 from ..results.writers import write_text
 from .config import DEFAULT_CONFIG
 
@@ -37,7 +39,9 @@ def starter_config(dataset, data_path):
     numeric = [c for c in frame.columns if c != group and frame[c].dtype.kind in "fiu"]
     outcome = next((c for c in numeric if levels[c] == 1 and frame[c].nunique() > 2),
                    numeric[0] if numeric else next(c for c in frame.columns if c != group))
-    q = _quote
+    q = yaml_string
+    c = yaml_comment_text
+
     def commented(line, comment):
         return f"{line:<25}# {comment}"
 
@@ -51,13 +55,14 @@ def starter_config(dataset, data_path):
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
         commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]"),
         "",
-        f"# Variables of {Path(data_path).name} ({len(frame)} rows, {frame[group].nunique()} groups of '{group}'):",
+        f"# Variables of {c(Path(data_path).name)} ({len(frame)} rows, {frame[group].nunique()} groups "
+        f"of '{c(group)}'):",
     ]
-    width = max(len(str(c)) for c in frame.columns)
+    width = max(len(c(column)) for column in frame.columns)
     for column in frame.columns:
         level = "group id" if column == group else f"level {levels[column]}"
         label = dataset.variable_labels.get(column, "")
-        lines.append(f"#   {str(column):<{width}}  {level:<8}  {label}".rstrip())
+        lines.append(f"#   {c(column):<{width}}  {level:<8}  {c(label)}".rstrip())
     lines += [
         "",
         "centering: {}            # e.g. {ses: group} adds ses_cwc and ses_mean; grand adds ses_gmc",
@@ -68,7 +73,7 @@ def starter_config(dataset, data_path):
         "  ddf: Satterthwaite",
         "",
         "models:                  # name: formula (lme4 syntax); replace the outcome with yours",
-        f"  null: {q(f'{outcome} ~ 1 + (1 | {group})')}",
+        f"  null: {q(f'{_name(outcome)} ~ 1 + (1 | {_name(group)})')}",
         "",
         "comparisons: []          # e.g. [[random_slope, null]]",
         "icc: [null]",
@@ -83,9 +88,9 @@ def starter_config(dataset, data_path):
     return "\n".join(lines)
 
 
-def _quote(text):
-    import json
-    return json.dumps(str(text), ensure_ascii=False)
+def _name(column):
+    """A column as a formula names it: backticked unless it is a syntactic R name."""
+    return deparse(Name(str(column)))
 
 
 def guess_group(frame):
