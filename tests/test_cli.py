@@ -62,7 +62,7 @@ def bad_inputs(tmp_path):
         (["mathach ~ ses + (1 | id", HSB], "position"),
         (["mathach ~ ses + (1 | id)", HSB, "--optimizer", "newton"], "optimizer 'newton' is unknown"),
         (["y ~ x + (1 | g)", str(empty)], "nothing to fit"),
-        (["y ~ 1 + (1 | g)", str(one)], "only 1 level"),
+        (["y ~ 1 + (1 | g)", str(one)], "grouping factors must have > 1 sampled level"),
     ]
 
 

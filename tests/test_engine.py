@@ -149,3 +149,25 @@ def test_infinite_values_are_refused(models):
     frame = models.frame("hsb", "null").assign(zero=0.0)
     with pytest.raises(DataError, match=r"'log\(zero\)' is infinite in 7185 rows"):
         hlm.lmer("mathach ~ log(zero) + (1 | id)", frame)
+
+
+def test_a_model_without_fixed_effects_is_lme4s():
+    # R (tests/fixtures/r/ref_hardening.R): m <- lmer(Reaction ~ 0 + (1 | Subject), sleepstudy);
+    # lme4 fits it by ML (REML needs fixed effects) and prints no fixed-effects table
+    import json
+
+    import pandas as pd
+    from conftest import FIXTURES, LL_ATOL, VARPAR_RTOL
+
+    import hlm
+    from hlm.results.writers import jsonable
+    r = load_reference("hardening_lme4.json")["no_fixed_effects"]
+    model = hlm.lmer(r["formula"], pd.read_csv(FIXTURES / "data" / "sleepstudy.csv"))
+    assert model.REML is r["REML"] is False
+    assert model.loglik == pytest.approx(r["logLik"], abs=LL_ATOL)
+    assert model.theta == pytest.approx([r["theta"]], rel=VARPAR_RTOL)
+    assert model.sigma == pytest.approx(r["sigma"], rel=VARPAR_RTOL)
+    printed = model.summary()
+    assert "Number of obs: 180, groups:  Subject, 18" in printed and "Fixed effects" not in printed
+    record = json.loads(json.dumps(jsonable(model.to_dict()), allow_nan=False))
+    assert record["fixef"] == {} and record["deviance"] == pytest.approx(r["objective"], abs=LL_ATOL)

@@ -23,8 +23,12 @@ SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, model_class=None):
     """Fit a built Design (as an instance of `model_class`, LinearMixedModel by default);
     `refit` and allfit reuse the design without rebuilding it."""
-    deviance = ProfiledDeviance(design, reml=bool(REML))
-    theta, summary = optimize(deviance, optimizer, control, start)
+    deviance = ProfiledDeviance(design, reml=_reml(REML, design))
+    try:
+        theta, summary = optimize(deviance, optimizer, control, start)
+    except ModelError:
+        _refuse_exact_fit(design)
+        raise
     singular = is_singular(theta, deviance.lower)
     convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
     if summary.status == "MAXEVAL_REACHED":
@@ -37,13 +41,31 @@ def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, 
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
 
 
+def _reml(REML, design):
+    """As lme4: without fixed effects REML is ML (and the fit says so)."""
+    return bool(REML) and design.p > 0
+
+
+def _refuse_exact_fit(design):
+    """When the optimizer fails because the fixed effects alone reproduce y, say so."""
+    if design.p >= design.n:
+        rss = 0.0
+    else:
+        coefficients = np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+        rss = float(np.sum((design.y - design.X @ coefficients) ** 2))
+    if rss <= 1e-10 * max(1.0, float(np.sum((design.y - design.y.mean()) ** 2))):
+        raise ModelError(f"the fixed effects of '{design.formula}' fit '{design.response}' exactly ({design.p} "
+                         f"coefficients, {design.n} observations), so no variance is left to estimate; "
+                         "remove predictors or check that the outcome is not computed from them")
+
+
 def restore_fit(design, REML, optsummary, converged, messages, model_class=None, rtol=1e-9):
     """The fit a record saved, at its θ̂, without optimizing again.
 
     The objective at θ̂ must be the saved one: a design built from other data gives another
     value, and then the record does not belong to this design.
     """
-    deviance = ProfiledDeviance(design, reml=bool(REML))
+    deviance = ProfiledDeviance(design, reml=_reml(REML, design))
     value = deviance(np.array(optsummary.final))
     if not abs(value - optsummary.fmin) <= rtol * max(1.0, abs(optsummary.fmin)):
         raise ModelError(f"the saved fit of '{design.formula}' does not belong to this data: the objective at "
@@ -95,6 +117,8 @@ class LinearMixedModel:
     @cached_property
     def vcov(self):
         names = list(self.design.fixed_names)
+        if not names:  # y ~ 0 + (1 | g): no fixed effects, R_X is 0 x 0
+            return pd.DataFrame(np.zeros((0, 0)))
         unscaled = self.deviance_function.unscaled_vcov(self._evaluation)
         return pd.DataFrame(self.sigma ** 2 * unscaled, index=names, columns=names)
 
