@@ -366,7 +366,7 @@ def _refuse_numbers_with_text(series, share=0.05):
     numbers = pd.to_numeric(values, errors="coerce")
     text = values[numbers.isna()]
     if len(text) and numbers.nunique() > 2 and len(text) <= max(3, share * len(values)):
-        cells = ", ".join(repr(str(v)) for v in dict.fromkeys(text.tolist()).keys())
+        cells = ", ".join(repr(str(v)) for v in dict.fromkeys(text.tolist()))
         raise DataError(f"column '{series.name}' holds numbers but {len(text)} text cell"
                         f"{'s' if len(text) > 1 else ''} ({cells[:200]}); list such values under "
                         "data.missing_codes (or fix the cells) so that it is read as numbers")

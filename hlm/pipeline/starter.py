@@ -55,8 +55,8 @@ def starter_config(dataset, data_path):
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
         commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]"),
         "",
-        f"# Variables of {c(Path(data_path).name)} ({len(frame)} rows, {frame[group].nunique()} groups "
-        f"of '{c(group)}'):",
+        (f"# Variables of {c(Path(data_path).name)} ({len(frame)} rows, {frame[group].nunique()} groups "
+         f"of '{c(group)}'):"),
     ]
     width = max(len(c(column)) for column in frame.columns)
     for column in frame.columns:
