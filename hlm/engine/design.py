@@ -339,8 +339,29 @@ def evaluate(node, frame):
         if node.func in NUMERIC_FUNCTIONS:
             with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows are dropped, -inf refused
                 return NUMERIC_FUNCTIONS[node.func](_numeric(value, node))
-    raise FormulaError(f"'{deparse(node)}' is not supported in a formula; use a column, I(...), "
-                       f"factor(), or one of {', '.join(sorted(NUMERIC_FUNCTIONS))}")
+    raise FormulaError(_unsupported(node))
+
+
+def check_functions(node):
+    """Refuse, as evaluate() would, a call the formula evaluator cannot compute (poly(x, 2),
+    offset(z)): the config check then stops before any job."""
+    if isinstance(node, Call):
+        if len(node.args) != 1 or node.func not in NUMERIC_FUNCTIONS | dict.fromkeys(FACTOR_FUNCTIONS):
+            raise FormulaError(_unsupported(node))
+        check_functions(node.args[0])
+    for child in _children(node):
+        check_functions(child)
+
+
+def _children(node):
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    return (node.operand,) if isinstance(node, Unary) else (node.inner,) if isinstance(node, Paren) else ()
+
+
+def _unsupported(node):
+    return (f"'{deparse(node)}' is not supported in a formula; use a column, I(...), "
+            f"factor(), or one of {', '.join(sorted(NUMERIC_FUNCTIONS))}")
 
 
 def _numeric(value, node):

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from ..data import centered_columns, read_columns, source_variable
-from ..engine.design import used_columns
-from ..engine.formula import parse_expression, parse_formula
+from ..engine.design import check_functions, used_columns
+from ..engine.formula import parse_formula
 from ..errors import ConfigError, DataError, FormulaError, did_you_mean
 from ..resources import SCHEMA
 
@@ -254,8 +254,9 @@ def _unique(names, key):
 def formula_columns(formula, key="formula"):
     """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
     try:
-        parse_formula(formula)
-        names = used_columns(parse_expression(formula))
+        tree = parse_formula(formula).tree
+        check_functions(tree)
+        names = used_columns(tree)
     except FormulaError as exc:
         raise ConfigError(f"config key '{key}': {_one_line(exc)}") from exc
     return list(dict.fromkeys(name.strip("`") for name in names))
