@@ -5,6 +5,7 @@ import sys
 from hlm.pipeline import config as configuration  # not `config`: Snakemake's dict
 from hlm.pipeline import paths
 from hlm.errors import HlmError
+from hlm.results.writers import file_sha256, outdate_damaged
 
 try:  # snakemake.utils.validate with workflow/schemas/, then the data: a bad config stops
     for path in CONFIG_PATHS:  # duplicate keys and aliases, which Snakemake's loader lets through
@@ -16,6 +17,7 @@ except HlmError as exc:
 CONFIG_FILES = paths.config_files(CONFIG_PATHS)  # for the report's command
 SPECS = configuration.model_specs(CONFIG)
 FILES = paths.result_files(CONFIG)
+outdate_damaged(paths.all_paths(FILES))  # a truncated or edited result file is rebuilt, not read
 PATHS = paths.PATHS
 COMPARISONS = dict(zip(configuration.comparison_names(CONFIG), CONFIG["comparisons"]))
 DERIVED_MODELS = configuration.derived_models(CONFIG)
