@@ -1,19 +1,21 @@
 """Text from data and configs (names, labels, titles), made inert for the place it is written.
 
 A label is data, never syntax: whatever it holds (newlines, quotes, `#`, backticks, `$`,
-link syntax), it must not change the structure of the YAML, Markdown, LaTeX or matplotlib
-text it is written into. One function per destination.
+link syntax), it must not change the structure of the YAML or Markdown it is written into.
+One function per destination (LaTeX: report.equations.latex_name; HTML: Jinja's autoescape;
+figures: no mathtext, figures.style).
 """
 import re
 
 import yaml
 
-# PyYAML ends a line (and so a comment) at each of these, not only at \n
-YAML_LINE_BREAKS = "\r\n\x85\u2028\u2029"
+# PyYAML ends a line (and so a comment) at \r \n \x85 \u2028 \u2029, not only at \n
 _UNSAFE_IN_COMMENT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
-_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
-                  "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}"}
+# what starts emphasis, code, math, citations, attributes, tables, sub- and superscripts and
+# closing heading marks in pandoc's Markdown or CommonMark; a `<` or `&` that would start a tag,
+# autolink or entity; a `]` that would close a link, image or span (`](`, `][`, `]{`). Plain
+# brackets and comparisons, as in [-1.2, 3.4] and p < .001, stay as they are.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_$#|~^@{}]|<(?=[A-Za-z/!?])|&(?=[#A-Za-z])|\](?=[(\[{]))")
 
 
 def yaml_string(text):
@@ -36,7 +38,7 @@ def one_line(text):
 def markdown_text(text):
     """Markdown (pandoc's and CommonMark's) that shows `text` literally: no emphasis, link,
     HTML, math or list from the characters it holds."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
 
 
 def code_span(text):
@@ -48,11 +50,8 @@ def code_span(text):
     return f"{fence} {text} {fence}"
 
 
-def latex_text(text):
-    """Text for inside LaTeX's \\text{...} (or \\mathrm{...}): its special characters escaped."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in one_line(text))
-
-
-def mathtext_literal(text):
-    """Text matplotlib draws as written: `$` escaped, so `$x$` is not parsed as mathtext."""
-    return str(text).replace("$", r"\$")
+def code_block(text, info=""):
+    """A fenced Markdown code block holding `text`: a fence longer than any run of backticks."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
