@@ -391,3 +391,16 @@ def test_functions_the_evaluator_lacks_are_refused(config, formula):
     config["models"]["full"] = formula
     message = error_of(config)
     assert message.startswith("config key 'models.full': '") and "is not supported in a formula" in message
+
+
+def test_init_on_a_csv_with_hostile_headers_writes_a_config_that_checks(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    outcome, group = "score\n__use_yte__: true\nx: ?open('pwned', 'w')", "class: \"a\" # {b} &c"
+    pd.DataFrame({group: np.repeat(np.arange(10), 6), outcome: rng.normal(size=60)}).to_csv("d.csv", index=False)
+    assert cli.main(["init", "d.csv", "-o", "c.yaml"]) == 0
+    checked = load_config("c.yaml", tmp_path)
+    assert checked["data"]["group"] == group and formula_columns(checked["models"]["null"]) == [outcome, group]
+    assert not (tmp_path / "pwned").exists()
