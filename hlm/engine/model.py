@@ -20,6 +20,8 @@ from .optimize import OptSummary, convergence_messages, is_singular, optimize
 
 log = logging.getLogger(__name__)
 
+INTERIOR_START = 0.05          # where a restart puts bounded θ entries that ended on or near 0
+IMPROVEMENT_TOLERANCE = 1e-8   # a restart's optimum replaces the first only if this much lower
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -68,22 +70,56 @@ def restore_fit(design, REML, optsummary, converged, messages, model_class=None,
 
 
 def _fit(design, deviance, optimizer, control, start, model_class, level=logging.WARNING):
-    """Optimize θ, check the optimum as lme4 does and log the fit's messages at `level`."""
+    """Optimize θ, check the optimum as lme4 does and log the fit's messages at `level`.
+
+    An optimizer can stop on the boundary (a variance at 0) or at a point that fails lme4's
+    gradient check, short of the optimum lme4 finds (random slopes have optima on several
+    boundaries): then it runs again from interior points and the best optimum is kept, so the
+    fit is never worse than lme4's; a message says when that changed the answer.
+    """
     try:
         theta, summary = optimize(deviance, optimizer, control, start)
     except ModelError:
         _refuse_exact_fit(design)
         raise
-    lower = deviance.layout.lower
-    singular = is_singular(theta, lower)
-    convergence = [] if singular else convergence_messages(deviance.objective, theta, lower)
+    singular, convergence = _checks(deviance, theta)
+    first, restarted = summary, []
+    if singular or convergence:
+        for interior in _interior_starts(deviance.layout.lower, theta):
+            try:
+                retry, retry_summary = optimize(deviance, optimizer, control, interior)
+            except ModelError:        # this start failed (e.g. NLopt's roundoff limit): keep the others
+                continue
+            evaluations = summary.evaluations + retry_summary.evaluations
+            if retry_summary.fmin < summary.fmin - IMPROVEMENT_TOLERANCE:
+                theta, summary = retry, retry_summary
+            summary = replace(summary, initial=first.initial, evaluations=evaluations)
+        if summary.fmin < first.fmin:
+            singular, convergence = _checks(deviance, theta)
+            restarted = [f"the optimizer stopped short of the optimum; restarted from interior points it "
+                         f"found a deviance lower by {first.fmin - summary.fmin:.4g}, which the fit uses"]
     if summary.status == "MAXEVAL_REACHED":
         convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
                               "(raise control['maxeval'] or try another optimizer)")
-    messages = list(design.messages) + ([SINGULAR_MESSAGE] if singular else []) + convergence
+    messages = list(design.messages) + restarted + ([SINGULAR_MESSAGE] if singular else []) + convergence
     for message in messages[len(design.messages):]:
         log.log(level, message)
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+def _interior_starts(lower, theta):
+    """Where to restart after an optimum on the boundary: θ̂ moved off it, 0.5·I, and all
+    entries 0.5 (correlated effects), so that optima on other boundaries are reached too."""
+    bounded = np.isfinite(lower)
+    return [np.where(bounded, np.maximum(theta, INTERIOR_START), theta),
+            np.where(bounded, 0.5, 0.0), np.full(len(theta), 0.5)]
+
+
+def _checks(deviance, theta):
+    """(singular, convergence messages) of an optimum, as lme4 checks them."""
+    lower = deviance.layout.lower
+    singular = is_singular(theta, lower)
+    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower)
 
 
 def _read_only_design(design):
