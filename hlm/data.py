@@ -175,8 +175,20 @@ def _as_missing(frame, codes, keep):
         return frame
     for column in frame.columns:
         if column != keep:
-            frame[column] = frame[column].mask(frame[column].isin(codes))
+            coded = frame[column].isin(codes)
+            frame[column] = frame[column].mask(coded)
+            if coded.any():
+                frame[column] = _numbers_if_all_are(frame[column])
     return frame
+
+
+def _numbers_if_all_are(column):
+    """A text column whose every value is a number once its missing codes are gone ('n/a' in a
+    column of scores), as numbers."""
+    if column.dtype != object:
+        return column
+    numbers = pd.to_numeric(column, errors="coerce")
+    return numbers if numbers.notna().sum() == column.notna().sum() else column
 
 
 EXACT_INTEGERS = 2 ** 53   # doubles hold every whole number below this exactly

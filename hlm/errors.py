@@ -21,6 +21,10 @@ class ModelError(HlmError):
     """The model cannot be fitted as specified."""
 
 
+class ResultsError(HlmError):
+    """A result file is missing or damaged (truncated, not JSON or parquet): rerun to rebuild it."""
+
+
 class ConfigError(HlmError):
     """The analysis config names a missing key, model, column or file."""
 

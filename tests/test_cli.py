@@ -11,6 +11,8 @@ import pytest
 from conftest import copy_project, load_reference
 from test_pipeline import planned_jobs
 
+from hlm.data import read_data
+
 ROOT = Path(__file__).parent.parent
 HSB = str(ROOT / "data" / "hsb.sav")
 
@@ -57,6 +59,10 @@ def bad_inputs(tmp_path):
     pd.DataFrame({"y": [1.0, 2.0], "x": [None, None], "g": ["a", "b"]}).to_csv(empty, index=False)
     one = tmp_path / "one.csv"
     pd.DataFrame({"y": [1.0, 2.0, 3.0], "g": ["a", "a", "a"]}).to_csv(one, index=False)
+    hsb = read_data(HSB).frame
+    first_rows, constant = tmp_path / "first.csv", tmp_path / "constant.csv"
+    hsb.drop_duplicates("id").to_csv(first_rows, index=False)
+    hsb.assign(mathach=1.0).to_csv(constant, index=False)
     return [
         (["mathach ~ ses + (1 | id)", str(tmp_path / "missing.sav")], "does not exist"),
         (["mathach ~ ses + (1 | id)", str(garbage)], "could not be read"),
@@ -65,7 +71,12 @@ def bad_inputs(tmp_path):
         (["mathach ~ ses + (1 | id", HSB], "position"),
         (["mathach ~ ses + (1 | id)", HSB, "--optimizer", "newton"], "optimizer 'newton' is unknown"),
         (["y ~ x + (1 | g)", str(empty)], "nothing to fit"),
-        (["y ~ 1 + (1 | g)", str(one)], "only 1 level"),
+        (["y ~ 1 + (1 | g)", str(one)], "grouping factors must have > 1 sampled level"),
+        (["mathach ~ " + "(" * 3000 + "ses" + ")" * 3000 + " + (1 | id)", HSB], "nests parentheses"),
+        (["mathach ~ " + "+".join(["ses"] * 20000) + " + (1 | id)", HSB], "operators deep"),
+        (["mathach ~ ses + (1 | id + sector)", HSB], "Invalid grouping factor specification, id + sector"),
+        (["mathach ~ ses + (ses | id)", str(first_rows)], "number of levels of each grouping factor must be <"),
+        (["mathach ~ ses + (ses | id)", str(constant)], "the outcome 'mathach' is constant"),
     ]
 
 

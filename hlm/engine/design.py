@@ -46,6 +46,7 @@ class RandomEffectsTerm:
     matrix: np.ndarray      # (n, q) model matrix of the term's left-hand side
     codes: np.ndarray       # (n,) level index of each row
     levels: tuple
+    label: str = ""         # as lme4 names the term: 'Days | Subject'
 
     @property
     def q(self):
@@ -148,6 +149,9 @@ def build_design(formula_text, data):
                            "(statsmodels.formula.api.ols)")
     frame, messages = _defined_rows(formula, _complete_rows(formula, data))
     y = _response(formula.response, frame)
+    if np.ptp(y) == 0:
+        raise ModelError(f"the outcome '{formula.response.label}' is constant (every value is {y[0]:g}); "
+                         "a mixed model needs an outcome that varies: check the column or the missing codes")
     X, names, assign, dropped = _full_rank(*model_matrix(formula.fixed, frame))
     if dropped:
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -155,13 +159,7 @@ def build_design(formula_text, data):
                         f" ({', '.join(dropped)})")
     terms = [_random_term(term, frame) for term in formula.random]
     terms.sort(key=lambda t: -t.nlevels)  # lme4's reorder.terms; stable for ties
-    for term in terms:
-        if term.nlevels < 2:
-            raise ModelError(f"grouping factor '{term.group}' has only {term.nlevels} level; "
-                             "a random effect needs at least two groups")
-        if term.nlevels >= len(y) and term.q == 1:
-            raise ModelError(f"grouping factor '{term.group}' has as many levels ({term.nlevels}) as "
-                             f"there are observations ({len(y)}); its variance is not identifiable")
+    _check_random_effects(terms, len(y))
     for message in messages:
         log.warning(message)
     fixed_terms = tuple(FixedTerm(":".join(v.label for v in term), tuple(v.label for v in term))
@@ -169,6 +167,24 @@ def build_design(formula_text, data):
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
                   tuple(terms), frame.rows, len(data) - len(frame), tuple(messages),
                   formula, tuple(assign), fixed_terms, _variables(formula, frame, terms))
+
+
+def _check_random_effects(terms, n):
+    """lmer's default checks, in lme4's words (checkNlevels, checkZdims in lme4's R/utilities.R)."""
+    factors = {term.group: term.nlevels for term in terms}
+    if any(nlevels < 2 for nlevels in factors.values()):
+        few = [group for group, nlevels in factors.items() if nlevels < 2]
+        raise ModelError(f"grouping factors must have > 1 sampled level (problems: {', '.join(few)}); "
+                         "a random effect needs at least two groups")
+    if too_many := [group for group, nlevels in factors.items() if nlevels >= n]:
+        raise ModelError("number of levels of each grouping factor must be < number of observations "
+                         f"(problems: {', '.join(too_many)})")
+    for term in terms:
+        if n <= term.nlevels * term.q:
+            raise ModelError(f"number of observations (={n}) <= number of random effects "
+                             f"(={term.nlevels * term.q}) for term ({term.label}); the random-effects "
+                             "parameters and the residual variance (or scale parameter) are probably "
+                             "unidentifiable")
 
 
 def _full_rank(X, names, assign):
@@ -323,8 +339,29 @@ def evaluate(node, frame):
         if node.func in NUMERIC_FUNCTIONS:
             with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows are dropped, -inf refused
                 return NUMERIC_FUNCTIONS[node.func](_numeric(value, node))
-    raise FormulaError(f"'{deparse(node)}' is not supported in a formula; use a column, I(...), "
-                       f"factor(), or one of {', '.join(sorted(NUMERIC_FUNCTIONS))}")
+    raise FormulaError(_unsupported(node))
+
+
+def check_functions(node):
+    """Refuse, as evaluate() would, a call the formula evaluator cannot compute (poly(x, 2),
+    offset(z)): the config check then stops before any job."""
+    if isinstance(node, Call):
+        if len(node.args) != 1 or node.func not in NUMERIC_FUNCTIONS | dict.fromkeys(FACTOR_FUNCTIONS):
+            raise FormulaError(_unsupported(node))
+        check_functions(node.args[0])
+    for child in _children(node):
+        check_functions(child)
+
+
+def _children(node):
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    return (node.operand,) if isinstance(node, Unary) else (node.inner,) if isinstance(node, Paren) else ()
+
+
+def _unsupported(node):
+    return (f"'{deparse(node)}' is not supported in a formula; use a column, I(...), "
+            f"factor(), or one of {', '.join(sorted(NUMERIC_FUNCTIONS))}")
 
 
 def _numeric(value, node):
@@ -336,8 +373,24 @@ def _numeric(value, node):
 def _column(series):
     if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object \
             or pd.api.types.is_string_dtype(series) or pd.api.types.is_bool_dtype(series):
+        _refuse_numbers_with_text(series)
         return _factor(series)
     return series.to_numpy(dtype=float)
+
+
+def _refuse_numbers_with_text(series, share=0.05):
+    """A column of numbers with a few text cells ('n/a', '9,5') is a typo, not a factor with
+    a level per number: name the cells and the fix."""
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
+        return
+    values = series.dropna()
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values[numbers.isna()]
+    if len(text) and numbers.nunique() > 2 and len(text) <= max(3, share * len(values)):
+        cells = ", ".join(repr(str(v)) for v in dict.fromkeys(text.tolist()))
+        raise DataError(f"column '{series.name}' holds numbers but {len(text)} text cell"
+                        f"{'s' if len(text) > 1 else ''} ({cells[:200]}); list such values under "
+                        "data.missing_codes (or fix the cells) so that it is read as numbers")
 
 
 def _factor(series):
@@ -400,8 +453,10 @@ def full_rank_columns(X):
     if X.shape[1] == 0:
         return np.ones(0, dtype=bool)
     r = _r_factor(X)
+    diagonal = np.zeros(X.shape[1])  # more columns than rows: those past the n-th are dependent
+    diagonal[:min(X.shape)] = np.diag(r)
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
-    return np.abs(np.diag(r)) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
+    return np.abs(diagonal) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
 def _r_factor(X, rows=65536):
@@ -418,7 +473,7 @@ def _random_term(term, frame):
     if not columns:
         raise FormulaError(f"random term '(0 | {':'.join(term.group)})' has no columns")
     factor = _grouping_factor(term.group, frame)
-    return RandomEffectsTerm(":".join(term.group), tuple(columns), matrix, factor.codes, factor.levels)
+    return RandomEffectsTerm(":".join(term.group), tuple(columns), matrix, factor.codes, factor.levels, term.label)
 
 
 def _grouping_factor(names, frame):

@@ -14,6 +14,9 @@ from ..errors import FormulaError
 OPERATORS = {"~": 10, "|": 20, "||": 20, "+": 30, "-": 30, "*": 40, "/": 40, ":": 50, "^": 60}
 UNARY_POWER = 45  # unary minus binds tighter than * and / but looser than :
 RIGHT_ASSOCIATIVE = {"^"}
+# Limits that keep the recursive parser and tree walks within Python's recursion limit
+MAX_PARENTHESES = 50   # nested parentheses or calls
+MAX_DEPTH = 200        # operators in a chain (x1 + x2 + ... is a chain as deep as it has terms)
 
 TOKEN_PATTERN = re.compile(r"""
     (?P<space>\s+)
@@ -87,9 +90,11 @@ class Terms:
 
 @dataclass(frozen=True)
 class RandomTerm:
-    """`(lhs | group)`: the columns of Z and the grouping factor (a tuple of variable names)."""
+    """`(lhs | group)`: the columns of Z and the grouping factor (a tuple of variable names);
+    `label` as lme4 names the term ('Days | Subject')."""
     lhs: Terms
     group: tuple
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,34 @@ def parse_expression(text):
     """The syntax tree of a formula or of an R expression."""
     if not text or not text.strip():
         raise FormulaError("the formula is empty; write it as 'response ~ predictors + (1 | group)'")
-    return _Parser(text).parse()
+    parser = _Parser(text)
+    _check_nesting(parser.tokens, text)
+    tree = parser.parse()
+    if (depth := _depth(tree)) > MAX_DEPTH:
+        raise FormulaError(f"formula '{text[:60]}...' nests {depth} operators deep; hlm reads at most "
+                           f"{MAX_DEPTH} (fewer terms, or a sum of fewer terms per parenthesis)")
+    return tree
+
+
+def _check_nesting(tokens, text):
+    depth = 0
+    for token in tokens:
+        depth += {"lparen": 1, "rparen": -1}.get(token.kind, 0)
+        if depth > MAX_PARENTHESES:
+            raise FormulaError(f"formula '{text[:60]}...' nests parentheses more than {MAX_PARENTHESES} "
+                               "deep; remove the redundant ones")
+
+
+def _depth(tree):
+    """The depth of a syntax tree, walked without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = {Binary: lambda n: (n.left, n.right), Unary: lambda n: (n.operand,),
+                    Paren: lambda n: (n.inner,), Call: lambda n: n.args}.get(type(node), lambda n: ())
+        stack += [(child, depth + 1) for child in children(node)]
+    return deepest
 
 
 def deparse(node):
@@ -241,10 +273,12 @@ def _random_terms(node, text):
     lhs = expand_terms([node.left], text, intercept=True)
     groups = _grouping_factors(node.right, text)
     if node.op == "||":  # lme4: one uncorrelated term per column
-        parts = ([Terms(True, ())] if lhs.intercept else []) + [Terms(False, (t,)) for t in lhs.terms]
+        parts = ([(Terms(True, ()), "1")] if lhs.intercept else [])
+        parts += [(Terms(False, (t,)), "0 + " + ":".join(v.label for v in t)) for t in lhs.terms]
     else:
-        parts = [lhs]
-    return [RandomTerm(part, group) for group in groups for part in parts]
+        parts = [(lhs, deparse(node.left))]
+    return [RandomTerm(part, group, f"{left} | {':'.join(group)}")
+            for group in groups for part, left in parts]
 
 
 def _grouping_factors(node, text):
@@ -260,8 +294,9 @@ def _grouping_factors(node, text):
         outer = _grouping_factors(node.left, text)
         inner = _grouping_factors(node.right, text)
         return outer + [inner[0] + outer[-1]]
-    if isinstance(node, Binary) and node.op == "+":
-        return _grouping_factors(node.left, text) + _grouping_factors(node.right, text)
+    if isinstance(node, Binary) and node.op == "+":  # lme4's words
+        raise FormulaError(f"Invalid grouping factor specification, {deparse(node)} (in formula '{text}'); "
+                           "for crossed factors write (1 | a) + (1 | b)")
     raise FormulaError(f"grouping factor '{deparse(node)}' in formula '{text}' must be a column "
                        "name, 'a:b' or 'a/b'")
 
@@ -341,7 +376,7 @@ def _products(node, text):
         if not (isinstance(power, Number) and power.text.isdigit()):
             raise FormulaError(f"'^' in formula '{text}' needs a whole number; use I(x^2) for a power")
         out = []
-        for size in range(1, int(power.text) + 1):
+        for size in range(1, min(int(power.text), len(base)) + 1):  # higher powers add no term
             for combo in combinations(base, size):
                 term = ()
                 for part in combo:

@@ -7,7 +7,17 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
+def compiled(function):
+    """numba.njit, with the compiled code cached on disk where numba finds a writable folder
+    (the package's __pycache__, NUMBA_CACHE_DIR, the user's cache); a read-only install
+    without one compiles at each start instead of failing to import."""
+    try:
+        return numba.njit(cache=True, error_model="numpy")(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(error_model="numpy")(function)
+
+
+@compiled
 def level_sums(codes, a, b, nlevels):
     """Σ a_i·b_i over the rows i of each level (codes[i] is row i's level)."""
     out = np.zeros(nlevels)
@@ -16,7 +26,7 @@ def level_sums(codes, a, b, nlevels):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def small_cholesky(A):
     """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
     m = A.shape[0]
@@ -36,7 +46,7 @@ def small_cholesky(A):
     return L, 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def factor_first_block(A11, A21, lam):
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block.
 

@@ -29,8 +29,26 @@ def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, 
     """Fit a built Design (as an instance of `model_class`, LinearMixedModel by default);
     allfit reuses the design without rebuilding it."""
     design = _read_only_design(design)
-    return _fit(design, ProfiledDeviance.from_design(design, REML), optimizer, control, start,
+    return _fit(design, ProfiledDeviance.from_design(design, _reml(REML, design)), optimizer, control, start,
                 model_class or LinearMixedModel)
+
+
+def _reml(REML, design):
+    """As lme4: without fixed effects REML is ML (and the fit says so)."""
+    return bool(REML) and design.p > 0
+
+
+def _refuse_exact_fit(design):
+    """When the optimizer fails because the fixed effects alone reproduce y, say so."""
+    if design.p >= design.n:
+        rss = 0.0
+    else:
+        coefficients = np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+        rss = float(np.sum((design.y - design.X @ coefficients) ** 2))
+    if rss <= 1e-10 * max(1.0, float(np.sum((design.y - design.y.mean()) ** 2))):
+        raise ModelError(f"the fixed effects of '{design.formula}' fit '{design.response}' exactly ({design.p} "
+                         f"coefficients, {design.n} observations), so no variance is left to estimate; "
+                         "remove predictors or check that the outcome is not computed from them")
 
 
 def restore_fit(design, REML, optsummary, converged, messages, model_class=None, rtol=1e-9):
@@ -40,7 +58,7 @@ def restore_fit(design, REML, optsummary, converged, messages, model_class=None,
     value, and then the record does not belong to this design.
     """
     design = _read_only_design(design)
-    deviance = ProfiledDeviance.from_design(design, REML)
+    deviance = ProfiledDeviance.from_design(design, _reml(REML, design))
     theta = np.array(optsummary.final)
     value = deviance.objective(theta)
     if not abs(value - optsummary.fmin) <= rtol * max(1.0, abs(optsummary.fmin)):
@@ -59,7 +77,11 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     boundaries): then it runs again from interior points and the best optimum is kept, so the
     fit is never worse than lme4's; a message says when that changed the answer.
     """
-    theta, summary = optimize(deviance, optimizer, control, start)
+    try:
+        theta, summary = optimize(deviance, optimizer, control, start)
+    except ModelError:
+        _refuse_exact_fit(design)
+        raise
     singular, convergence = _checks(deviance, theta)
     first, restarted = summary, []
     if singular or convergence:
@@ -165,7 +187,8 @@ class LinearMixedModel:
     def refit(self, REML=None, optimizer=None, control=None):
         """The same model on the same rows, fitted again from lme4's start (e.g. by ML for a
         likelihood-ratio test); the cross-products are reused."""
-        return _fit(self.design, self.deviance_function.with_reml(self.REML if REML is None else REML),
+        REML = _reml(self.REML if REML is None else REML, self.design)
+        return _fit(self.design, self.deviance_function.with_reml(REML),
                     optimizer or self.optsummary.optimizer, self.optsummary.control if control is None else control,
                     None, type(self))
 
@@ -197,6 +220,8 @@ class LinearMixedModel:
 
     @cached_property
     def _vcov(self):
+        if not self.design.p:  # y ~ 0 + (1 | g): no fixed effects, R_X is 0 x 0
+            return read_only(np.zeros((0, 0)))
         return read_only(self.sigma ** 2 * self.deviance_function.unscaled_vcov(self._evaluation))
 
     @property

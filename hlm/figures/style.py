@@ -60,7 +60,8 @@ def cjk_font():
 
 
 def _style(language):
-    """matplotlib rcParams of every figure: fonts with a CJK fallback, deterministic SVG."""
+    """matplotlib rcParams of every figure: fonts with a CJK fallback, deterministic SVG, and no
+    mathtext, so that a group label such as '$x$' (or one '$') is drawn as written."""
     family = cjk_font()
     fonts = ["DejaVu Sans"] + ([family] if family else [])
     if language == "zh" and family:
@@ -68,7 +69,7 @@ def _style(language):
     return {"font.family": "sans-serif", "font.sans-serif": fonts, "axes.unicode_minus": False,
             "svg.hashsalt": "hlm", "svg.fonttype": "path", "font.size": 9,
             "axes.titlesize": 10, "axes.titleweight": "bold", "axes.spines.top": False,
-            "axes.spines.right": False, "figure.dpi": 100}
+            "axes.spines.right": False, "figure.dpi": 100, "text.parse_math": False}
 
 
 def save_figure(fig, path):

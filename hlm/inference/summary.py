@@ -137,8 +137,9 @@ def format_summary(model, ddf=None):
     lines = [header, f"Formula: {model.formula}", ""]
     lines += _fit_statistics(model) + ["", "Scaled residuals: "] + _residual_quantiles(model)
     lines += ["", "Random effects:"] + _random_effects(model)
-    lines += [f"Number of obs: {model.nobs}, groups:  {groups}", "", "Fixed effects:"]
-    lines += _fixed_effects(model, ddf) + _fixed_correlations(model)
+    lines += [f"Number of obs: {model.nobs}, groups:  {groups}"]
+    if model.design.p:  # lme4 prints no fixed-effects table for y ~ 0 + (1 | g)
+        lines += ["", "Fixed effects:"] + _fixed_effects(model, ddf) + _fixed_correlations(model)
     if model.n_dropped:
         lines += ["", f"{model.n_dropped} rows with missing values were dropped."]
     lines += [""] + list(model.messages) if model.messages else []

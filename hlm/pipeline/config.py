@@ -9,13 +9,14 @@ a column no formula can find, a comparison of an undeclared model. The Snakefile
 """
 import copy
 import re
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
 
 from ..data import centered_columns, read_columns, source_variable
-from ..engine.design import used_columns
-from ..engine.formula import parse_expression, parse_formula
+from ..engine.design import check_functions, used_columns
+from ..engine.formula import parse_formula
 from ..errors import ConfigError, DataError, FormulaError, did_you_mean
 from ..resources import SCHEMA
 
@@ -23,18 +24,55 @@ DEFAULT_CONFIG = Path("config") / "config.yaml"
 
 
 MODEL_KEYS = ("REML", "optimizer", "ddf", "control")
+MAX_MODEL_NAME = 200     # bytes: a model names its result files (<name>_simple_slopes.json < 255)
+MAX_FILE_NAME = 255      # bytes, the usual file system limit
 
 
 def load_config(path, workdir="."):
     """Read a YAML config file and check it (see check_config)."""
+    return check_config(read_yaml(path), workdir)
+
+
+def read_yaml(path):
+    """A config file's content as plain YAML: no tags, anchors or aliases, no duplicate keys,
+    no template engine (Snakemake's `configfile:` would run YTE's `?python` expressions)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist; write one with 'hlm init DATA'")
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainLoader)
+    except _RefusedYaml as exc:
+        raise ConfigError(f"config file '{path}', {exc}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file '{path}' is not valid YAML: {_one_line(exc)}") from exc
-    return check_config(config, workdir)
+
+
+class _RefusedYaml(Exception):
+    """YAML that parses but that a config may not use."""
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses anchors and aliases (900 bytes of nested aliases expand to
+    billions of nodes) and duplicate keys (YAML would keep the last one silently)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _RefusedYaml(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, "
+                               "*name) are not allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader refuses it
+            if key in seen:
+                raise _RefusedYaml(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice; "
+                                   "remove or rename one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def check_config(config, workdir="."):
@@ -47,6 +85,7 @@ def check_config(config, workdir="."):
                           "see config/README.md")
     config = _yaml_names(copy.deepcopy(config))
     _validate_schema(config)
+    _check_name_lengths(config)
     config.setdefault("icc", [next(iter(config["models"]))])
     config["centering"] = {v: _methods(m) for v, m in config["centering"].items()}
     columns = _data_columns(config["data"]["path"], workdir)
@@ -97,6 +136,19 @@ def _schema_message(error):
     if error.validator == "oneOf" and where.startswith("centering."):
         return f"config key '{where}': centering is grand, group or none, or a list of them"
     return f"config key '{where or '(top level)'}': {error.message}"
+
+
+def _check_name_lengths(config):
+    """Model and comparison names name files: refuse those the file system would."""
+    for name in config["models"]:
+        if len(name.encode()) > MAX_MODEL_NAME:
+            raise ConfigError(f"config key 'models.{name[:20]}...': the model name is {len(name.encode())} "
+                              f"characters long; use at most {MAX_MODEL_NAME} (it names result files)")
+    for i, name in enumerate(comparison_names(config)):
+        if len(f"{name}.json".encode()) > MAX_FILE_NAME:
+            raise ConfigError(f"config key 'comparisons[{i}]': its file name '{name[:20]}....json' would "
+                              f"be longer than {MAX_FILE_NAME} characters; compare fewer models or "
+                              "shorten their names")
 
 
 def _key_path(parts):
@@ -202,8 +254,9 @@ def _unique(names, key):
 def formula_columns(formula, key="formula"):
     """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
     try:
-        parse_formula(formula)
-        names = used_columns(parse_expression(formula))
+        tree = parse_formula(formula).tree
+        check_functions(tree)
+        names = used_columns(tree)
     except FormulaError as exc:
         raise ConfigError(f"config key '{key}': {_one_line(exc)}") from exc
     return list(dict.fromkeys(name.strip("`") for name in names))

@@ -54,6 +54,13 @@ def result_files(config):
     }
 
 
+def all_paths(files):
+    """Every path of result_files(config), flattened."""
+    if isinstance(files, dict):
+        return [path for value in files.values() for path in all_paths(value)]
+    return [files]
+
+
 def figure_files(model, formula):
     """name -> path of every figure file the diagnostics rule writes for one model."""
     return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula)}

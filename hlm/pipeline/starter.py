@@ -2,12 +2,13 @@
 id (and the ids it is nested in, as levels:), a guessed outcome and proposed missing codes, each
 guess said in a comment so the user checks it.
 """
-import json
 import re
 from pathlib import Path
 
 from ..data import level_of, read_data
+from ..engine.formula import Name, deparse
 from ..errors import ConfigError, DataError
+from ..escape import yaml_comment_text, yaml_string
 from ..results.writers import write_text
 from .config import DEFAULT_CONFIG
 
@@ -44,7 +45,9 @@ def starter_config(dataset, data_path):
     levels = {c: level_of(frame, c, group) for c in frame.columns if c != group}
     outcome, why = guess_outcome(dataset, group, levels)
     codes = missing_code_guesses(frame)
-    q = _quote
+    q = yaml_string
+    c = yaml_comment_text
+
     def commented(line, comment):
         return f"{line:<25}  # {comment}"
 
@@ -55,20 +58,22 @@ def starter_config(dataset, data_path):
         "data:",
         f"  path: {q(data_path)}",
         commented(f"  group: {q(group)}", "the level-2 id (guessed: an id-like column with many units; check it)"),
-        *([commented(f"  levels: [{', '.join(q(c) for c in nesting)}]",
-                     f"{' in '.join(nesting)}: each id nested in the next (found in the data)")] if len(nesting) > 1 else []),
+        *([commented(f"  levels: [{', '.join(q(level) for level in nesting)}]",
+                     f"{c(' in '.join(nesting))}: each id nested in the next (found in the data)")]
+          if len(nesting) > 1 else []),
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
-        commented("  missing_codes: []", (f"proposed: [{', '.join(str(c) for c in codes)}] (extreme values that "
+        commented("  missing_codes: []", (f"proposed: [{', '.join(str(code) for code in codes)}] (extreme values that "
                                           "look like codes; put them here if they mean missing)") if codes
                   else "values that mean 'missing', e.g. [-99, 999]"),
         "",
-        f"# Variables of {Path(data_path).name} ({len(frame)} rows, {frame[group].nunique()} groups of '{group}'):",
+        (f"# Variables of {c(Path(data_path).name)} ({len(frame)} rows, {frame[group].nunique()} groups "
+         f"of '{c(group)}'):"),
     ]
-    width = max(len(str(c)) for c in frame.columns)
+    width = max(len(c(column)) for column in frame.columns)
     for column in frame.columns:
         level = "group id" if column == group else f"level {levels[column]}"
         label = dataset.variable_labels.get(column, "")
-        lines.append(f"#   {str(column):<{width}}  {level:<8}  {label}".rstrip())
+        lines.append(f"#   {c(column):<{width}}  {level:<8}  {c(label)}".rstrip())
     lines += [
         "",
         "centering: {}            # e.g. {ses: group} adds ses_cwc and ses_mean; grand adds ses_gmc",
@@ -79,9 +84,9 @@ def starter_config(dataset, data_path):
         "  ddf: Satterthwaite",
         "",
         "models:                  # name: formula (lme4 syntax); label: the name the report shows",
-        f"  # outcome guessed: {outcome}, {why}; replace it if it is not yours",
+        f"  # outcome guessed: {c(outcome)}, {c(why)}; replace it if it is not yours",
         "  null:",
-        f"    formula: {q(f'{outcome} ~ 1 + (1 | {group})')}",
+        f"    formula: {q(f'{_name(outcome)} ~ 1 + (1 | {_name(group)})')}",
         f"    label: {q('Null model')}",
         "",
         "comparisons: []          # e.g. [[random_slope, null]]",
@@ -97,9 +102,9 @@ def starter_config(dataset, data_path):
     return "\n".join(lines)
 
 
-def _quote(text):
-    """Every text the starter writes into YAML goes through here: a JSON string is YAML."""
-    return json.dumps(str(text), ensure_ascii=False)
+def _name(column):
+    """A column as a formula names it: backticked unless it is a syntactic R name."""
+    return deparse(Name(str(column)))
 
 
 def _is_id_like(frame, column):

@@ -24,7 +24,7 @@ from ..results.records import (
     residuals_frame,
     restore_model,
 )
-from ..results.writers import write_json, write_parquet
+from ..results.writers import file_sha256, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def write_tables(spec, tables, summary):
                           spec.get("complete"), spec["missing_codes"])
     for columns, path in zip(spec["columns"].values(), tables, strict=True):
         write_parquet(path, frame[columns])
-    write_json(summary, {"path": spec["path"], "missing": spec["missing"], **info})
+    write_json(summary, {"path": spec["path"], "sha256": file_sha256(spec["path"]), "missing": spec["missing"],
+                         **info})
 
 
 def fit_model(spec, table, outputs):

@@ -27,6 +27,8 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from ..escape import one_line
+
 INTERCEPT = "(Intercept)"
 _PLACEHOLDER = re.compile(r"QQ(\d+)QQ")
 _NAME = re.compile(r"\\text\{QQ(\d+)QQ\}")
@@ -100,6 +102,7 @@ _LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{
 def latex_name(name):
     """A variable name upright in math mode: ses_cwc -> \\mathrm{ses\\_cwc}; non-ASCII names
     (a Chinese column name) go in \\text{} so that MathJax and pandoc keep them."""
+    name = one_line(name)  # a blank line would end the $...$ around it
     if any(ord(ch) > 127 for ch in name):
         return r"\text{" + "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "%&#${}\\" else ch
                                    for ch in name) + "}"

@@ -1,7 +1,6 @@
 """What the report reads: the manifest of a run and every result file it lists, the data file's
 SHA-256 and the versions of the software.
 """
-import hashlib
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -50,14 +49,6 @@ def load_results(manifest_path):
         comparisons={name: read(path) for name, path in files["comparisons"].items()},
         derived=read(files["derived"]) if (base / files["derived"]).is_file() else {},
         figures=figures, simple_slopes=slopes)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def software_versions():

@@ -6,6 +6,7 @@ atomically and are deterministic: no clock, no random ids.
 import shutil
 from pathlib import Path
 
+from ..escape import code_block, markdown_text, one_line, yaml_string
 from ..resources import TEMPLATES
 from ..results.writers import _atomic, write_text
 from .docx import write_docx
@@ -53,7 +54,9 @@ def render_markdown(view, figure_dir=None, md_path=None):
 
     env.filters["figure_link"] = figure_link
     env.filters["latex_block"] = lambda eqs_which: eqs_which[0].latex_block(eqs_which[1])
-    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    env.filters["cell"] = one_line  # text() has escaped | already
+    env.filters["yaml_markdown"] = lambda value: yaml_string(markdown_text(value))  # pandoc reads metadata as Markdown
+    env.filters["code_block"] = code_block
     env.globals["id"] = lambda name: "{#" + name + "}"   # pandoc's {#id}, which Jinja reads as a comment
     return env.get_template("report.md.j2").render(**view)
 

@@ -11,7 +11,7 @@ import yaml
 
 from ..labels import labels
 from . import apa
-from .inputs import file_sha256, software_versions
+from .inputs import software_versions
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
 from .references import cited, reference_list
@@ -25,7 +25,6 @@ def build_view(results, language):
     titles = model_titles(config, L, language)
     names = variable_names(results, L, language)
     views = {name: model_view(name, models[name], titles[name], names, L) for name in config["models"] if name in models}
-    data_path = results.base / config["data"]["path"]
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
     if results.summary.get("n_dropped"):
@@ -54,7 +53,7 @@ def build_view(results, language):
         "references": reference_list(references),
         "software": software_versions(),
         "data_file": config["data"]["path"],
-        "data_sha256": file_sha256(data_path) if data_path.is_file() else apa.MISSING,
+        "data_sha256": results.summary.get("sha256", apa.MISSING),  # of the data the results came from
         "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
         "command": reproduce_command(results.manifest),
     }

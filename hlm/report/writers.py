@@ -5,10 +5,10 @@ symbol becomes MathML in HTML, $LaTeX$ in Markdown and Unicode (γ₁₀) in Wor
 are escaped for the place they go.
 """
 import html
-import re
 import string
 from dataclasses import dataclass
 
+from ..escape import code_span, markdown_text
 from .equations import Math
 
 
@@ -67,25 +67,21 @@ class Writer:
 
 class HtmlWriter(Writer):
     def text(self, value):
-        return html.escape(str(value), quote=False)
+        return html.escape(str(value))  # quotes too: safe in an attribute as well
 
     def code(self, value):
-        return f"<code>{html.escape(value, quote=False)}</code>"
+        return f"<code>{html.escape(value)}</code>"
 
     def math(self, value):
         return value.mathml()
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_]|<(?=[A-Za-z/!?]))")
-
-
 class MarkdownWriter(Writer):
     def text(self, value):
-        return _MD_SPECIAL.sub(r"\\\1", str(value))
+        return markdown_text(value)
 
     def code(self, value):
-        ticks = "``" if "`" in value else "`"
-        return f"{ticks}{value}{ticks}"
+        return code_span(value)
 
     def math(self, value):
         return f"${value.latex}$"

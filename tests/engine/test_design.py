@@ -7,6 +7,7 @@ tests/fixtures/data/design.csv (24 pupils in 6 classes in 3 schools; 4 raters cr
 classes; x varies within classes, w is constant within classes, z and sector within schools,
 rq within raters).
 """
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import FIXTURES, load_reference
@@ -73,3 +74,57 @@ def test_data_columns_are_those_of_rs_model_frame():
     design = build_design("y ~ x + z - z + (1 | class)", DATA)
     assert design.data_columns == ("y", "x", "z", "class")
     assert build_design("y ~ I(w^2) + (x | school/class)", DATA).data_columns == ("y", "w", "x", "school", "class")
+
+
+# ---- lme4's own checks, in lme4's words (tests/fixtures/r/ref_hardening.R) ----------------------
+
+SLEEP = pd.read_csv(FIXTURES / "data" / "sleepstudy.csv")
+REFUSALS = load_reference("hardening_lme4.json")["refusals"]
+
+
+def refusal(formula, data):
+    from hlm.errors import HlmError
+    with pytest.raises(HlmError) as info:
+        build_design(formula, data)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_lme4s_refusals():
+    one_row = SLEEP.drop_duplicates("Subject")
+    assert refusal("Reaction ~ Days + (Days | Subject)", one_row) == REFUSALS["one_row_per_group"]
+    first_days = SLEEP[SLEEP.Days < 2]
+    assert refusal("Reaction ~ Days + (Days | Subject)", first_days) == REFUSALS["nobs_vs_nRE"]
+    crossed = SLEEP.assign(h=(SLEEP.Days % 3).astype(str))
+    assert refusal("Reaction ~ Days + (1 | Subject + h)", crossed).startswith(REFUSALS["sum_of_factors"])
+
+
+def test_a_number_column_with_a_text_cell_is_named():
+    data = SLEEP.assign(Days=SLEEP.Days.astype(object))
+    data.loc[7, "Days"] = "missing"
+    message = refusal("Reaction ~ Days + (1 | Subject)", data)
+    assert message.startswith("column 'Days' holds numbers but 1 text cell ('missing'); list such values "
+                              "under data.missing_codes")
+    from hlm.data import Dataset, prepare
+    cleaned, _ = prepare(Dataset(data), "Subject", {}, missing_codes=["missing"])
+    assert build_design("Reaction ~ Days + (1 | Subject)", cleaned).fixed_names == ("(Intercept)", "Days")
+
+
+def test_a_constant_outcome_and_an_exact_fit_name_their_cause():
+    import hlm
+    from hlm.errors import ModelError
+    constant = SLEEP.assign(Reaction=250.0)
+    assert refusal("Reaction ~ Days + (1 | Subject)", constant).startswith(
+        "the outcome 'Reaction' is constant (every value is 250)")
+    wide = SLEEP.head(20).assign(row=[f"r{i:02d}" for i in range(20)])  # a factor with a level per row
+    with pytest.raises(ModelError, match=r"fit 'Reaction' exactly \(20 coefficients, 20 observations\)"):
+        hlm.lmer("Reaction ~ row + (1 | Subject)", wide)
+
+
+def test_more_columns_than_rows_drops_the_dependent_ones():
+    data = SLEEP.head(30).copy()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        data[f"x{i}"] = rng.normal(size=30)
+    design = build_design("Reaction ~ " + " + ".join(f"x{i}" for i in range(40)) + " + (1 | Subject)", data)
+    assert design.p == 30 and design.dropped_columns == tuple(f"x{i}" for i in range(29, 40))

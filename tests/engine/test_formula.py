@@ -95,7 +95,7 @@ BAD_FORMULAS = [
     ("y ~ x + (1 | gg)", FormulaError, "column 'gg' not in data"),
     ("y ~ x", FormulaError, "use OLS"),
     ("sex ~ x + (1 | g)", DataError, "not numeric"),
-    ("y ~ x + (1 | one)", ModelError, "only 1 level"),
+    ("y ~ x + (1 | one)", ModelError, "grouping factors must have > 1 sampled level"),
     ("y ~ foo(x) + (1 | g)", FormulaError, "not supported"),
 ]
 
@@ -131,3 +131,21 @@ def test_parse_keeps_r_text_of_calls():
     formula = parse_formula("log(y) ~ I(x^2) + (1 | g)")
     assert formula.response.label == "log(y)"
     assert formula.fixed.terms[0][0].label == "I(x^2)"
+
+
+# ---- formulas that would recurse or expand without end: one line, at once ----------------------
+
+def test_powers_beyond_the_number_of_variables_add_no_terms():
+    # R: attr(terms(~ (x + h)^1000000), "term.labels") is "x" "h" "x:h", at once
+    terms = parse_formula("y ~ (x + h)^1000000 + (1 | g)").fixed.terms
+    assert [":".join(v.label for v in term) for term in terms] == ["x", "h", "x:h"]
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("y ~ " + "(" * 3000 + "x" + ")" * 3000 + " + (1 | g)", "nests parentheses more than 50 deep"),
+    ("y ~ " + " + ".join(["x"] * 20000) + " + (1 | g)", "nests 20002 operators deep; hlm reads at most 200"),
+])
+def test_deep_or_long_formulas_are_refused_in_one_line(formula, message):
+    with pytest.raises(FormulaError, match=message) as info:
+        parse_formula(formula)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300

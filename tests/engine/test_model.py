@@ -160,6 +160,62 @@ def test_infinite_values_are_refused(models):
         hlm.lmer("mathach ~ log(zero) + (1 | id)", frame)
 
 
+def test_a_model_without_fixed_effects_is_lme4s():
+    # R (tests/fixtures/r/ref_hardening.R): m <- lmer(Reaction ~ 0 + (1 | Subject), sleepstudy);
+    # lme4 fits it by ML (REML needs fixed effects) and prints no fixed-effects table
+    import json
+
+    import pandas as pd
+    from conftest import FIXTURES, LL_ATOL, VARPAR_RTOL
+
+    import hlm
+    from hlm.results.writers import jsonable
+    r = load_reference("hardening_lme4.json")["no_fixed_effects"]
+    model = hlm.lmer(r["formula"], pd.read_csv(FIXTURES / "data" / "sleepstudy.csv"))
+    assert model.REML is r["REML"] is False
+    assert model.loglik == pytest.approx(r["logLik"], abs=LL_ATOL)
+    assert model.theta == pytest.approx([r["theta"]], rel=VARPAR_RTOL)
+    assert model.sigma == pytest.approx(r["sigma"], rel=VARPAR_RTOL)
+    printed = model.summary()
+    assert "Number of obs: 180, groups:  Subject, 18" in printed and "Fixed effects" not in printed
+    record = json.loads(json.dumps(jsonable(model.to_dict()), allow_nan=False))
+    assert record["fixef"] == {} and record["deviance"] == pytest.approx(r["objective"], abs=LL_ATOL)
+
+
+def test_a_read_only_install_imports_and_fits(tmp_path):
+    # no writable cache folder anywhere numba looks: the package's __pycache__ is a file, and
+    # NUMBA_CACHE_DIR and the user's cache lie below a file (root ignores read-only modes)
+    import os
+    import shutil
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hlm
+    package = tmp_path / "install" / "hlm"
+    shutil.copytree(Path(hlm.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in [package, *(p for p in package.rglob("*") if p.is_dir())]:
+        (folder / "__pycache__").write_text("")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("")
+    for path in sorted(package.rglob("*"), reverse=True):
+        path.chmod(stat.S_IREAD | (stat.S_IEXEC if path.is_dir() else 0))
+    env = {**os.environ, "PYTHONPATH": str(package.parent), "NUMBA_CACHE_DIR": str(blocked / "numba"),
+           "XDG_CACHE_HOME": str(blocked / "cache"), "HOME": str(blocked), "PYTHONDONTWRITEBYTECODE": "1"}
+    code = ("import numpy as np, pandas as pd, hlm; rng = np.random.default_rng(0); "
+            "d = pd.DataFrame({'y': rng.normal(size=40), 'g': np.repeat(np.arange(8), 5)}); "
+            "print(hlm.__file__, hlm.lmer('y ~ 1 + (1 | g)', d).nobs)")
+    try:
+        process = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=300)
+    finally:
+        for path in package.rglob("*"):
+            path.chmod(stat.S_IRWXU)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.split() == [str(package / "__init__.py"), "40"]
+
+
 # ---- the parameter API: objective, with_response, the optimizer record ----------------------------
 
 def criterion(ref):

@@ -328,3 +328,99 @@ def test_init_never_takes_a_two_valued_column_as_group_and_proposes_missing_code
     assert guess_group(frame[["use", "urban", "age"]]) is None
     frame.loc[:4, "age"] = -99
     assert missing_code_guesses(frame) == [-99]
+
+
+# ---- untrusted names and labels: inert YAML ----------------------------------------------------
+
+HOSTILE = ["school\n__use_yte__: true", "a: b", "x # y", "'q\"", "{k: v}", "&anchor", "*alias",
+           "!!python/object:os.system", "line\u2028sep", "next\x85line", "para\u2029graph", "tab\tcr\r"]
+
+
+def hostile_dataset():
+    import numpy as np
+    import pandas as pd
+
+    from hlm.data import Dataset
+    rng = np.random.default_rng(1)
+    columns = {"school id\n__use_yte__: true": np.repeat(np.arange(10), 5)}
+    columns |= {name: rng.normal(size=50) for name in HOSTILE[1:]}
+    labels = {name: f"label of {name}\n__use_yte__: true\nt: ?open('pwned', 'w')" for name in columns}
+    return Dataset(pd.DataFrame(columns), variable_labels=labels)
+
+
+def test_starter_config_parses_back_to_exactly_its_keys():
+    dataset = hostile_dataset()
+    path = "data/evil\n__use_yte__: true\u2028#.csv"
+    text = starter_config(dataset, path)
+    parsed = yaml.safe_load(text)
+    assert list(parsed) == ["title", "data", "centering", "estimation", "models", "comparisons", "icc",
+                            "variance_explained", "diagnostics", "report"]
+    assert list(parsed["data"]) == ["path", "group", "missing", "missing_codes"]
+    assert parsed["data"] == {"path": path, "group": "school id\n__use_yte__: true", "missing": "listwise",
+                              "missing_codes": []}
+    assert parsed["title"] == "Multilevel analysis of evil\n__use_yte__: true\u2028#.csv"
+    assert list(parsed["models"]) == [None]  # the model named null, as check_config names it back
+    outcome, *_, group = formula_columns(parsed["models"][None]["formula"])
+    assert outcome in dataset.frame.columns and group == parsed["data"]["group"]
+    # every comment line stays one line: PyYAML ends lines at \r \n \x85 \u2028 \u2029
+    for line in text.split("\n"):
+        assert not set(line) & set("\r\x85\u2028\u2029")
+
+
+def test_config_yaml_refuses_aliases_and_duplicate_keys(tmp_path):
+    laughs = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    (tmp_path / "laughs.yaml").write_text(laughs)
+    (tmp_path / "twice.yaml").write_text("title: t\nmodels:\n  m: y ~ 1 + (1 | g)\n  m: y ~ x + (1 | g)\n")
+    (tmp_path / "tagged.yaml").write_text("title: !!python/object/apply:os.system [echo hi]\n")
+    with pytest.raises(ConfigError, match=r"laughs.yaml', line 1: YAML anchors and aliases"):
+        load_config(tmp_path / "laughs.yaml")
+    with pytest.raises(ConfigError, match=r"twice.yaml', line 4: key 'm' appears twice"):
+        load_config(tmp_path / "twice.yaml")
+    with pytest.raises(ConfigError, match=r"tagged.yaml' is not valid YAML"):
+        load_config(tmp_path / "tagged.yaml")
+
+
+def test_long_model_names_are_refused(config):
+    config["models"]["m" * 300] = "mathach ~ 1 + (1 | id)"
+    assert "the model name is 300 characters long; use at most 200" in error_of(config)
+    config["models"].pop("m" * 300)
+    config["models"]["m" * 150] = config["models"]["k" * 150] = "mathach ~ 1 + (1 | id)"
+    config["comparisons"] = [["m" * 150, "k" * 150]]
+    assert "config key 'comparisons[0]': its file name" in error_of(config)
+
+
+def test_yte_in_a_config_is_refused_and_never_run(tmp_path, monkeypatch, capsys):
+    from conftest import copy_project, snakemake
+    folder = copy_project(tmp_path / "project")
+    config = (folder / "config" / "config.yaml").read_text(encoding="utf-8")
+    (folder / "config" / "config.yaml").write_text(
+        "__use_yte__: true\n" + config.replace("title:", "title: ?open('pwned', 'w').write('x')\nold_title:", 1),
+        encoding="utf-8")
+    process = snakemake(folder, "-n")
+    assert process.returncode != 0 and "unknown config key '__use_yte__'" in process.stderr
+    monkeypatch.chdir(folder)
+    assert cli.main(["run", "config/config.yaml", "-n"]) == 2
+    assert "unknown config key '__use_yte__'" in capsys.readouterr().err
+    assert not (folder / "pwned").exists()
+
+
+@pytest.mark.parametrize("formula", ["mathach ~ poly(ses, 2) + (1 | id)", "mathach ~ ses + offset(ses) + (1 | id)",
+                                     "mathach ~ log(ses, 2) + (1 | id)"])
+def test_functions_the_evaluator_lacks_are_refused(config, formula):
+    config["models"]["full"] = formula
+    message = error_of(config)
+    assert message.startswith("config key 'models.full': '") and "is not supported in a formula" in message
+
+
+def test_init_on_a_csv_with_hostile_headers_writes_a_config_that_checks(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    outcome, group = "score\n__use_yte__: true\nx: ?open('pwned', 'w')", "class: \"a\" # {b} &c"
+    pd.DataFrame({group: np.repeat(np.arange(10), 6), outcome: rng.normal(size=60)}).to_csv("d.csv", index=False)
+    assert cli.main(["init", "d.csv", "-o", "c.yaml"]) == 0
+    checked = load_config("c.yaml", tmp_path)
+    assert checked["data"]["group"] == group and formula_columns(checked["models"]["null"]["formula"]) == [outcome, group]
+    assert not (tmp_path / "pwned").exists()

@@ -5,6 +5,7 @@ results/. Numbers are checked against lme4/lmerTest (tests/fixtures/hsb_lme4.jso
 tolerances of DESIGN.md.
 """
 import json
+import os
 import re
 import subprocess
 import sys
@@ -373,3 +374,26 @@ def test_snakemake_report(hsb_run, tmp_path):
     ok(snakemake(folder, "analysis", "--report", "workflow-report.html"))
     html = (folder / "workflow-report.html").read_text(encoding="utf-8")
     assert "random_slope_vs_null.json" in html
+
+
+def test_data_edited_with_its_old_mtime_reruns(hsb_run, tmp_path):
+    # cp -p, rsync -t, an archive restore: new content, old modification time
+    folder = copy_project(tmp_path, results_from=hsb_run)
+    data = folder / "data" / "hsb.sav"
+    stat = data.stat()
+    content = bytearray(data.read_bytes())
+    content[-1] ^= 1
+    data.write_bytes(bytes(content))
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(ok(snakemake(folder, "analysis", "-n"))).get("data") == 1
+
+
+@pytest.mark.parametrize("damaged", ["results/models/null.json", "results/data/null.parquet"])
+def test_a_damaged_result_file_is_rebuilt(hsb_run, tmp_path, damaged):
+    folder = copy_project(tmp_path, results_from=hsb_run)
+    path = folder / damaged
+    intact = path.read_bytes()
+    path.write_bytes(intact[:len(intact) // 2])  # truncated
+    ok(snakemake(folder, "analysis"))
+    assert path.read_bytes() == intact
+    assert planned_jobs(ok(snakemake(folder, "analysis", "-n"))) == {}

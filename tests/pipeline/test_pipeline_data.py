@@ -240,3 +240,19 @@ def test_a_comparison_optimizes_only_the_ml_refits(models, tmp_path, caplog):
     assert result["models"] == ["null", "full_reml"] and result["refitted_with_ML"] == ["full_reml"]
     assert result["logLik"] == pytest.approx([HSB["null"]["logLik"], HSB["full"]["logLik"]], abs=LL_ATOL)
     assert result["Chisq"] == pytest.approx(2 * (HSB["full"]["logLik"] - HSB["null"]["logLik"]), abs=2 * LL_ATOL)
+
+
+def test_a_model_without_fixed_effects_is_recorded_and_restored(tmp_path):
+    # R (tests/fixtures/r/ref_hardening.R): lmer(Reaction ~ 0 + (1 | Subject), sleepstudy) is an ML fit
+    from conftest import FIXTURES, load_reference
+
+    from hlm.pipeline.steps import fit_model
+    r = load_reference("hardening_lme4.json")["no_fixed_effects"]
+    table = pd.read_csv(FIXTURES / "data" / "sleepstudy.csv")
+    spec = {"name": "m", "formula": r["formula"], "REML": True, "optimizer": "bobyqa", "ddf": "Satterthwaite",
+            "control": None}
+    outputs = {name: tmp_path / f"m_{name}.{'json' if name == 'model' else 'parquet'}"
+               for name in ("model", "residuals", "ranef")}
+    fit_model(spec, table, outputs)
+    model = restore_model(read_json(outputs["model"]), table)
+    assert model.REML is False and model.loglik == pytest.approx(r["logLik"], abs=LL_ATOL)

@@ -228,3 +228,85 @@ def test_report_opens_in_headless_chromium(zh_run, en_run, tmp_path, language):
     dark = sum(histogram[:128]) / (image.width * image.height)
     assert 0.01 < dark < 0.5, f"the page looks blank (dark pixels: {dark:.4f})"
     assert len([count for count in histogram if count]) > 20
+
+
+# ---- hostile names and labels: no injection --------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+LINK = "[click](javascript:alert(1))"
+HOSTILE_GROUPS = ["$a$", LINK, "<b>g</b>", "`x`", "D:\\thesis", "$", "a_b*c*", "<img src=x onerror=alert(1)>"]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A run whose title, labels, value labels and group names are HTML, Markdown, YAML and mathtext."""
+    import numpy as np
+    import pandas as pd
+    import pyreadstat
+    folder = copy_project(tmp_path_factory.mktemp("hostile"))
+    rng = np.random.default_rng(3)
+    n = 8 * len(HOSTILE_GROUPS)
+    frame = pd.DataFrame({"sch": np.repeat(HOSTILE_GROUPS, 8), "ses": rng.normal(size=n),
+                          "sector": np.tile([0.0, 1.0], n // 2)})
+    frame["score"] = 10 + 2 * frame.ses + frame.sector + np.repeat(rng.normal(size=len(HOSTILE_GROUPS)), 8) \
+        + rng.normal(size=n)
+    pyreadstat.write_sav(frame, folder / "data" / "hostile.sav",
+                         column_labels={"score": SCRIPT, "ses": LINK, "sch": "`</code>" + SCRIPT + "`",
+                                        "sector": "$x$ ---"},
+                         variable_value_labels={"sector": {0.0: LINK, 1.0: SCRIPT}})
+    config = {"title": 'D:\\thesis " ---\nheader-includes: ' + SCRIPT + "\n" + LINK,
+              "data": {"path": "data/hostile.sav", "group": "sch"},
+              "models": {"null": "score ~ 1 + (1 | sch)", "slope": "score ~ ses + sector + (1 | sch)"},
+              "comparisons": [["slope", "null"]], "icc": ["null"], "diagnostics": ["slope"],
+              "report": {"language": "en", "formats": ["html", "md", "docx"]}}
+    (folder / "config" / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    ok(snakemake(folder))
+    return folder
+
+
+def no_injected_markup(page):
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>g</b>" not in page
+    assert not re.search(r"""href\s*=\s*["']?\s*javascript""", page, re.IGNORECASE)
+
+
+def test_hostile_text_injects_nothing_into_the_html(hostile_run):
+    page = read(hostile_run, "results/report/report.html")
+    no_injected_markup(page)
+    assert "<script" not in page and "<img" not in page  # the report itself has neither
+    text = visible_text(page)
+    assert SCRIPT in text and LINK in text and "D:\\thesis" in text  # shown as written
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc is not installed")
+def test_hostile_markdown_converts_with_pandoc_to_plain_text(hostile_run):
+    converted = subprocess.run(["pandoc", "--standalone", "-f", "markdown", "-t", "html",
+                                "results/report/report.md"], cwd=hostile_run, capture_output=True,
+                               text=True, timeout=120)
+    assert converted.returncode == 0, converted.stderr
+    no_injected_markup(converted.stdout)
+    text = visible_text(converted.stdout)
+    assert SCRIPT in text and LINK in text and "D:\\thesis" in text and "`</code>" in text
+
+
+def test_hostile_group_names_are_drawn(hostile_run):
+    for name in ("slope_diagnostics.png", "slope_caterpillar.png", "slope_caterpillar.svg"):
+        assert (hostile_run / "results" / "figures" / name).stat().st_size > 1000, name
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc is not installed")
+def test_code_spans_and_text_hold_any_column_name():
+    from hlm.report.writers import MarkdownWriter
+    writer = MarkdownWriter()
+    names = ["x` <b>y</b> `z", "``" + SCRIPT, "a\n\nb", LINK, "$x$ @cite {#id} | ~s~ ^t^"]
+    markdown = "\n\n".join(f"{writer.code(name)} and {writer.text(name)}" for name in names)
+    converted = subprocess.run(["pandoc", "-f", "markdown", "-t", "html"], input=markdown, capture_output=True,
+                               text=True, timeout=60)
+    no_injected_markup(converted.stdout)
+    paragraphs = re.findall(r"(?s)<p>(.*?)</p>", converted.stdout)
+    assert len(paragraphs) == len(names)
+    def words(text):
+        return " ".join(html.unescape(text).split())
+
+    for name, paragraph in zip(names, paragraphs, strict=True):
+        code, text = re.fullmatch(r"(?s)<code>(.*?)</code>\s+and\s+(.*)", paragraph).groups()
+        assert words(code) == words(text) == words(name)  # literally, in the code span and in the text

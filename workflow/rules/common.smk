@@ -5,15 +5,19 @@ import sys
 from hlm.pipeline import config as configuration  # not `config`: Snakemake's dict
 from hlm.pipeline import paths
 from hlm.errors import HlmError
+from hlm.results.writers import file_sha256, outdate_damaged
 
 try:  # snakemake.utils.validate with workflow/schemas/, then the data: a bad config stops
+    for path in CONFIG_PATHS:  # duplicate keys and aliases, which Snakemake's loader lets through
+        configuration.read_yaml(path)
     CONFIG = configuration.check_config(config)  # here, before any job, with one line naming the key
 except HlmError as exc:
     sys.exit(f"hlm: error: {exc}")
 
-CONFIG_FILES = paths.config_files(workflow.configfiles)  # for the report's command
+CONFIG_FILES = paths.config_files(CONFIG_PATHS)  # for the report's command
 SPECS = configuration.model_specs(CONFIG)
 FILES = paths.result_files(CONFIG)
+outdate_damaged(paths.all_paths(FILES))  # a truncated or edited result file is rebuilt, not read
 PATHS = paths.PATHS
 COMPARISONS = dict(zip(configuration.comparison_names(CONFIG), CONFIG["comparisons"]))
 DERIVED_MODELS = configuration.derived_models(CONFIG)
