@@ -211,7 +211,8 @@ def test_unknown_key(config):
 
 def test_missing_key(config):
     del config["data"]["group"]
-    assert error_of(config) == "config key 'data.group' is missing; add it (see config/README.md)"
+    assert error_of(config) == ("config key 'data.group' is missing; add it, or data.levels for more than two "
+                                "levels (see config/README.md)")
 
 
 def test_wrong_type_and_value(config):

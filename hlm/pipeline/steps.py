@@ -10,7 +10,8 @@ import logging
 
 from ..analysis.lrt import anova
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
-from ..data import prepare, read_data
+from ..analysis.variance import icc_by_level
+from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.simple_slopes import plot_simple_slopes
@@ -24,7 +25,7 @@ from ..results.records import (
     residuals_frame,
     restore_model,
 )
-from ..results.writers import write_json, write_parquet
+from ..results.writers import jsonable, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,14 @@ def write_tables(spec, tables, summary):
     (its columns, spec["columns"][model], on the analysed rows) and the summary. tables: one
     path per model, in the order of spec["columns"]. A model's table changes only when its
     columns or the analysed rows do, so the other models are not refitted."""
-    frame, info = prepare(read_data(spec["path"]), spec["group"], spec["centering"],
-                          spec.get("complete"), spec["missing_codes"])
+    frame, info = prepare(read_data(spec["path"]), spec.get("levels") or spec["group"], spec["centering"],
+                          spec.get("complete"), spec["missing_codes"], spec.get("categorical"),
+                          spec.get("factor_columns", ()), spec.get("time"))
+    if info["suspect_missing_codes"]:
+        for suspect in info["suspect_missing_codes"]:
+            log.warning("column '%s' has %d rows of %s, which looks like a missing code (%s)", suspect["column"],
+                        suspect["count"], suspect["value"], suspect["reason"])
+        log.warning("if they are missing values, add to data: %s", missing_codes_line(info["suspect_missing_codes"]))
     for columns, path in zip(spec["columns"].values(), tables, strict=True):
         write_parquet(path, frame[columns])
     write_json(summary, {"path": spec["path"], "missing": spec["missing"], **info})
@@ -48,7 +55,19 @@ def fit_model(spec, table, outputs):
                  control=spec["control"] or None)
     write_parquet(outputs["residuals"], residuals_frame(model, table))
     write_parquet(outputs["ranef"], ranef_frame(model))
-    write_json(outputs["model"], model_record(model, spec))
+    record = model_record(model, spec)
+    record["outcome_values"] = outcome_values(model.design.y)
+    if record["outcome_values"] is not None:
+        log.warning("the outcome '%s' takes only the values %s: a linear mixed model treats it as continuous; "
+                    "a logistic multilevel model (lme4's glmer, family binomial) fits a 0/1 outcome",
+                    model.design.response, record["outcome_values"])
+    write_json(outputs["model"], record)
+
+
+def outcome_values(y):
+    """The outcome's values when it has two (a 0/1 outcome fitted as linear), else None."""
+    values = sorted(set(y.tolist()))
+    return [int(v) if float(v).is_integer() else v for v in values] if len(values) == 2 else None
 
 
 def compare_models(records, tables, output):
@@ -58,10 +77,14 @@ def compare_models(records, tables, output):
     write_json(output, comparison_record(result, [record["spec"] for record in records]))
 
 
-def derive_statistics(records, tables, icc, variance_explained, contextual, group, output):
-    """ICC and design effects, variance explained and contextual effects of the restored fits."""
+def derive_statistics(records, tables, icc, variance_explained, contextual, levels, output):
+    """ICC and design effects (also per level: icc_levels), variance explained and contextual
+    effects of the restored fits. levels: the grouping columns from level 2 upwards."""
+    levels = [levels] if isinstance(levels, str) else list(levels)
     models = {record["name"]: restore_model(record, table) for record, table in zip(records, tables, strict=True)}
-    write_json(output, derived_record(models, icc, variance_explained, contextual, group))
+    record = derived_record(models, icc, variance_explained, contextual, levels[0])
+    record["icc_levels"] = {name: jsonable(icc_by_level(models[name], levels)) for name in icc}
+    write_json(output, record)
 
 
 def write_simple_slopes(record, table, outputs, language="en"):
