@@ -313,7 +313,8 @@ def describe(frame, dataset, levels, centering, time=None):
     descriptives over the units of its level). `group`, `n_groups` and `group_sizes` are those
     of level 2, as the one-level layout has them."""
     levels = [levels] if isinstance(levels, str) else list(levels)
-    structure = [_level_entry(frame, column, k + 2, levels[k + 1:]) for k, column in enumerate(levels)]
+    structure = _add_units_below([_level_entry(frame, column, k + 2, levels[k + 1:])
+                                  for k, column in enumerate(levels)], frame)
     derived = {c: (v, how) for v, methods in centering.items() for how in methods
                for c in centered_columns(v, how, levels)}
     level2 = structure[0]
@@ -343,6 +344,15 @@ def _level_entry(frame, column, level, higher):
     return entry
 
 
+def _add_units_below(structure, frame):
+    """Each level above 2 also counts the units of the level below in each of its units."""
+    for below, entry in zip(structure, structure[1:]):
+        per_unit = frame.groupby(entry["column"], sort=True)[below["column"]].nunique()
+        entry["units_below"] = {"column": below["column"], "min": int(per_unit.min()),
+                                "max": int(per_unit.max()), "median": float(per_unit.median())}
+    return structure
+
+
 def _describe_column(frame, column, dataset, levels, derived):
     values = frame[column]
     level = "group" if column in levels else level_of(frame, column, levels)
@@ -350,7 +360,8 @@ def _describe_column(frame, column, dataset, levels, derived):
              "label": dataset.variable_labels.get(column, ""),
              "level": level,
              "dtype": str(values.dtype),
-             "n_missing": int(values.isna().sum())}
+             "n_missing": int(values.isna().sum()),
+             "n_values": int(values.nunique())}
     if derived is not None:
         variable, how = derived
         entry["label"] = f"{variable}, {_centering_label(column, variable, how)}"

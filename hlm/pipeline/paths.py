@@ -33,7 +33,9 @@ FIGURE_FILES = {"diagnostics_svg": "results/figures/{model}_diagnostics.svg",
                 "caterpillar_png": "results/figures/{model}_caterpillar.png",
                 "simple_slopes_svg": "results/figures/{model}_simple_slopes.svg",
                 "simple_slopes_png": "results/figures/{model}_simple_slopes.png",
-                "simple_slopes_json": "results/figures/{model}_simple_slopes.json"}
+                "simple_slopes_json": "results/figures/{model}_simple_slopes.json",
+                "johnson_neyman_svg": "results/figures/{model}_johnson_neyman.svg",
+                "johnson_neyman_png": "results/figures/{model}_johnson_neyman.png"}
 
 
 def result_files(config):
@@ -74,7 +76,8 @@ def config_files(paths, workdir="."):
 DIAGNOSTIC_FIGURES = ("diagnostics_svg", "diagnostics_png", "caterpillar_svg", "caterpillar_png")
 
 
-SIMPLE_SLOPES_FILES = ("simple_slopes_svg", "simple_slopes_png", "simple_slopes_json")
+SIMPLE_SLOPES_FILES = ("simple_slopes_svg", "simple_slopes_png", "simple_slopes_json", "johnson_neyman_svg",
+                       "johnson_neyman_png")
 
 
 def figure_names(formula):

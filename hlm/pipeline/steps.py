@@ -14,6 +14,7 @@ from ..analysis.variance import icc_by_level
 from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
+from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..inference.lmertest import lmer
@@ -57,11 +58,24 @@ def fit_model(spec, table, outputs):
     write_parquet(outputs["ranef"], ranef_frame(model))
     record = model_record(model, spec)
     record["outcome_values"] = outcome_values(model.design.y)
+    record["anova"] = omnibus_tests(model, spec["ddf"])
     if record["outcome_values"] is not None:
         log.warning("the outcome '%s' takes only the values %s: a linear mixed model treats it as continuous; "
                     "a logistic multilevel model (lme4's glmer, family binomial) fits a 0/1 outcome",
                     model.design.response, record["outcome_values"])
     write_json(outputs["model"], record)
+
+
+def omnibus_tests(model, ddf):
+    """lmerTest's type III anova() rows ({term, F, NumDF, DenDF, p}) when a term has several
+    columns (a factor of three or more levels): the one test of such a term. With ddf lme4
+    (no df) the F tests use Satterthwaite's df, as lmerTest's anova() does by default."""
+    design = model.design
+    if all(len(design.term_columns(k)) < 2 for k in range(len(design.fixed_terms))):
+        return []
+    table = model.anova(ddf="Satterthwaite" if ddf == "lme4" else ddf)
+    return [{"term": term, "F": row["F value"], "NumDF": row["NumDF"], "DenDF": row["DenDF"], "p": row["Pr(>F)"]}
+            for term, row in jsonable(table.to_dict(orient="index")).items()]
 
 
 def outcome_values(y):
@@ -89,19 +103,27 @@ def derive_statistics(records, tables, icc, variance_explained, contextual, leve
 
 def write_simple_slopes(record, table, outputs, language="en"):
     """Simple slopes of a model's interaction, each tested with the model's df method, from the
-    fit restored from its record; the rows it used decide the moderator's levels. outputs: name
-    -> path for simple_slopes_svg, simple_slopes_png, simple_slopes_json. A model whose
-    interactions are not of two numeric columns gets {"available": false} and an empty figure."""
+    fit restored from its record; the rows it used decide the moderator's values. outputs: name
+    -> path for simple_slopes_svg/png/json and johnson_neyman_svg/png. A model with no
+    interaction of a numeric predictor with a numeric or categorical moderator gets
+    {"available": false} and empty figures; the Johnson–Neyman figure is empty unless the
+    moderator is continuous."""
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
+    jn_figures = [outputs[k] for k in ("johnson_neyman_svg", "johnson_neyman_png") if k in outputs]
     model = restore_model(record, table)
     choice = choose_interaction(model.design)
     if choice is None:
-        log.info("no interaction of two numeric predictors to probe in %s", record["name"])
-        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
+        log.info("no interaction of a numeric predictor with a numeric or categorical moderator in %s", record["name"])
+        for paths in (figures, jn_figures):
+            _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), paths)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
     result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
     plot_simple_slopes(result, model.design.response, figures, language)
+    if "johnson_neyman" in result:
+        plot_johnson_neyman(result, jn_figures, language)
+    else:
+        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), jn_figures)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
 
 

@@ -204,6 +204,8 @@ def _rest(document, counter, view, L, writer):
                    [slopes["moderator_header"], "", G["slope"], M["se"], "df", "t", "p", M["ci"]],
                    [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
                     for r in slopes["rows"]], note=G["simple_slopes_note"], L=L)
+            for sentence in block["sentences"]:
+                document.add_paragraph(writer.render(sentence))
     if view["warnings"]:
         document.add_heading(L["sections"]["warnings"], level=1)
         for warning in view["warnings"]:

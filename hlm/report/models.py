@@ -101,7 +101,7 @@ def model_view(name, model, results, L):
                 "deviance": apa.number(model.get("deviance"), 1),
                 "reml": apa.number(model.get("REMLcrit"), 1),
                 "df_resid": apa.df(model.get("df_resid"))},
-        "warnings": model_warnings(model, L),
+        "warnings": model_warnings(model, L) + design_warnings(model, results.summary, L),
         "caption_fixed": L["model"]["table_fixed"].format(model=title),
         "caption_random": L["model"]["table_random"].format(model=title),
     }
@@ -125,6 +125,58 @@ def model_warnings(model, L):
     return out
 
 
+FEW_VALUES = 5   # a numeric predictor with this many values or fewer may be a code
+
+
+def design_warnings(model, summary, L):
+    """A two-valued outcome fitted as linear; a labelled or few-valued code entered as a number."""
+    W = L["warnings"]
+    out = []
+    if model.get("outcome_values"):
+        out.append(W["binary_outcome"].format(outcome=model["response"],
+                                              values=", ".join(map(str, model["outcome_values"]))))
+    described = {v["name"]: v for v in summary.get("variables", [])}
+    for name, variable in (model.get("variables") or {}).items():
+        column = described.get(name)
+        if variable["kind"] != "numeric" or column is None or column.get("derived_from"):
+            continue
+        few = column.get("n_values", FEW_VALUES + 1) <= FEW_VALUES and column.get("n_values", 0) > 2
+        if column.get("value_labels") or few:
+            out.append(W["code_as_number"].format(variable=name, n=column.get("n_values", "")))
+    return out
+
+
+def omnibus_sentences(model, L):
+    """The type III F test of each term with several columns (a multi-level factor), APA style."""
+    N = L["narrative"]
+    out = []
+    for row in model.get("anova") or []:
+        term = next((t for t in model["terms"] if t["label"] == row["term"]), None)
+        if term is None or len(term["columns"]) < 2:
+            continue
+        out.append(_say(N["omnibus"], term=Code(row["term"]),
+                        test=apa.f_test(row["F"], row["NumDF"], row["DenDF"], row["p"])))
+    return out
+
+
+def _factor_of(term, model):
+    """(variable, level, reference, slope_of) when a coefficient is one dummy of a factor
+    (slope_of None) or a numeric variable times one dummy (slope_of: that variable), else None."""
+    variables = model.get("variables") or {}
+    for entry in model.get("terms") or []:
+        if term not in entry["columns"] or len(entry["variables"]) > 2:
+            continue
+        factors = [v for v in entry["variables"] if variables.get(v, {}).get("kind") == "factor"]
+        numeric = [v for v in entry["variables"] if v not in factors]
+        if len(factors) != 1 or len(numeric) > 1:
+            continue
+        name, info = factors[0], variables[factors[0]]
+        for level in info["levels"]:
+            if f"{name}{level}" in term.split(":"):
+                return name, level, info["reference"], (numeric[0] if numeric else None)
+    return None
+
+
 def _narrative(view, model, equations, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], name=Code(view["name"]),
@@ -146,7 +198,14 @@ def _narrative(view, model, equations, L):
         effects = []
         for row in fixed:
             raw = row["raw"]
-            role = N["role_" + roles[row["term"]]].format(term=row["term"])
+            dummy = _factor_of(row["term"], model)
+            if dummy and dummy[3]:
+                role = N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
+                                                    predictor=dummy[3])
+            elif dummy:
+                role = N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
+            else:
+                role = N["role_" + roles[row["term"]]].format(term=row["term"])
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
@@ -155,6 +214,7 @@ def _narrative(view, model, equations, L):
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
                              (("effects", _joined(effects, N["join"])),)))
+        sentences.extend(omnibus_sentences(model, L))
         parts = []
         for r in random_rows:
             group = _group_of(r["grp"], equations)

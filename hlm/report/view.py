@@ -9,6 +9,7 @@ from importlib import metadata
 
 import yaml
 
+from ..data import missing_codes_line
 from ..labels import labels
 from . import apa
 from .inputs import file_sha256, software_versions
@@ -25,10 +26,12 @@ def build_view(results, language):
     data_path = results.base / config["data"]["path"]
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
+    data_messages = missing_code_warnings(results.summary, L)
     if results.summary.get("n_dropped"):
+        data_messages.insert(0, L["warnings"]["dropped_rows"].format(n=apa.integer(results.summary["n_dropped"])))
+    if data_messages:
         warnings.insert(0, {"where": L["warnings"]["data"].rstrip("：: "), "anchor": "data",
-                            "messages": [L["warnings"]["dropped_rows"].format(
-                                n=apa.integer(results.summary["n_dropped"]))]})
+                            "messages": data_messages})
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
@@ -51,6 +54,14 @@ def build_view(results, language):
         "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
         "command": reproduce_command(results.manifest),
     }
+
+
+def missing_code_warnings(summary, L):
+    """One warning per value that looks like a forgotten missing code, with the config line."""
+    suspects = summary.get("suspect_missing_codes") or []
+    line = missing_codes_line(suspects) if suspects else ""
+    return [L["warnings"]["missing_" + s["reason"]].format(column=s["column"], count=apa.integer(s["count"]),
+                                                           value=s["value"], line=line) for s in suspects]
 
 
 def reproduce_command(manifest):
