@@ -2,6 +2,7 @@
 
 Every reader returns the same thing, so the rest of hlm never cares about the file format.
 """
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,7 +335,7 @@ def describe(frame, dataset, levels, centering, time=None):
 def _level_entry(frame, column, level, higher):
     """A level's units: how many, and how many rows (and units of the level below) each holds."""
     sizes = frame.groupby(column, sort=True).size()
-    entry = {"column": column, "level": level, "units": int(len(sizes)),
+    entry = {"column": column, "level": level, "units": len(sizes),
              "min": int(sizes.min()) if len(sizes) else 0, "max": int(sizes.max()) if len(sizes) else 0,
              "mean": float(sizes.mean()) if len(sizes) else 0.0,
              "median": float(sizes.median()) if len(sizes) else 0.0,
@@ -346,7 +347,7 @@ def _level_entry(frame, column, level, higher):
 
 def _add_units_below(structure, frame):
     """Each level above 2 also counts the units of the level below in each of its units."""
-    for below, entry in zip(structure, structure[1:]):
+    for below, entry in itertools.pairwise(structure):
         per_unit = frame.groupby(entry["column"], sort=True)[below["column"]].nunique()
         entry["units_below"] = {"column": below["column"], "min": int(per_unit.min()),
                                 "max": int(per_unit.max()), "median": float(per_unit.median())}
@@ -373,7 +374,7 @@ def _describe_column(frame, column, dataset, levels, derived):
         return entry
     units = _one_row_per_unit(frame, column, levels, level)
     if level != 1:
-        entry["units"] = int(len(units))
+        entry["units"] = len(units)
         entry["unit"] = levels[level - 2]
     if isinstance(values.dtype, pd.CategoricalDtype):
         counts = units.value_counts(sort=False)

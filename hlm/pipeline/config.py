@@ -8,6 +8,7 @@ a column no formula can find, a comparison of an undeclared model. The Snakefile
 `hlm run` both call it, so a bad config stops before any model is fitted.
 """
 import copy
+import itertools
 import re
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def _check_data(config, workdir):
 
 
 def _check_nesting(frame, levels):
-    for lower, upper in zip(levels, levels[1:]):
+    for lower, upper in itertools.pairwise(levels):
         spread = frame.dropna(subset=[lower, upper]).groupby(lower)[upper].nunique()
         if (spread > 1).any():
             unit = spread.index[spread > 1][0]

@@ -356,8 +356,8 @@ def _johnson_neyman_sentences(record, G):
     jn = record["johnson_neyman"]
     low, high = jn["observed"]
     bounds = [apa.estimate(b) for b in jn["bounds"]]
-    values = dict(predictor=Code(record["predictor"]), moderator=Code(record["moderator"]),
-                  low=apa.estimate(low), high=apa.estimate(high))
+    values = {"predictor": Code(record["predictor"]), "moderator": Code(record["moderator"]),
+              "low": apa.estimate(low), "high": apa.estimate(high)}
     if len(bounds) == 2:
         inside_observed = jn["bounds"][0] <= low and jn["bounds"][1] >= high
         key = "jn_inside" if jn["significant_inside"] else "jn_outside"
