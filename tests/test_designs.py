@@ -149,6 +149,18 @@ def test_egsingle_growth_model_and_variance_explained_are_lme4s(egsingle):
     assert close(explained["schoolid: (Intercept)"], expected["school"], rel=1e-2)
 
 
+def test_egsingle_trajectory_figure_shows_rs_means(egsingle):
+    trajectory = result(egsingle, "figures/growth_trajectory.json")
+    ref = R["egsingle"]
+    assert [f"{t:g}" for t in trajectory["occasions"]] == list(ref["mean_by_year"])
+    # R: tapply(eg$math, eg$year, mean); tapply(predict(growth, re.form = NA), eg$year, mean)
+    assert close(trajectory["observed_mean"], list(ref["mean_by_year"].values()), rel=1e-9)
+    assert close(trajectory["fitted_mean"], list(ref["fitted_mean_by_year"].values()), rel=1e-5)
+    assert (trajectory["unit"], trajectory["n_units"], len(trajectory["lines"])) == ("childid", 250, 20)
+    assert "observed trajectories of 20 of the 250 units of childid" in report(egsingle)
+    assert (Path(egsingle) / "results" / "figures" / "growth_trajectory.png").stat().st_size > 5000
+
+
 # ---- pupils in schools: labels, reference categories, omnibus tests, simple slopes -----------------
 
 def test_exam_missing_code_and_rows_are_rs(exam):

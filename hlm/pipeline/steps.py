@@ -16,6 +16,7 @@ from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
+from ..figures.trajectories import plot_trajectories, trajectories
 from ..figures.style import _render
 from ..inference.lmertest import lmer
 from ..results.records import (
@@ -125,6 +126,15 @@ def write_simple_slopes(record, table, outputs, language="en"):
     else:
         _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), jn_figures)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
+
+
+def write_trajectory(record, table, time, unit, outputs, language="en"):
+    """The trajectory figure of a repeated-measures model (data.time) and its numbers, from the
+    fit restored from its record. outputs: name -> path for trajectory_svg/png/json; unit: the
+    level-2 column (the persons whose occasions are level 1)."""
+    result = trajectories(restore_model(record, table), table, time, unit)
+    plot_trajectories(result, [outputs["trajectory_svg"], outputs["trajectory_png"]], language)
+    write_json(outputs["trajectory_json"], result)
 
 
 def write_diagnostic_figures(residuals, ranef, outputs, language="en"):

@@ -63,6 +63,7 @@ def _component(key, model):
 
 def variance_views(results, views, titles, L):
     V = L["variance_explained"]
+    levels = [entry["column"] for entry in results.summary.get("levels") or []]
     out = []
     for name, entry in (results.derived.get("variance_explained") or {}).items():
         old, new = entry.get("old"), entry.get("new")
@@ -76,11 +77,7 @@ def variance_views(results, views, titles, L):
             if before is None or after is None:
                 continue
             symbol = _component_symbol(kind, after, views[new]["equations"])
-            label = V["components"][kind]
-            if kind == "tau11" or (before["grp"] != "Residual" and before["var1"] != INTERCEPT):
-                label = f"{label} ({after['grp']}: {after['var1']})"
-            elif before["grp"] != "Residual" and len({r['grp'] for r in new_model['varcorr']}) > 2:
-                label = f"{label} ({after['grp']})"
+            label = _component_label(kind, before, after, new_model, levels, V)
             rows.append({"component": label, "symbol": symbol,
                          "before": apa.estimate(before["vcov"], digits=4),
                          "after": apa.estimate(after["vcov"], digits=4),
@@ -97,6 +94,29 @@ def variance_views(results, views, titles, L):
                     "old_name": old, "new_name": new, "rows": rows, "sentences": sentences,
                     "added": V["added"].format(terms=", ".join(added)) if added else ""})
     return out
+
+
+def _component_label(kind, before, after, new_model, levels, V):
+    """'Level-1 residual variance σ²', 'Level-2 intercept variance τ00', and with several
+    grouping factors the factor named; with data.levels, each factor's own level number."""
+    if kind == "sigma2":
+        return V["components"]["sigma2"]
+    level = _factor_level(after["grp"], levels) if len(levels) > 1 else None
+    if level is not None:
+        key = "intercept_at_level" if after["var1"] == INTERCEPT else "slope_at_level"
+        return V["components"][key].format(level=level, group=after["grp"], variable=after["var1"])
+    label = V["components"][kind]
+    if kind == "tau11" or before["var1"] != INTERCEPT:
+        return f"{label} ({after['grp']}: {after['var1']})"
+    if len({r['grp'] for r in new_model['varcorr']}) > 2:
+        return f"{label} ({after['grp']})"
+    return label
+
+
+def _factor_level(group, levels):
+    """The level of a grouping factor: 'childid:schoolid' (schoolid/childid) -> childid's."""
+    column = group if group in levels else group.split(":")[0]
+    return levels.index(column) + 2 if column in levels else None
 
 
 def _component_symbol(kind, row, equations):
@@ -312,6 +332,11 @@ def figure_views(results, titles, L):
                               ("caterpillar", G["caterpillar_caption"].format(model=title))):
             if f"{kind}_png" in files:
                 figures.append(_figure(files, kind, caption, name))
+        trajectory = results.trajectories.get(name)
+        if trajectory and "trajectory_png" in files:
+            figures.append(_figure(files, "trajectory", G["trajectory_caption"].format(
+                model=title, unit=trajectory["unit"], units=apa.integer(trajectory["n_units"]),
+                shown=len(trajectory["lines"]), time=trajectory["time"]), name))
         slopes, sentences = None, []
         record = results.simple_slopes.get(name)
         if record:
