@@ -149,6 +149,16 @@ def test_egsingle_growth_model_and_variance_explained_are_lme4s(egsingle):
     assert close(explained["schoolid: (Intercept)"], expected["school"], rel=1e-2)
 
 
+def test_egsingle_equations_are_raudenbush_and_bryks_three_level_form(egsingle):
+    model = section(report(egsingle), 2).split("(`growth_slope`)", 1)[1].split("**Table", 1)[0]
+    for line in (r"Y_{ijk}(\mathrm{math}) &= \pi_{0jk} + \pi_{1jk}a_{ijk}(\mathrm{year}) + e_{ijk}",
+                 r"\pi_{1jk} &= \beta_{10k} + r_{1jk}",              # level 2: children's growth rates vary
+                 r"\beta_{10k} &= \gamma_{100} + u_{10k}",            # level 3: and schools' mean rates
+                 r"+ u_{10k}a_{ijk}(\mathrm{year}) + e_{ijk}"):
+        assert line in model, line
+    assert "only the combined model is shown" not in model
+
+
 def test_egsingle_trajectory_figure_shows_rs_means(egsingle):
     trajectory = result(egsingle, "figures/growth_trajectory.json")
     ref = R["egsingle"]

@@ -77,6 +77,7 @@ def _document(view):
             if equations.two_level:
                 lines += [(M["level1"], eq) for eq in equations.level1]
                 lines += [(M["level2"], eq) for eq in equations.level2]
+                lines += [(M["level3"], eq) for eq in equations.level3]
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")

@@ -69,7 +69,8 @@ def model_view(name, model, results, L):
     terms = [r["term"] for r in coefficients]
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
-                                    random_terms_of(model["varcorr"], model["ngroups"]))
+                                    random_terms_of(model["varcorr"], model["ngroups"]),
+                                    [entry["column"] for entry in results.summary.get("levels") or []])
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
