@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, ok, snakemake
+from conftest import copy_project, hsb_frame, ok, snakemake
 
-from hlm import cli
+from hlm import cli, lmer
+from hlm.analysis.simple_slopes import choose_interaction, simple_slopes
+from hlm.analysis.variance import icc_by_level
 from hlm.data import Dataset, prepare, read_data
 from hlm.errors import ConfigError, DataError
 from hlm.labels import labels
@@ -23,7 +25,9 @@ from hlm.pipeline.config import check_config
 from hlm.pipeline.steps import fit_model
 from hlm.report import apa
 from hlm.report.models import design_warnings
+from hlm.report.sections import _johnson_neyman_sentences
 from hlm.report.view import missing_code_warnings
+from hlm.report.writers import MarkdownWriter
 from hlm.results.writers import read_json
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -355,3 +359,40 @@ def test_hlm_run_exits_2_with_one_line_before_any_job(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has no random term" in err
     assert not (tmp_path / "results").exists()
+
+
+# ---- the seed's data: a dummy moderator and the Johnson–Neyman interval ------------------------------
+
+@pytest.fixture(scope="module")
+def hsb():
+    return hsb_frame()
+
+
+def test_the_seeds_johnson_neyman_interval_is_rs(hsb):
+    model = lmer("mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)", hsb, REML=False)
+    result = simple_slopes(model, *choose_interaction(model.design), hsb)
+    jn, ref = result["johnson_neyman"], R["hsb"]
+    for bound, expected in zip(jn["bounds"], ref["full_jn_bounds"], strict=True):
+        assert close(bound, expected, rel=1e-4)
+    # between the boundaries (both below the observed disclim) the slope is not significant
+    assert not jn["significant_inside"] and close(jn["observed"], ref["disclim_range"], rel=1e-9)
+    (sentence,) = _johnson_neyman_sentences(result, labels("en")["diagnostics"])
+    assert "is below -7.11 or above -2.98" in MarkdownWriter().render(sentence)
+
+
+def test_a_dummy_moderator_is_probed_at_its_two_values(hsb):
+    model = lmer("mathach ~ ses * sector + (ses | id)", hsb, REML=False)
+    result = simple_slopes(model, *choose_interaction(model.design), hsb)
+    assert result["moderator_kind"] == "two_valued" and "johnson_neyman" not in result
+    assert [row["moderator_value"] for row in result["slopes"]] == [0.0, 1.0]   # no school at mean ± 1 SD
+    for row, ref in zip(result["slopes"], R["hsb"]["sector_slopes"].values(), strict=True):
+        assert close(row["Estimate"], ref["Estimate"], rel=1e-5) and close(row["Std. Error"], ref["SE"], rel=1e-4)
+        assert close(row["df"], ref["df"], rel=1e-2)
+
+
+def test_a_singular_null_model_has_an_undefined_icc():
+    frame = pd.read_csv(FIXTURES / "data" / "Dyestuff2.csv")
+    model = lmer("Yield ~ 1 + (1 | Batch)", frame)   # lme4: the Batch variance is 0 (singular)
+    record = icc_by_level(model, ["Batch"])
+    assert record["kind"] == "undefined" and record["zero"] == ["Batch"]
+    assert labels("en")["icc"]["undefined"].startswith("The ICC of the {model} is undefined: τ00 = 0")

@@ -24,7 +24,7 @@ def trajectories(model, frame, time, unit, sample=SAMPLE_UNITS):
         mine = (rows[unit] == unit_id).to_numpy()
         order = np.argsort(times[mine], kind="stable")
         lines[str(unit_id)] = {"x": times[mine][order].tolist(), "y": y[mine][order].tolist()}
-    return {"time": time, "unit": unit, "outcome": model.design.response, "n_units": int(len(ids)),
+    return {"time": time, "unit": unit, "outcome": model.design.response, "n_units": len(ids),
             "occasions": occasions.tolist(),
             "observed_mean": [float(y[times == t].mean()) for t in occasions],
             "fitted_mean": [float(fixed[times == t].mean()) for t in occasions],

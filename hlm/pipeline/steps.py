@@ -16,8 +16,8 @@ from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
-from ..figures.trajectories import plot_trajectories, trajectories
 from ..figures.style import _render
+from ..figures.trajectories import plot_trajectories, trajectories
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
