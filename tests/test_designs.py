@@ -396,3 +396,17 @@ def test_a_singular_null_model_has_an_undefined_icc():
     record = icc_by_level(model, ["Batch"])
     assert record["kind"] == "undefined" and record["zero"] == ["Batch"]
     assert labels("en")["icc"]["undefined"].startswith("The ICC of the {model} is undefined: τ00 = 0")
+
+
+def test_hlm_init_proposes_the_suspected_missing_codes(tmp_path):
+    output = tmp_path / "config.yaml"
+    assert cli.main(["init", str(FIXTURES / "data" / "exam.dta"), "-o", str(output)]) == 0
+    text = output.read_text(encoding="utf-8")
+    assert "missing_codes: [-99]   # proposed, check them: intake -99 (24 rows)" in text
+    assert yaml.safe_load(text)["data"]["missing_codes"] == [-99]
+
+
+def test_hlm_fit_warns_of_a_binary_outcome(capsys):
+    assert cli.main(["fit", "use ~ age + (1 | district)", str(FIXTURES / "data" / "contraception.sav")]) == 0
+    err = capsys.readouterr().err
+    assert "hlm: warning: the outcome 'use' takes only the values [0, 1]" in err and "glmer" in err

@@ -4,7 +4,7 @@ group id.
 import re
 from pathlib import Path
 
-from ..data import level_of, read_data
+from ..data import level_of, missing_codes_line, read_data, suspect_missing_codes
 from ..errors import ConfigError, DataError
 from ..results.writers import write_text
 from .config import DEFAULT_CONFIG
@@ -24,6 +24,16 @@ def write_starter_config(data_path, output_path=DEFAULT_CONFIG, force=False):
     output.parent.mkdir(parents=True, exist_ok=True)
     write_text(output, text)
     return output
+
+
+def _missing_codes_line(dataset, group, commented):
+    """missing_codes with the values that look like forgotten codes (data.suspect_missing_codes)
+    proposed, or empty; the comment says which column holds them, to be checked."""
+    suspects = suspect_missing_codes(dataset, (), skip=[group])
+    if not suspects:
+        return commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]")
+    where = ", ".join(f"{s['column']} {s['value']} ({s['count']} rows)" for s in suspects)
+    return commented(f"  {missing_codes_line(suspects)}", f"proposed, check them: {where}")
 
 
 def starter_config(dataset, data_path):
@@ -49,7 +59,7 @@ def starter_config(dataset, data_path):
         f"  path: {q(data_path)}",
         commented(f"  group: {q(group)}", "the level-2 id (guessed: check it)"),
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
-        commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]"),
+        _missing_codes_line(dataset, group, commented),
         "",
         f"# Variables of {Path(data_path).name} ({len(frame)} rows, {frame[group].nunique()} groups of '{group}'):",
     ]
