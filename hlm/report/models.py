@@ -182,7 +182,7 @@ def _narrative(view, model, equations, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], name=Code(view["name"]),
                       method=view["method"], n=view["n"],
-                      groups=", ".join(apa.integer(k) for k in model.get("ngroups", {}).values()))]
+                      groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -220,6 +220,8 @@ def _narrative(view, model, equations, L):
         for r in random_rows:
             group = _group_of(r["grp"], equations)
             name = N["intercept"] if r["var1"] == INTERCEPT else r["var1"]
+            if len(model.get("ngroups", {})) > 1:
+                name = f"{name} ({r['grp']})"
             parts.append(_say(N["random_variance"], name=name,
                               symbol=sym((group, r["var1"], None)) or f"{r['grp']} {r['var1']}",
                               value=apa.estimate(r["vcov"], digits=4)))
@@ -245,6 +247,13 @@ def _narrative(view, model, equations, L):
         sentences.append(_say(N["r2"], marginal=apa.proportion(model["r2_marginal"]),
                               conditional=apa.proportion(model["r2_conditional"])))
     return sentences
+
+
+def _groups_text(ngroups):
+    """'160' for one grouping factor; '250 (childid:schoolid), 8 (schoolid)' for several."""
+    if len(ngroups) == 1:
+        return apa.integer(next(iter(ngroups.values())))
+    return ", ".join(f"{apa.integer(k)} ({g})" for g, k in ngroups.items())
 
 
 def _joined(sentences, sep):
