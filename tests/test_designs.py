@@ -135,7 +135,12 @@ def test_egsingle_icc_sentences_print_fractions_equal_to_their_values(egsingle):
     assert len(shares) == 2
     for percent, tau, total in shares:
         assert f"{100 * float(tau) / float(total):.1f}" == percent
-    assert "0.368" not in text and "DEFF = 1 + (132.75 − 1) × 0.115" in text
+    deffs = re.findall(r"DEFF = 1 \+ \(([\d.]+) − 1\) × ([\d.]+) = ([\d.]+)", text)
+    assert len(deffs) == 2
+    for size, icc, deff in deffs:   # the printed arithmetic gives the printed value
+        assert f"{1 + (float(size) - 1) * float(icc):.2f}" == deff
+    assert {d for *_, d in deffs} == {apa.number(ref["deff_child"], 2), apa.number(ref["deff_school"], 2)}
+    assert "0.368" not in text
     assert "Nakagawa's adjusted ICC (performance::icc) = " + apa.proportion(R["egsingle"]["slope"]["icc_adjusted"]) in text
 
 

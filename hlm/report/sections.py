@@ -191,7 +191,8 @@ def _icc_levels_sentences(record, title, I):
                  if e["level"] is not None and entry["level"] is not None]
         numerator = f"({' + '.join(above)})" if len(above) > 1 else variances[k]
         sentences.append(_say(I["correlation"], group=Code(entry["column"]), numerator=numerator, total=total,
-                              icc=apa.proportion(entry["correlation"]), size=apa.number(entry["mean_size"], 2),
+                              icc=apa.proportion(entry["correlation"]), icc_exact=apa.number(entry["correlation"], 4),
+                              size=apa.number(entry["mean_size"], 2),
                               deff=apa.number(entry["design_effect"], 2)))
     first = levels[-1]["correlation"]
     sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"]))
