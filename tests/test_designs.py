@@ -135,7 +135,7 @@ def test_egsingle_icc_sentences_print_fractions_equal_to_their_values(egsingle):
     assert len(shares) == 2
     for percent, tau, total in shares:
         assert f"{100 * float(tau) / float(total):.1f}" == percent
-    deffs = re.findall(r"DEFF = 1 \+ \(([\d.]+) − 1\) × ([\d.]+) = ([\d.]+)", text)
+    deffs = re.findall(r"DEFF = 1 \+ \((\d+\.\d+) − 1\) × (\d\.\d+) = (\d+\.\d+)", text)
     assert len(deffs) == 2
     for size, icc, deff in deffs:   # the printed arithmetic gives the printed value
         assert f"{1 + (float(size) - 1) * float(icc):.2f}" == deff
