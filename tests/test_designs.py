@@ -381,8 +381,10 @@ def test_the_seeds_johnson_neyman_interval_is_rs(hsb):
         assert close(bound, expected, rel=1e-4)
     # between the boundaries (both below the observed disclim) the slope is not significant
     assert not jn["significant_inside"] and close(jn["observed"], ref["disclim_range"], rel=1e-9)
-    (sentence,) = _johnson_neyman_sentences(result, labels("en")["diagnostics"])
-    assert "is below -7.11 or above -2.98" in MarkdownWriter().render(sentence)
+    interval, everywhere = (MarkdownWriter().render(s) for s in
+                            _johnson_neyman_sentences(result, labels("en")["diagnostics"]))
+    assert "is below -7.11 or above -2.98" in interval
+    assert everywhere == "So the slope of `ses` is significant over the whole observed range of `disclim`."
 
 
 def test_a_dummy_moderator_is_probed_at_its_two_values(hsb):

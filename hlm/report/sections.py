@@ -385,15 +385,18 @@ def _johnson_neyman_sentences(record, G):
     values = {"predictor": Code(record["predictor"]), "moderator": Code(record["moderator"]),
               "low": apa.estimate(low), "high": apa.estimate(high)}
     if len(bounds) == 2:
-        inside_observed = jn["bounds"][0] <= low and jn["bounds"][1] >= high
         key = "jn_inside" if jn["significant_inside"] else "jn_outside"
         sentences = [_say(G[key], a=bounds[0], b=bounds[1], **values)]
-        if jn["significant_inside"] and inside_observed:
-            sentences.append(_say(G["jn_everywhere"], **values))
-        return sentences
-    if len(bounds) == 1:
-        return [_say(G["jn_one"], a=bounds[0], **values)]
-    return [_say(G["jn_none"], **values)]
+    elif len(bounds) == 1:
+        sentences = [_say(G["jn_one"], a=bounds[0], **values)]
+    else:
+        return [_say(G["jn_none"], **values)]
+    observed = [p for x, p in zip(jn["curve"]["x"], jn["curve"]["p"]) if low <= x <= high]
+    if observed and all(p < jn["alpha"] for p in observed):
+        sentences.append(_say(G["jn_everywhere"], **values))
+    elif observed and all(p >= jn["alpha"] for p in observed):
+        sentences.append(_say(G["jn_nowhere"], **values))
+    return sentences
 
 
 def _not_probed(model, G):
