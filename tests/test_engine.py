@@ -4,9 +4,18 @@ Reference values were written by tests/fixtures/r/ref_hsb.R and ref_classic.R, e
     lmerTest::lmer(mathach ~ 1 + ses + (1 + ses | id), df, REML = FALSE,
                    control = lmerControl(optimizer = "bobyqa"))
 """
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import load_reference
+import scipy.sparse as sp
+from conftest import FIXEF_RTOL, LL_ATOL, SE_RTOL, VARPAR_RTOL, load_reference
+
+import hlm
+from hlm.engine.model import restore_fit
+from hlm.engine.optimize import OptSummary, minimize
+from hlm.errors import ModelError
 
 HSB = sorted(load_reference("hsb_lme4.json")["models"])
 CLASSIC = sorted(load_reference("classic_lme4.json")["models"])
@@ -149,3 +158,147 @@ def test_infinite_values_are_refused(models):
     frame = models.frame("hsb", "null").assign(zero=0.0)
     with pytest.raises(DataError, match=r"'log\(zero\)' is infinite in 7185 rows"):
         hlm.lmer("mathach ~ log(zero) + (1 | id)", frame)
+
+
+# ---- the parameter API: objective, with_response, the optimizer record ----------------------------
+
+def criterion(ref):
+    return ref["REMLcrit"] if ref["REML"] else ref["deviance"]
+
+
+def test_objective_at_lme4s_theta_is_lme4s_criterion(case):
+    # deviance(m) (ML) or REMLcrit(m) (REML) at getME(m, "theta"); not profiled over σ, at sigma(m)
+    # it is the same number. The same function at the same θ: far inside DESIGN.md's 1e-3.
+    model, ref = case
+    theta = np.atleast_1d(np.array(ref["theta"], dtype=float))
+    assert model.objective(theta) == pytest.approx(criterion(ref), abs=1e-6)
+    assert model.objective_given_sigma(theta, ref["sigma"]) == pytest.approx(criterion(ref), abs=1e-6)
+    assert model.objective_given_sigma(theta, 1.1 * ref["sigma"]) > criterion(ref) + 0.1   # σ̂ minimises it
+    assert model.objective() == pytest.approx(criterion(ref), abs=LL_ATOL)
+
+
+ML_CASES = [(suite, name) for suite, name in CASES if not load_reference(f"{suite}_lme4.json")["models"][name]["REML"]]
+
+
+@pytest.mark.parametrize("suite,name", ML_CASES, ids=[n for _, n in ML_CASES])
+def test_a_fixed_coefficient_at_lme4s_estimate_keeps_lme4s_deviance(models, suite, name):
+    # lme4's profile of β_j fits the model without column j and with offset x_j·β_j: at lme4's β̂_j
+    # and θ̂ its deviance is deviance(m) (ML fits: the REML criterion changes with X)
+    model, ref = models.fit(suite, name), models.references[suite][name]
+    theta = np.atleast_1d(np.array(ref["theta"], dtype=float))
+    dev = model.deviance_function
+    for j, estimate in enumerate(ref["fixef"].values()):
+        fixed = dev.with_coefficient_fixed(j, estimate)
+        assert fixed.p == model.design.p - 1
+        assert fixed.objective(theta) == pytest.approx(ref["deviance"], abs=1e-6)
+        assert fixed.objective(theta) < dev.with_coefficient_fixed(j, estimate + 0.1).objective(theta)
+
+
+SAME_RESPONSE = [("hsb", "random_slope"), ("classic", "penicillin_crossed"), ("classic", "sleepstudy_uncorr")]
+
+
+@pytest.mark.parametrize("suite,name", SAME_RESPONSE, ids=[n for _, n in SAME_RESPONSE])
+def test_with_the_same_response_is_the_same_fit(models, suite, name):
+    # refit(m, getME(m, "y")) is m: lme4's θ̂, criterion and fixef (ref_hsb.R, ref_classic.R)
+    model, ref = models.fit(suite, name), models.references[suite][name]
+    again = model.with_response(model.design.y)
+    assert type(again) is type(model) and again.design.X is model.design.X
+    assert again.objective() == pytest.approx(criterion(ref), abs=LL_ATOL)
+    np.testing.assert_allclose(again.theta, np.atleast_1d(ref["theta"]), rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(again.fixef, values(ref["fixef"]), rtol=FIXEF_RTOL)
+    np.testing.assert_allclose(again.theta, model.theta, rtol=1e-9)   # same start, optimizer and products
+
+
+WITH_RESPONSE = load_reference("with_response_lme4.json")
+# the new response of each case, computed as tests/fixtures/r/ref_with_response.R computes it
+RESPONSES = {"hsb_random_slope_reml": ("hsb", "null", lambda d: d.mathach - 3 * d.female),
+             "penicillin_crossed_log": ("classic", "penicillin_crossed", lambda d: np.log(d.diameter)),
+             "sleepstudy_uncorr_log": ("classic", "sleepstudy_uncorr", lambda d: np.log(d.Reaction))}
+
+
+@pytest.mark.parametrize("name", sorted(WITH_RESPONSE))
+def test_with_another_response_is_lmer_on_that_response(models, name):
+    # refit(lmer(base), response) (tests/fixtures/r/ref_with_response.R)
+    ref, (suite, frame_of, response) = WITH_RESPONSE[name], RESPONSES[name]
+    frame = models.frame(suite, frame_of)
+    base = hlm.lmer(ref["base"], frame, REML=ref["REML"])
+    y = response(frame).to_numpy()[base.design.rows]
+    refit = base.with_response(y)
+    assert refit.objective() == pytest.approx(ref["objective"], abs=LL_ATOL)
+    assert refit.loglik == pytest.approx(ref["logLik"], abs=LL_ATOL)
+    np.testing.assert_allclose(refit.theta, ref["theta"], rtol=2e-3, atol=2e-4)
+    assert refit.sigma == pytest.approx(ref["sigma"], rel=VARPAR_RTOL)
+    np.testing.assert_allclose(refit.fixef, values(ref["fixef"]), rtol=FIXEF_RTOL)
+    np.testing.assert_allclose(np.sqrt(np.diag(refit.vcov)), values(ref["se"]), rtol=SE_RTOL)
+    np.testing.assert_allclose(refit.residuals(), y - refit.fitted)
+    fresh = hlm.lmer(ref["base"], frame.assign(**{base.design.response: response(frame)}), REML=ref["REML"])
+    np.testing.assert_allclose(refit.theta, fresh.theta, rtol=1e-9)   # the fit lmer gives on that response
+    assert refit.objective() == pytest.approx(fresh.objective(), abs=1e-9)
+
+
+@pytest.mark.parametrize("y,message", [
+    (np.ones(3), r"the new response has shape \(3,\); the model has 180 rows"),
+    (np.full(180, np.nan), "the new response has 180 missing or infinite values"),
+    (["a"] * 180, "the new response is not numeric"),
+])
+def test_a_bad_new_response_is_refused(models, y, message):
+    with pytest.raises(ModelError, match=message):
+        models.fit("classic", "sleepstudy_slope").with_response(y)
+
+
+def test_optimizer_record_round_trips_and_counts_evaluations(models):
+    # REMLcrit and theta of lmer(Reaction ~ Days + (Days | Subject), sleepstudy) (ref_classic.R)
+    model, ref = models.fit("classic", "sleepstudy_slope"), models.references["classic"]["sleepstudy_slope"]
+    record = json.loads(json.dumps(model.optsummary.to_dict()))
+    assert OptSummary.from_dict(record) == model.optsummary
+    restored = restore_fit(model.design, model.REML, OptSummary.from_dict(record), model.converged, model.messages)
+    assert restored.objective() == pytest.approx(criterion(ref), abs=LL_ATOL)
+    calls = []
+
+    def counted(theta):
+        calls.append(theta)
+        return model.objective(theta)
+
+    layout = model.covariance_layout
+    theta, summary = minimize(counted, layout.initial_theta(), layout.lower)
+    assert summary.evaluations == len(calls) and summary.initial == (1.0, 0.0, 1.0)
+    assert summary.fmin == pytest.approx(criterion(ref), abs=LL_ATOL)
+    np.testing.assert_allclose(theta, ref["theta"], rtol=2e-3, atol=2e-4)
+    upper = np.array([0.8, np.inf, np.inf])       # an upper bound below lme4's θ̂_1 = 0.967 holds
+    bounded, summary = minimize(model.objective, layout.initial_theta(), layout.lower, upper,
+                                control={"initial_step": 0.25}, restarts=1)
+    assert bounded[0] == 0.8 and summary.fmin > criterion(ref) and summary.initial == (0.8, 0.0, 1.0)
+
+
+def mutable_parts(obj, path, seen):
+    """Paths of the writable arrays and mutable containers reachable from obj."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        if obj.flags.writeable:
+            yield path
+    elif sp.issparse(obj):
+        for name in ("data", "indices", "indptr"):
+            yield from mutable_parts(getattr(obj, name), f"{path}.{name}", seen)
+    elif isinstance(obj, (list, dict, set, pd.Series, pd.DataFrame)):
+        yield path
+    elif isinstance(obj, tuple):
+        for i, item in enumerate(obj):
+            yield from mutable_parts(item, f"{path}[{i}]", seen)
+    elif hasattr(obj, "__dict__"):
+        for name, value in vars(obj).items():
+            yield from mutable_parts(value, f"{path}.{name}", seen)
+
+
+@pytest.mark.parametrize("suite,name", SAME_RESPONSE, ids=[n for _, n in SAME_RESPONSE])
+def test_a_fit_is_frozen_all_the_way_down(models, suite, name):
+    model, ref = models.fit(suite, name), models.references[suite][name]
+    model.varcorr, model.ranef, model.ranef_condvar, model.residuals(), model.coef_table()
+    assert list(mutable_parts(model, "model", set())) == []
+    fixef, vcov = model.fixef, model.vcov                     # tables handed out are the caller's copies
+    fixef.iloc[0], vcov.iloc[0, 0] = 0.0, 0.0
+    np.testing.assert_allclose(model.fixef, values(ref["fixef"]), rtol=FIXEF_RTOL)
+    np.testing.assert_allclose(np.sqrt(np.diag(model.vcov)), values(ref["se"]), rtol=SE_RTOL)
+    with pytest.raises(ValueError, match="read-only"):
+        model.fitted[0] = 0.0

@@ -13,7 +13,8 @@ import hlm
 from hlm.errors import ModelError
 from hlm.inference.bootstrap import bootstrap
 from hlm.inference.intervals import confint, percentile_interval
-from hlm.inference.satterthwaite import _satterthwaite
+from hlm.inference.kenward_roger import kenward_roger_parts
+from hlm.inference.satterthwaite import _satterthwaite, satterthwaite_parts
 from hlm.inference.type3 import type3_contrasts
 
 
@@ -75,6 +76,14 @@ def test_residual_df(models, name):
 def test_unknown_ddf_is_refused(models):
     with pytest.raises(ModelError, match="ddf 'between-within' is unknown"):
         hlm.coef_table(models.fit("hsb", "null"), ddf="between-within")
+
+
+def test_cached_inference_parts_are_read_only(models):
+    # the Satterthwaite and Kenward-Roger pieces are kept per model: later df read them
+    model = models.fit("hsb", "full_reml")
+    for parts in (satterthwaite_parts(model), kenward_roger_parts(model)):
+        arrays = [v for v in vars(parts).values() if isinstance(v, np.ndarray)] + list(getattr(parts, "P", ()))
+        assert len(arrays) >= 4 and not any(a.flags.writeable for a in arrays)
 
 
 def test_satterthwaite_costs_less_than_a_fit(models):

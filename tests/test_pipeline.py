@@ -287,7 +287,7 @@ def test_adding_a_column_to_one_model_refits_only_it(hsb_run, tmp_path, missing)
     assert planned_jobs(ok(snakemake(folder, "analysis", "-n"))) == {}
 
 
-OPTIMIZER_RUN = re.compile(r"^INFO hlm\.engine\.optimize: \w+: deviance \S+ after \d+ evaluations", re.MULTILINE)
+OPTIMIZER_RUN = re.compile(r"^INFO hlm\.engine\.optimize: \w+: objective \S+ after \d+ evaluations", re.MULTILINE)
 
 
 def test_each_model_is_optimized_once(hsb_run):

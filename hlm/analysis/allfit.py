@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine.covariance import sdcor_from_theta, varpar_names
 from ..engine.design import build_design
 from ..engine.model import LinearMixedModel, fit_design
 from ..errors import ModelError
@@ -76,7 +75,7 @@ def _allfit_result(models, errors):
     table.index.name = "optimizer"
     first = next(iter(ok.values()), None)
     fixef = pd.DataFrame({k: m.fixef for k, m in ok.items()}).T
-    sdcor = pd.DataFrame({k: np.append(sdcor_from_theta(m.deviance_function, m.theta, m.sigma), m.sigma)
-                          for k, m in ok.items()}, index=varpar_names(first) if first else None).T
+    sdcor = pd.DataFrame({k: m.covariance_layout.sdcor(m.theta, m.sigma) for k, m in ok.items()},
+                         index=list(first.covariance_layout.names) if first else None).T
     theta = pd.DataFrame({k: m.theta for k, m in ok.items()}).T
     return AllFit(models, table, fixef, sdcor, theta)

@@ -35,7 +35,7 @@ def variance_components(model):
     _check_model(model)
     X = model.design.X
     fixed = float(np.var(X @ model.fixef.to_numpy(), ddof=1))
-    singular = np.any(np.abs(model.theta[np.isfinite(model.deviance_function.lower)]) < SINGULAR_TOLERANCE)
+    singular = np.any(np.abs(model.theta[model.covariance_layout.bounded]) < SINGULAR_TOLERANCE)
     random = np.nan if singular else _random_variance(model)
     return VarianceComponents(fixed, random, model.sigma ** 2)
 

@@ -2,11 +2,26 @@
 
 One place for lme4's conventions: θ holds each term's lower-triangular relative factor Λ_k column
 by column, diagonal entries bounded below by 0; VarCorr = σ²Λ_kΛ_k'; parameter names as lme4's
-(oldNames = FALSE).
+(oldNames = FALSE): sd_x|g, cor_x.y|g, sigma; terms repeated on one factor labelled id, id.1.
 """
-
+from dataclasses import dataclass
 
 import numpy as np
+
+
+def read_only(array):
+    """A view of the array that cannot be written through: what a frozen fit holds cannot
+    change under it (the array passed in is left as it was)."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+def read_only_sparse(matrix):
+    """The sparse matrix with read-only data and indices, so no entry can be changed in place."""
+    for array in (matrix.data, matrix.indices, matrix.indptr):
+        array.flags.writeable = False
+    return matrix
 
 
 def lower_triangle_indices(q):
@@ -15,56 +30,127 @@ def lower_triangle_indices(q):
     return rows, cols
 
 
-def theta_lower_bounds(terms):
-    """0 for the diagonal of each relative covariance factor, -inf off the diagonal."""
-    bounds = []
-    for term in terms:
-        rows, cols = lower_triangle_indices(term.q)
-        bounds += [0.0 if r == c else -np.inf for r, c in zip(rows, cols)]
-    return np.array(bounds)
+@dataclass(frozen=True, eq=False)
+class TermLayout:
+    """Where one random-effects term's Λ_k sits in θ."""
+    group: str
+    label: str            # as as.data.frame(VarCorr()) prints it: a repeated group becomes id.1
+    columns: tuple
+    start: int            # position of the term's first entry in θ
+    rows: np.ndarray      # row and column in Λ_k of each of the term's entries of θ
+    cols: np.ndarray
+
+    @property
+    def q(self):
+        return len(self.columns)
+
+    @property
+    def positions(self):
+        return slice(self.start, self.start + len(self.rows))
 
 
-def varpar_names(model):
-    """lme4's names for the variance parameters (oldNames = FALSE): sd_x|g, cor_x.y|g, sigma."""
-    names = []
-    for term in model.design.terms:
-        cols, rows = np.triu_indices(term.q)
-        for r, c in zip(rows, cols):
-            names.append(f"sd_{term.columns[r]}|{term.group}" if r == c else
-                         f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
-    return names + ["sigma"]
+@dataclass(frozen=True, eq=False)
+class CovarianceLayout:
+    """θ's layout: the terms' slices of θ, their bounds and lme4's parameter names."""
+    terms: tuple          # TermLayout per random-effects term, in the design's order
 
+    @classmethod
+    def from_terms(cls, terms):
+        """The layout of a design's random-effects terms (anything with .group and .columns)."""
+        out, start, seen = [], 0, {}
+        for term in terms:
+            repeat = seen.get(term.group, 0)
+            seen[term.group] = repeat + 1
+            rows, cols = lower_triangle_indices(len(term.columns))
+            out.append(TermLayout(term.group, term.group if repeat == 0 else f"{term.group}.{repeat}",
+                                  tuple(term.columns), start, read_only(rows), read_only(cols)))
+            start += len(rows)
+        return cls(tuple(out))
 
-def sdcor_from_theta(deviance_function, theta, sigma):
-    """lme4's Cv_to_Sv: θ -> standard deviations and correlations, in θ's order (a
-    correlation with a zero standard deviation is NaN, as in lme4)."""
-    out = []
-    for (rows, cols, _), lam in zip(deviance_function.theta_indices, deviance_function.factors(theta)):
-        cov = sigma ** 2 * lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        for r, c in zip(rows, cols):
-            if r == c:
-                out.append(sd[r])
-            else:
-                out.append(cov[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan)
-    return np.array(out)
+    @property
+    def size(self):
+        """The length of θ."""
+        return sum(len(t.rows) for t in self.terms)
 
+    @property
+    def labels(self):
+        return tuple(t.label for t in self.terms)
 
-def theta_from_sdcor(deviance_function, sdcor, sigma):
-    """lme4's Sv_to_Cv: standard deviations and correlations -> θ (relative to σ)."""
-    theta = np.zeros(len(sdcor))
-    for (rows, cols, positions), term in zip(deviance_function.theta_indices, deviance_function.terms):
-        values = np.asarray(sdcor)[positions]
-        sd = np.zeros(term.q)
-        corr = np.eye(term.q)
-        for (r, c), v in zip(zip(rows, cols), values):
-            if r == c:
-                sd[r] = v
-            else:
-                corr[r, c] = corr[c, r] = v
-        chol = _semidefinite_cholesky(np.outer(sd, sd) * corr / sigma ** 2)
-        theta[positions] = chol[rows, cols]
-    return theta
+    @property
+    def entries(self):
+        """(term index, row, column) of each entry of θ, in θ's order."""
+        return tuple((k, int(r), int(c)) for k, t in enumerate(self.terms) for r, c in zip(t.rows, t.cols))
+
+    @property
+    def bounded(self):
+        """True for the diagonal entries of Λ, the ones bounded below by 0."""
+        return np.array([r == c for _, r, c in self.entries], dtype=bool)
+
+    @property
+    def lower(self):
+        """Lower bounds of θ: 0 on the diagonal of each Λ_k, -inf off it."""
+        return np.where(self.bounded, 0.0, -np.inf)
+
+    def initial_theta(self):
+        """lme4's start: identity relative factors (1 on the diagonal, 0 off it)."""
+        return self.bounded.astype(float)
+
+    @property
+    def names(self):
+        """lme4's names of the variance parameters, sd/cor in θ's order then sigma."""
+        names = []
+        for term in self.terms:
+            for r, c in zip(term.rows, term.cols):
+                names.append(f"sd_{term.columns[r]}|{term.group}" if r == c else
+                             f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
+        return tuple(names) + ("sigma",)
+
+    def factors(self, theta):
+        """Λ_k of each term, filled from θ."""
+        out = []
+        for term in self.terms:
+            lam = np.zeros((term.q, term.q))
+            lam[term.rows, term.cols] = theta[term.positions]
+            out.append(lam)
+        return tuple(out)
+
+    def covariances(self, theta, sigma):
+        """σ²Λ_kΛ_k' of each term."""
+        return tuple(sigma ** 2 * lam @ lam.T for lam in self.factors(theta))
+
+    def sdcor(self, theta, sigma):
+        """lme4's Cv_to_Sv(θ, s = σ): standard deviations and correlations in θ's order, then σ
+        (a correlation with a zero standard deviation is NaN, as in lme4)."""
+        out = []
+        for term, cov in zip(self.terms, self.covariances(np.asarray(theta, dtype=float), sigma)):
+            sd = np.sqrt(np.diag(cov))
+            for r, c in zip(term.rows, term.cols):
+                if r == c:
+                    out.append(sd[r])
+                else:
+                    out.append(cov[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan)
+        return np.array(out + [sigma])
+
+    def theta_from_sdcor(self, sdcor):
+        """lme4's Sv_to_Cv: standard deviations and correlations, then σ (as sdcor() returns
+        them) -> θ, relative to σ."""
+        sdcor = np.asarray(sdcor, dtype=float)
+        sigma, theta = sdcor[-1], np.zeros(len(sdcor) - 1)
+        for term in self.terms:
+            sd, corr = np.zeros(term.q), np.eye(term.q)
+            for r, c, v in zip(term.rows, term.cols, sdcor[term.positions]):
+                if r == c:
+                    sd[r] = v
+                else:
+                    corr[r, c] = corr[c, r] = v
+            chol = _semidefinite_cholesky(np.outer(sd, sd) * corr / sigma ** 2)
+            theta[term.positions] = chol[term.rows, term.cols]
+        return theta
+
+    def sdcor_bounds(self):
+        """(lower, upper) of sdcor(): standard deviations and σ in [0, inf), correlations in [-1, 1]."""
+        bounded = np.append(self.bounded, True)
+        return np.where(bounded, 0.0, -1.0), np.where(bounded, np.inf, 1.0)
 
 
 def _semidefinite_cholesky(m):

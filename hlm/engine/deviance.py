@@ -12,9 +12,14 @@ levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Ever
 (further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
 complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
 number of rows.
+
+Related models share the cross-products: a new response (lme4's refit, MixedModels.jl's refit!)
+forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
+the [X y] rows and needs no pass over the data; ML and REML differ only in the criterion.
 """
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -22,8 +27,8 @@ import scipy.linalg.lapack
 import scipy.sparse as sp
 import threadpoolctl
 
-from .covariance import lower_triangle_indices, theta_lower_bounds
-from .kernels import factor_first_block, small_cholesky
+from .covariance import CovarianceLayout, read_only, read_only_sparse
+from .kernels import factor_first_block, level_sums, small_cholesky
 
 # Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
 # larger ones by LAPACK on one thread: on a busy 2-core machine OpenBLAS's spinning threads
@@ -36,7 +41,7 @@ def _blas_controller():
     return threadpoolctl.ThreadpoolController()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Block:
     """The random-effects terms on one grouping factor, factored together.
 
@@ -61,17 +66,18 @@ def group_terms(terms):
     for indices in members.values():
         widths = [terms[i].q for i in indices]
         blocks.append(Block(tuple(indices), tuple(np.cumsum([0] + widths[:-1]).tolist()), sum(widths),
-                            terms[indices[0]].nlevels, terms[indices[0]].codes,
-                            np.column_stack([terms[i].matrix for i in indices])))
-    return blocks
+                            terms[indices[0]].nlevels, read_only(terms[indices[0]].codes),
+                            read_only(np.column_stack([terms[i].matrix for i in indices]))))
+    return tuple(blocks)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The pieces of one evaluation of the blocked Cholesky factor at θ."""
+    """The pieces of one evaluation of the blocked Cholesky factor at θ (writable: the optimizer
+    makes thousands and keeps none; a fit keeps a read_only() one)."""
     theta: np.ndarray
-    factors: list        # Λ_k of each term
-    block_factors: list  # Λ of each block (block-diagonal in its members' Λ_k)
+    factors: tuple       # Λ_k of each term
+    block_factors: tuple  # Λ of each block (block-diagonal in its members' Λ_k)
     L1: np.ndarray       # (J, q, q) diagonal blocks of the first block
     L1_inv: np.ndarray   # their inverses
     tail: np.ndarray     # (m, m) lower Cholesky factor of the tail's Schur complement
@@ -80,63 +86,125 @@ class Evaluation:
     r2: float            # penalized residual sum of squares
 
 
+def read_only_evaluation(ev):
+    """The evaluation with read-only arrays, for a fit to keep."""
+    def frozen(value):
+        if isinstance(value, tuple):
+            return tuple(map(read_only, value))
+        return read_only(value) if isinstance(value, np.ndarray) else value
+    return Evaluation(*(frozen(getattr(ev, f.name)) for f in fields(ev)))
+
+
+@dataclass(frozen=True, eq=False)
 class ProfiledDeviance:
-    """-2 log-likelihood (ML) or the REML criterion of a Design, evaluated at θ."""
+    """-2 log-likelihood (ML) or the REML criterion of a Design, as a function of θ.
 
-    def __init__(self, design, reml):
-        self.reml = reml
-        self.n, self.p = design.n, design.p
-        self.terms = design.terms
-        sizes = [t.theta_size for t in design.terms]
-        # (rows, cols, positions in θ) of each term's Λ entries
-        self.theta_indices = [(*lower_triangle_indices(t.q), np.arange(start, start + t.theta_size))
-                              for t, start in zip(design.terms, np.cumsum([0] + sizes[:-1]))]
-        self.lower = theta_lower_bounds(design.terms)
-        self.blocks = group_terms(design.terms)
-        first, rest = self.blocks[0], self.blocks[1:]
-        self.n_random_tail = sum(b.nlevels * b.q for b in rest)   # mR
-        self._random_diagonal = (np.arange(self.n_random_tail),) * 2
-        dense_tail = [*design.X.T, design.y]                       # the columns of [X y], no copy
-        self.A11 = _block_cross_products(first)
-        if rest:
-            z_first = _sparse_z(first)
-            tail = sp.hstack([_sparse_z(t) for t in rest] + [sp.csr_matrix(np.column_stack(dense_tail))]).tocsc()
-            self.A21 = (tail.T @ z_first).tocsc()                  # (m, J q), sparse
-            self.A21_per_level = np.zeros((first.nlevels, 0, first.q))
-            self.outer_products = _level_outer_products(self.A21, first.q)
-            self.A22 = (tail.T @ tail).toarray()
+    It holds the cross-products of [Z X y] and nothing an evaluation changes. with_response,
+    with_coefficient_fixed and with_reml give the deviance of a related model that shares
+    every cross-product the change leaves alone.
+    """
+    reml: bool
+    n: int
+    layout: CovarianceLayout
+    blocks: tuple        # Block per grouping factor, in the design's order of terms
+    x_columns: tuple     # the columns of X (views), for the cross-products of a new response
+    A11: np.ndarray      # (J, q, q): Z_j'Z_j of the first block
+    A21: object          # [Z_later X y]'Z_first: (J, m, q) per level; sparse (m, J q) with later blocks
+    A22: np.ndarray      # (m, m): [Z_later X y]'[Z_later X y]
+
+    @classmethod
+    def from_design(cls, design, reml):
+        """The deviance of a design: every cross-product formed once, here."""
+        blocks = group_terms(design.terms)
+        x_columns = tuple(read_only(column) for column in design.X.T)
+        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, x_columns), design.y)
+        return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
+                   read_only(_block_cross_products(blocks[0])), A21, A22)
+
+    # ---- related models, sharing the cross-products ---------------------------------------
+
+    def with_response(self, y):
+        """The same model on response y: only Z'y, X'y and y'y are formed, from the data."""
+        later = len(self.blocks) > 1
+        A21 = self.A21[:-1] if later else self.A21[:, :-1]
+        A21, A22 = _with_response(self.blocks, self.x_columns, A21, self.A22[:-1, :-1], y)
+        return replace(self, A21=A21, A22=A22)
+
+    def with_coefficient_fixed(self, j, value):
+        """The model with β_j held at `value` (lme4's profile of a fixed effect): column j of X
+        dropped and response y − value·x_j, from the cross-products alone, no pass over the data."""
+        m, column = len(self.A22), self.n_random_tail + j
+        keep = np.delete(np.arange(m), column)
+        rows = np.append(np.arange(m - 1), m - 2)
+        combine = sp.csr_matrix((np.append(np.ones(m - 1), -value), (rows, np.append(keep, column))),
+                                shape=(m - 1, m))              # the old tail's rows -> the new tail's
+        A22 = read_only(combine @ (combine @ self.A22).T)
+        if len(self.blocks) > 1:
+            A21 = read_only_sparse((combine @ self.A21).tocsc())
         else:
-            self.A21 = self.A21_per_level = _group_cross_products(first, dense_tail)  # (J, m, q)
-            self.A22 = np.array([[a @ b for b in dense_tail] for a in dense_tail])
+            J, _, q = self.A21.shape
+            A21 = (combine @ self.A21.transpose(1, 0, 2).reshape(m, -1)).reshape(m - 1, J, q).transpose(1, 0, 2)
+            A21 = read_only(np.ascontiguousarray(A21))
+        return replace(self, x_columns=self.x_columns[:j] + self.x_columns[j + 1:], A21=A21, A22=A22)
 
-    def initial_theta(self):
-        """lme4's start: identity relative factors (1 on the diagonal, 0 off it)."""
-        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+    def with_reml(self, reml):
+        """The same model under the other criterion (ML or REML)."""
+        return replace(self, reml=bool(reml))
 
-    def __call__(self, theta):
-        return self.objective(self.evaluate(theta))
+    # ---- the objective ---------------------------------------------------------------------
 
-    def objective(self, ev):
-        if self.reml:
-            dof = self.n - self.p
-            return ev.logdet_L + ev.logdet_RX + dof * (1 + np.log(2 * np.pi * ev.r2 / dof))
-        return ev.logdet_L + self.n * (1 + np.log(2 * np.pi * ev.r2 / self.n))
+    @property
+    def p(self):
+        return len(self.x_columns)
+
+    def objective(self, theta):
+        """The profiled deviance (ML) or REML criterion at θ: what the optimizer minimises."""
+        return self.criterion(self.evaluate(theta))
+
+    def objective_given_sigma(self, theta, sigma):
+        """The deviance (or REML criterion) at θ and σ, not profiled over σ (lmerTest's varpar
+        deviance, lme4's profile): equal to objective(θ) at σ = σ̂(θ)."""
+        return self.criterion(self.evaluate(theta), sigma)
+
+    def criterion(self, ev, sigma=None):
+        """The objective of an evaluation: profiled over σ, or at a given σ."""
+        dof = self.n - self.p if self.reml else self.n
+        if sigma is None:
+            value = ev.logdet_L + dof * (1 + np.log(2 * np.pi * ev.r2 / dof))
+        else:
+            value = ev.logdet_L + ev.r2 / sigma ** 2 + dof * np.log(2 * np.pi * sigma ** 2)
+        return float(value + ev.logdet_RX if self.reml else value)
+
+    @cached_property
+    def n_random_tail(self):
+        """mR: the random effects of the later blocks, the first rows of the tail."""
+        return sum(b.nlevels * b.q for b in self.blocks[1:])
+
+    @cached_property
+    def _A21_per_level(self):
+        first = self.blocks[0]
+        return self.A21 if len(self.blocks) == 1 else read_only(np.zeros((first.nlevels, 0, first.q)))
+
+    @cached_property
+    def _outer_products(self):
+        return read_only_sparse(_level_outer_products(self.A21, self.blocks[0].q)) if len(self.blocks) > 1 else None
 
     def evaluate(self, theta):
+        """The blocked Cholesky factor at θ and what the objective and the solution read from it."""
         theta = np.asarray(theta, dtype=float)
-        factors = self.factors(theta)
-        block_factors = [self._block_factor(block, factors) for block in self.blocks]
+        factors = self.layout.factors(theta)
+        block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
         lam1 = block_factors[0]
-        L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self.A21_per_level, lam1)
+        L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self._A21_per_level, lam1)
         mR = self.n_random_tail
         if mR:
             right = lam1 @ L1_inv.transpose(0, 2, 1)              # Λ1 L_j^{-T}
             weights = right @ right.transpose(0, 2, 1)            # Λ1 (L_j L_j')^{-1} Λ1'
-            eliminated = (self.outer_products @ weights.ravel()).reshape(self.A22.shape)
-        schur = np.subtract(self.A22, eliminated, out=eliminated if mR else None)
+            eliminated = (self._outer_products @ weights.ravel()).reshape(self.A22.shape)
+        schur = np.subtract(self.A22, eliminated, out=eliminated)
         if mR:
             schur = self._scale_tail(schur, block_factors)
-            schur[self._random_diagonal] += 1.0
+            schur[(np.arange(mR),) * 2] += 1.0
         if len(schur) > THREADED_SIZE:
             with _blas_controller().limit(limits=1, user_api="blas"):
                 tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
@@ -147,17 +215,8 @@ class ProfiledDeviance:
         log_diag = np.log(np.diagonal(tail))
         logdet_L = 2 * (log_det_first + log_diag[:mR].sum())
         logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
-        return Evaluation(theta, factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
+        return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
                           tail[-1, -1] ** 2)
-
-    def factors(self, theta):
-        """Λ_k of each term, filled from θ."""
-        out = []
-        for (rows, cols, positions), term in zip(self.theta_indices, self.terms):
-            lam = np.zeros((term.q, term.q))
-            lam[rows, cols] = theta[positions]
-            out.append(lam)
-        return out
 
     @staticmethod
     def _block_factor(block, factors):
@@ -171,10 +230,10 @@ class ProfiledDeviance:
 
     def _split(self, per_block, diagonal_blocks):
         """Per-block arrays back to lme4's terms: columns (modes) or diagonal blocks (variances)."""
-        out = [None] * len(self.terms)
+        out = [None] * len(self.layout.terms)
         for block, values in zip(self.blocks, per_block):
             for index, offset in zip(block.members, block.offsets):
-                cols = slice(offset, offset + self.terms[index].q)
+                cols = slice(offset, offset + self.layout.terms[index].q)
                 out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
         return out
 
@@ -312,8 +371,7 @@ def _block_cross_products(term):
     out = np.empty((term.nlevels, q, q))
     for a in range(q):
         for b in range(a, q):
-            out[:, a, b] = out[:, b, a] = np.bincount(
-                term.codes, weights=term.matrix[:, a] * term.matrix[:, b], minlength=term.nlevels)
+            out[:, a, b] = out[:, b, a] = level_sums(term.codes, term.matrix[:, a], term.matrix[:, b], term.nlevels)
     return out
 
 
@@ -322,6 +380,38 @@ def _group_cross_products(term, columns):
     out = np.empty((term.nlevels, len(columns), term.q))
     for c, column in enumerate(columns):
         for a in range(term.q):
-            out[:, c, a] = np.bincount(term.codes, weights=column * term.matrix[:, a],
-                                       minlength=term.nlevels)
+            out[:, c, a] = level_sums(term.codes, column, term.matrix[:, a], term.nlevels)
     return out
+
+
+def _x_cross_products(blocks, x_columns):
+    """The cross-products that do not involve y: [Z_later X]'Z_first and [Z_later X]'[Z_later X]."""
+    first, later = blocks[0], blocks[1:]
+    if not later:
+        products = np.array([_inner_products(x_columns, x) for x in x_columns], dtype=float)
+        return _group_cross_products(first, x_columns), products.reshape(len(x_columns), len(x_columns))
+    dense = np.column_stack(x_columns) if x_columns else np.empty((len(first.codes), 0))
+    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(dense)]).tocsc()
+    return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
+
+
+def _inner_products(columns, y):
+    """x'y for each column x, on one BLAS thread: waking OpenBLAS's threads on a busy machine
+    costs milliseconds per call, far more than the work."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return [x @ y for x in columns]
+
+
+def _with_response(blocks, x_columns, A21, A22, y):
+    """A21 and A22 with the row (and column) of the response y appended: Z'y, X'y, y'y."""
+    y = np.asarray(y, dtype=float)
+    first, later = blocks[0], blocks[1:]
+    z_first_y = _group_cross_products(first, [y])                 # (J, 1, q)
+    tail_y = np.concatenate([_group_cross_products(b, [y]).ravel() for b in later]
+                            + [_inner_products(x_columns + (y,), y)])
+    if later:
+        A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())
+    else:
+        A21 = read_only(np.concatenate([A21, z_first_y], axis=1))
+    A22 = np.block([[A22, tail_y[:-1, None]], [tail_y[None, :]]])
+    return A21, read_only(A22)

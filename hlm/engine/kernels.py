@@ -1,8 +1,19 @@
-"""Compiled (numba) loops of the blocked Cholesky factor: they run at every evaluation of the
-deviance, for every level of the first grouping factor, where numpy's per-call cost dominates.
+"""Compiled (numba) loops: the blocked Cholesky factor, which runs at every evaluation of the
+deviance for every level of the first grouping factor, where numpy's per-call cost dominates;
+and the per-level sums of the cross-products, which np.bincount would make with an n-row
+temporary (and a copy of read-only codes) per column pair.
 """
 import numba
 import numpy as np
+
+
+@numba.njit(cache=True)
+def level_sums(codes, a, b, nlevels):
+    """Σ a_i·b_i over the rows i of each level (codes[i] is row i's level)."""
+    out = np.zeros(nlevels)
+    for i in range(len(codes)):
+        out[codes[i]] += a[i] * b[i]
+    return out
 
 
 @numba.njit(cache=True, error_model="numpy")

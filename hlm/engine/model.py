@@ -1,40 +1,36 @@
 """The fitted linear mixed model: lme4's pipeline (design -> deviance -> optimize -> fit).
 
 LinearMixedModel holds what lme4's merMod holds and computes every number from it once, on
-first use; it is frozen. Tests, intervals and the printout are inference's (LmerTestModel,
-as lmerTest's class extends lme4's).
+first use. It is frozen all the way down: its arrays are read-only and every table it hands out
+is a new object, so nothing a caller does changes a later number. with_response and refit give
+new fits that reuse its cross-products. Tests, intervals and the printout are inference's
+(LmerTestModel, as lmerTest's class extends lme4's).
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
-from .deviance import ProfiledDeviance
+from .covariance import read_only
+from .deviance import ProfiledDeviance, read_only_evaluation
 from .optimize import OptSummary, convergence_messages, is_singular, optimize
 
 log = logging.getLogger(__name__)
 
+INTERIOR_START = 0.05          # where a restart puts bounded θ entries that ended on or near 0
+IMPROVEMENT_TOLERANCE = 1e-8   # a restart's optimum replaces the first only if this much lower
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
 def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, model_class=None):
     """Fit a built Design (as an instance of `model_class`, LinearMixedModel by default);
-    `refit` and allfit reuse the design without rebuilding it."""
-    deviance = ProfiledDeviance(design, reml=bool(REML))
-    theta, summary = optimize(deviance, optimizer, control, start)
-    singular = is_singular(theta, deviance.lower)
-    convergence = [] if singular else convergence_messages(deviance, theta, deviance.lower)
-    if summary.status == "MAXEVAL_REACHED":
-        convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
-                              "(raise control['maxeval'] or try another optimizer)")
-    messages = list(design.messages) + ([SINGULAR_MESSAGE] if singular else []) + convergence
-    for message in messages[len(design.messages):]:
-        log.warning(message)
-    model_class = model_class or LinearMixedModel
-    return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+    allfit reuses the design without rebuilding it."""
+    design = _read_only_design(design)
+    return _fit(design, ProfiledDeviance.from_design(design, REML), optimizer, control, start,
+                model_class or LinearMixedModel)
 
 
 def restore_fit(design, REML, optsummary, converged, messages, model_class=None, rtol=1e-9):
@@ -43,18 +39,96 @@ def restore_fit(design, REML, optsummary, converged, messages, model_class=None,
     The objective at θ̂ must be the saved one: a design built from other data gives another
     value, and then the record does not belong to this design.
     """
-    deviance = ProfiledDeviance(design, reml=bool(REML))
-    value = deviance(np.array(optsummary.final))
+    design = _read_only_design(design)
+    deviance = ProfiledDeviance.from_design(design, REML)
+    theta = np.array(optsummary.final)
+    value = deviance.objective(theta)
     if not abs(value - optsummary.fmin) <= rtol * max(1.0, abs(optsummary.fmin)):
         raise ModelError(f"the saved fit of '{design.formula}' does not belong to this data: the objective at "
                          f"its θ is {value:.10g}, the record says {optsummary.fmin:.10g}; fit the model again")
     model_class = model_class or LinearMixedModel
-    return model_class(design, deviance, optsummary, is_singular(np.array(optsummary.final), deviance.lower),
+    return model_class(design, deviance, optsummary, is_singular(theta, deviance.layout.lower),
                        bool(converged), tuple(messages))
+
+
+def _fit(design, deviance, optimizer, control, start, model_class, level=logging.WARNING):
+    """Optimize θ, check the optimum as lme4 does and log the fit's messages at `level`.
+
+    An optimizer can stop on the boundary (a variance at 0) or at a point that fails lme4's
+    gradient check, short of the optimum lme4 finds (random slopes have optima on several
+    boundaries): then it runs again from interior points and the best optimum is kept, so the
+    fit is never worse than lme4's; a message says when that changed the answer.
+    """
+    theta, summary = optimize(deviance, optimizer, control, start)
+    singular, convergence = _checks(deviance, theta)
+    first, restarted = summary, []
+    if singular or convergence:
+        for interior in _interior_starts(deviance.layout.lower, theta):
+            try:
+                retry, retry_summary = optimize(deviance, optimizer, control, interior)
+            except ModelError:        # this start failed (e.g. NLopt's roundoff limit): keep the others
+                continue
+            evaluations = summary.evaluations + retry_summary.evaluations
+            if retry_summary.fmin < summary.fmin - IMPROVEMENT_TOLERANCE:
+                theta, summary = retry, retry_summary
+            summary = replace(summary, initial=first.initial, evaluations=evaluations)
+        if summary.fmin < first.fmin:
+            singular, convergence = _checks(deviance, theta)
+            restarted = [f"the optimizer stopped short of the optimum; restarted from interior points it "
+                         f"found a deviance lower by {first.fmin - summary.fmin:.4g}, which the fit uses"]
+    if summary.status == "MAXEVAL_REACHED":
+        convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
+                              "(raise control['maxeval'] or try another optimizer)")
+    messages = list(design.messages) + restarted + ([SINGULAR_MESSAGE] if singular else []) + convergence
+    for message in messages[len(design.messages):]:
+        log.log(level, message)
+    return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+def _interior_starts(lower, theta):
+    """Where to restart after an optimum on the boundary: θ̂ moved off it, 0.5·I, and all
+    entries 0.5 (correlated effects), so that optima on other boundaries are reached too."""
+    bounded = np.isfinite(lower)
+    return [np.where(bounded, np.maximum(theta, INTERIOR_START), theta),
+            np.where(bounded, 0.5, 0.0), np.full(len(theta), 0.5)]
+
+
+def _checks(deviance, theta):
+    """(singular, convergence messages) of an optimum, as lme4 checks them."""
+    lower = deviance.layout.lower
+    singular = is_singular(theta, lower)
+    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower)
+
+
+def _read_only_design(design):
+    """The design (and its terms) with read-only views of its arrays, which the fit reads again."""
+    return replace(_read_only_arrays(design), terms=tuple(map(_read_only_arrays, design.terms)))
+
+
+def _read_only_arrays(record):
+    """A copy of a frozen dataclass whose array fields are read-only views."""
+    arrays = {f.name: read_only(getattr(record, f.name)) for f in fields(record)
+              if isinstance(getattr(record, f.name), np.ndarray)}
+    return replace(record, **arrays)
+
+
+def _response(y, n):
+    """A new response as a read-only float copy, refused unless it has n finite values."""
+    try:
+        y = np.array(y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"the new response is not numeric ({exc}); pass an array of {n} numbers") from None
+    if y.shape != (n,):
+        raise ModelError(f"the new response has shape {y.shape}; the model has {n} rows: pass {n} numbers")
+    if not np.isfinite(y).all():
+        raise ModelError(f"the new response has {int((~np.isfinite(y)).sum())} missing or infinite values; "
+                         "pass finite numbers for every row of the model")
+    return read_only(y)
 
 
 @dataclass(frozen=True, eq=False)
 class LinearMixedModel:
+    """A fit: the design, its deviance function, the optimizer's record and lme4's checks of it."""
     design: object
     deviance_function: ProfiledDeviance
     optsummary: OptSummary
@@ -62,11 +136,40 @@ class LinearMixedModel:
     converged: bool
     messages: tuple
 
-    # ---- the fit ------------------------------------------------------------------------
+    # ---- the objective and related fits ---------------------------------------------------
     @cached_property
     def _evaluation(self):
-        return self.deviance_function.evaluate(np.array(self.optsummary.final))
+        return read_only_evaluation(self.deviance_function.evaluate(self.theta))
 
+    def objective(self, theta=None):
+        """The profiled deviance (ML) or REML criterion at θ, by default at θ̂."""
+        ev = self._evaluation if theta is None else self.deviance_function.evaluate(theta)
+        return self.deviance_function.criterion(ev)
+
+    def objective_given_sigma(self, theta, sigma):
+        """The deviance (or REML criterion) at θ and σ, not profiled over σ; at σ = σ̂(θ) it
+        equals objective(θ)."""
+        return self.deviance_function.objective_given_sigma(theta, sigma)
+
+    def with_response(self, y):
+        """This model fitted to response y on the same rows (lme4's refit(m, y), MixedModels.jl's
+        refit!): X, Z and every cross-product without y are reused; only Z'y, X'y and y'y are formed.
+        Same optimizer, settings and start as a fresh fit (lme4's start, as MixedModels.jl's refit!),
+        so the result is the fit lmer gives on that response. lme4's refit starts at θ̂ instead; with
+        BOBYQA's first step of 0.75 that takes more evaluations, not fewer (benchmarks/README.md).
+        Messages are logged at debug level: a bootstrap refits hundreds of times."""
+        y = _response(y, self.nobs)
+        return _fit(replace(self.design, y=y), self.deviance_function.with_response(y), self.optsummary.optimizer,
+                    self.optsummary.control, None, type(self), level=logging.DEBUG)
+
+    def refit(self, REML=None, optimizer=None, control=None):
+        """The same model on the same rows, fitted again from lme4's start (e.g. by ML for a
+        likelihood-ratio test); the cross-products are reused."""
+        return _fit(self.design, self.deviance_function.with_reml(self.REML if REML is None else REML),
+                    optimizer or self.optsummary.optimizer, self.optsummary.control if control is None else control,
+                    None, type(self))
+
+    # ---- the fit ------------------------------------------------------------------------
     @property
     def REML(self):
         return self.deviance_function.reml
@@ -84,19 +187,22 @@ class LinearMixedModel:
         return float(self.deviance_function.sigma(self._evaluation))
 
     @cached_property
-    def objective(self):
-        return float(self.deviance_function.objective(self._evaluation))
+    def beta(self):
+        """The fixed effects as an array, in the order of design.fixed_names (lme4's getME(m, "beta"))."""
+        return read_only(self.deviance_function.fixed_effects(self._evaluation))
 
-    @cached_property
+    @property
     def fixef(self):
-        beta = self.deviance_function.fixed_effects(self._evaluation)
-        return pd.Series(beta, index=list(self.design.fixed_names), name="Estimate")
+        return pd.Series(self.beta, index=list(self.design.fixed_names), name="Estimate")
 
     @cached_property
+    def _vcov(self):
+        return read_only(self.sigma ** 2 * self.deviance_function.unscaled_vcov(self._evaluation))
+
+    @property
     def vcov(self):
         names = list(self.design.fixed_names)
-        unscaled = self.deviance_function.unscaled_vcov(self._evaluation)
-        return pd.DataFrame(self.sigma ** 2 * unscaled, index=names, columns=names)
+        return pd.DataFrame(self._vcov, index=names, columns=names)
 
     @property
     def nobs(self):
@@ -112,7 +218,7 @@ class LinearMixedModel:
 
     @property
     def loglik(self):
-        return -self.objective / 2
+        return -self.objective() / 2
 
     @property
     def aic(self):
@@ -129,34 +235,33 @@ class LinearMixedModel:
     @property
     def deviance(self):
         """-2 logLik of an ML fit (None for REML fits, whose criterion is reml_criterion)."""
-        return None if self.REML else self.objective
+        return None if self.REML else self.objective()
 
     @property
     def reml_criterion(self):
-        return self.objective if self.REML else None
+        return self.objective() if self.REML else None
 
     @property
     def ngroups(self):
         return {t.group: t.nlevels for t in self.design.terms}
 
     # ---- variance components -------------------------------------------------------------
-    @cached_property
+    @property
+    def covariance_layout(self):
+        """Where each term's Λ_k sits in θ, and lme4's names of the variance parameters."""
+        return self.deviance_function.layout
+
+    @property
     def group_labels(self):
         """Term names as as.data.frame(VarCorr()) prints them: repeats become id.1, id.2."""
-        seen, labels = {}, []
-        for term in self.design.terms:
-            count = seen.get(term.group, 0)
-            labels.append(term.group if count == 0 else f"{term.group}.{count}")
-            seen[term.group] = count + 1
-        return labels
+        return self.covariance_layout.labels
 
     @cached_property
     def covariances(self):
         """σ² Λ_k Λ_k' for each random-effects term."""
-        s2 = self.sigma ** 2
-        return [s2 * lam @ lam.T for lam in self._evaluation.factors]
+        return tuple(read_only(c) for c in self.covariance_layout.covariances(self.theta, self.sigma))
 
-    @cached_property
+    @property
     def varcorr(self):
         rows = []
         for label, term, cov in zip(self.group_labels, self.design.terms, self.covariances):
@@ -172,14 +277,14 @@ class LinearMixedModel:
     # ---- effects and predictions ---------------------------------------------------------
     def coef_table(self):
         """Estimate, Std. Error, t value, as lme4's summary prints them."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        se = np.sqrt(np.diag(self._vcov))
         return pd.DataFrame({"Estimate": self.fixef, "Std. Error": se, "t value": self.fixef / se})
 
     @cached_property
     def _modes(self):
-        return self.deviance_function.conditional_modes(self._evaluation)
+        return tuple(read_only(m) for m in self.deviance_function.conditional_modes(self._evaluation))
 
-    @cached_property
+    @property
     def ranef(self):
         """Conditional modes per grouping factor (terms on one factor side by side, as lme4)."""
         out = {}
@@ -189,26 +294,22 @@ class LinearMixedModel:
         return out
 
     @cached_property
+    def _condvar(self):
+        variances = self.deviance_function.conditional_variances(self._evaluation)
+        return tuple(read_only(self.sigma ** 2 * v) for v in variances)
+
+    @property
     def ranef_condvar(self):
         """Conditional covariance of each term's modes per level: {label: (J, q, q) array}."""
-        variances = self.deviance_function.conditional_variances(self._evaluation)
-        return {label: self.sigma ** 2 * v for label, v in zip(self.group_labels, variances)}
+        return dict(zip(self.group_labels, self._condvar))
 
     @cached_property
     def fitted(self):
-        value = self.design.X @ self.fixef.to_numpy()
+        value = self.design.X @ self.beta
         for term, modes in zip(self.design.terms, self._modes):
             value = value + np.einsum("nq,nq->n", term.matrix, modes[term.codes])
-        return value
+        return read_only(value)
 
     def residuals(self, scaled=False):
         resid = self.design.y - self.fitted
         return resid / self.sigma if scaled else resid
-
-    # ---- refits and output ---------------------------------------------------------------
-    def refit(self, REML=None, optimizer=None, control=None):
-        """The same model on the same rows, fitted again (e.g. by ML for a likelihood-ratio test)."""
-        return fit_design(self.design, REML=self.REML if REML is None else REML,
-                          optimizer=optimizer or self.optsummary.optimizer,
-                          control=self.optsummary.control if control is None else control,
-                          model_class=type(self))

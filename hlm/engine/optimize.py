@@ -1,5 +1,6 @@
-"""Minimising the profiled deviance over θ, with a swappable optimizer backend, and lme4's
-checks of the result (singular fit, scaled gradient).
+"""Minimising an objective within bounds with a swappable optimizer backend (the profiled
+deviance over θ; a profile's deviance over the other parameters), and lme4's checks of the
+result (singular fit, scaled gradient).
 
 The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
 """
@@ -48,24 +49,31 @@ class OptSummary:
     def to_dict(self):
         return {"optimizer": self.optimizer, "initial": list(self.initial), "final": list(self.final),
                 "fmin": self.fmin, "evaluations": self.evaluations, "status": self.status,
-                "control": self.control}
+                "control": {k: list(v) if isinstance(v, tuple) else v for k, v in self.settings}}
 
     @classmethod
     def from_dict(cls, record):
         return cls(record["optimizer"], tuple(record["initial"]), tuple(record["final"]), record["fmin"],
-                   record["evaluations"], record["status"], tuple(sorted(record["control"].items())))
+                   record["evaluations"], record["status"], _frozen_settings(record["control"]))
+
+
+def _frozen_settings(control):
+    """The control as sorted (key, value) pairs, a per-parameter step as a tuple."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+                        for k, v in control.items()))
 
 
 def _nlopt(algorithm):
-    def run(objective, x0, lower, control):
+    def run(objective, x0, lower, upper, control):
         opt = nlopt.opt(algorithm, len(x0))
         opt.set_lower_bounds(lower)
+        opt.set_upper_bounds(upper)
         opt.set_min_objective(lambda x, grad: objective(x))
         opt.set_maxeval(int(control["maxeval"]))
         opt.set_ftol_rel(control["ftol_rel"])
         opt.set_ftol_abs(control["ftol_abs"])
         opt.set_xtol_abs(control["xtol_abs"])
-        opt.set_initial_step(control["initial_step"])
+        opt.set_initial_step(np.broadcast_to(np.asarray(control["initial_step"], dtype=float), len(x0)))
         x = opt.optimize(np.asarray(x0, dtype=float))
         return x, opt.last_optimum_value(), nlopt_status(opt.last_optimize_result())
     return run
@@ -77,8 +85,8 @@ def nlopt_status(code):
     return names.get(code, f"NLOPT_CODE_{code}")
 
 
-def _lbfgsb(objective, x0, lower, control):
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+def _lbfgsb(objective, x0, lower, upper, control):
+    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
     result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
                                      options={"maxfun": int(control["maxeval"]), "ftol": 1e-15,
                                               "gtol": 1e-8})
@@ -93,36 +101,50 @@ BACKENDS = {
 
 
 def optimize(deviance, optimizer="bobyqa", control=None, start=None):
-    """Minimise deviance(θ) from lme4's start (or `start`) and return (θ̂, OptSummary)."""
+    """Minimise a ProfiledDeviance over θ from lme4's start (or `start`): (θ̂, OptSummary)."""
+    layout = deviance.layout
+    start = layout.initial_theta() if start is None else start
+    return minimize(deviance.objective, start, layout.lower, optimizer=optimizer, control=control)
+
+
+def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0):
+    """Minimise objective(x) within [lower, upper] from `start` (moved into the bounds) with a
+    backend of BACKENDS: (x, OptSummary). `control` overrides DEFAULT_CONTROL (initial_step may give one step per
+    parameter); `restarts` runs the optimizer again from its optimum, for flat objectives
+    where BOBYQA can stall (lme4's profiles)."""
     optimizer = optimizer_name(optimizer)
     unknown = set(control or {}) - set(DEFAULT_CONTROL)
     if unknown:
-        raise ModelError(f"control key '{sorted(unknown)[0]}' is unknown; use {', '.join(DEFAULT_CONTROL)}")
+        raise ModelError(f"control key '{min(unknown)}' is unknown; use {', '.join(DEFAULT_CONTROL)}")
     settings = {**DEFAULT_CONTROL, **(control or {})}
-    x0 = deviance.initial_theta() if start is None else np.asarray(start, dtype=float)
-    objective = _Objective(deviance)
+    lower = np.asarray(lower, dtype=float)
+    upper = np.full(len(lower), np.inf) if upper is None else np.asarray(upper, dtype=float)
+    x0 = np.clip(np.array(start, dtype=float), lower, upper)
+    counted = _Counted(objective)
+    x = x0
     try:
-        theta, fmin, status = BACKENDS[optimizer](objective, x0, deviance.lower, settings)
+        for _ in range(1 + restarts):
+            x, fmin, status = BACKENDS[optimizer](counted, x, lower, upper, settings)
     except (nlopt.RoundoffLimited, RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
         raise ModelError(f"optimizer '{optimizer}' failed ({exc}); try another optimizer, e.g. "
                          f"optimizer='nelder_mead', or rescale the predictors") from exc
-    theta = np.maximum(theta, deviance.lower)
-    fmin = objective(theta)
-    log.info("%s: deviance %.6f after %d evaluations (%s)", optimizer, fmin, objective.evaluations, status)
-    return theta, OptSummary(optimizer, tuple(map(float, x0)), tuple(map(float, theta)), fmin, objective.evaluations,
-                              status, tuple(sorted(settings.items())))
+    x = np.clip(x, lower, upper)
+    fmin = counted(x)
+    log.info("%s: objective %.6f after %d evaluations (%s)", optimizer, fmin, counted.evaluations, status)
+    return x, OptSummary(optimizer, tuple(map(float, x0)), tuple(map(float, x)), fmin, counted.evaluations,
+                         status, _frozen_settings(settings))
 
 
-class _Objective:
-    """The deviance as the optimizer sees it, counting evaluations."""
+class _Counted:
+    """The objective as the optimizer sees it, counting evaluations."""
 
-    def __init__(self, deviance):
-        self.deviance = deviance
+    def __init__(self, objective):
+        self.objective = objective
         self.evaluations = 0
 
-    def __call__(self, theta):
+    def __call__(self, x):
         self.evaluations += 1
-        return float(self.deviance(theta))
+        return float(self.objective(x))
 
 
 def is_singular(theta, lower):

@@ -3,14 +3,11 @@ on the same design.
 """
 import logging
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..engine.covariance import sdcor_from_theta, varpar_names
-from ..engine.deviance import ProfiledDeviance
-from ..engine.optimize import is_singular, optimize
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -28,26 +25,21 @@ class Bootstrap:
 
 def bootstrap(model, nsim=500, seed=1, progress=None):
     """Seeded parametric bootstrap: simulate y* = Xβ̂ + Zb* + ε* (b* ~ N(0, σ̂²ΛΛ'),
-    ε* ~ N(0, σ̂²)) with numpy's default_rng(seed), refit each (same REML setting, optimizer and
-    start θ̂) and collect the sd/cor, σ and fixed-effect estimates."""
+    ε* ~ N(0, σ̂²)) with numpy's default_rng(seed), refit each with model.with_response(y*)
+    (same design, REML setting and optimizer) and collect the sd/cor, σ and fixed-effect
+    estimates."""
     if int(nsim) < 2:
         raise ModelError(f"nsim = {nsim} is too small for a bootstrap; use e.g. nsim=500")
     rng = np.random.default_rng(seed)
-    design, dev = model.design, model.deviance_function
-    names = varpar_names(model) + list(design.fixed_names)
-    mean = design.X @ model.fixef.to_numpy()
-    summary = model.optsummary
+    names = list(model.covariance_layout.names) + list(model.design.fixed_names)
+    mean = model.design.X @ model.beta
     rows, failed, singular = [], 0, 0
     for _ in _progress(range(int(nsim)), int(nsim), "bootstrap", progress):
-        y = mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(design.n)
+        y = mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(model.nobs)
         try:
-            dev_star = ProfiledDeviance(replace(design, y=y), reml=model.REML)
-            theta = optimize(dev_star, summary.optimizer, summary.control, start=model.theta)[0]
-            ev = dev_star.evaluate(theta)
-            sigma = dev_star.sigma(ev)
-            rows.append(np.concatenate([sdcor_from_theta(dev, theta, sigma), [sigma],
-                                        dev_star.fixed_effects(ev)]))
-            singular += is_singular(theta, dev.lower)
+            refit = model.with_response(y)
+            rows.append(_estimates(refit))
+            singular += refit.is_singular
         except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError, ModelError):
             failed += 1
             rows.append(np.full(len(names), np.nan))
@@ -55,16 +47,19 @@ def bootstrap(model, nsim=500, seed=1, progress=None):
         log.info("%d of %d bootstrap refits were singular", singular, nsim)
     if failed:
         log.warning("%d of %d bootstrap refits failed", failed, nsim)
-    estimate = np.concatenate([sdcor_from_theta(dev, model.theta, model.sigma), [model.sigma],
-                               model.fixef.to_numpy()])
-    return Bootstrap(pd.DataFrame(rows, columns=names), pd.Series(estimate, index=names),
+    return Bootstrap(pd.DataFrame(rows, columns=names), pd.Series(_estimates(model), index=names),
                      failed, singular, seed)
+
+
+def _estimates(model):
+    """sd/cor, σ and the fixed effects of a fit, in lme4's order."""
+    return np.concatenate([model.covariance_layout.sdcor(model.theta, model.sigma), model.beta])
 
 
 def _simulate_random(model, rng):
     """Zb* for b* = σ̂ Λ u, u ~ N(0, I), term by term."""
-    out = np.zeros(model.design.n)
-    for term, lam in zip(model.design.terms, model.deviance_function.evaluate(model.theta).factors):
+    out = np.zeros(model.nobs)
+    for term, lam in zip(model.design.terms, model.covariance_layout.factors(model.theta)):
         b = model.sigma * rng.standard_normal((term.nlevels, term.q)) @ lam.T
         out += np.einsum("nq,nq->n", term.matrix, b[term.codes])
     return out

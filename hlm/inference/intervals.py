@@ -9,7 +9,6 @@ import scipy.interpolate
 import scipy.linalg
 import scipy.stats
 
-from ..engine.covariance import varpar_names
 from ..errors import ModelError
 from .bootstrap import bootstrap
 from .cache import _cached
@@ -34,7 +33,7 @@ def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, pr
     key = str(method).lower()
     if key not in ("profile", "wald", "boot"):
         raise ModelError(f"confint method '{method}' is unknown; use 'profile', 'wald' or 'boot'")
-    names = varpar_names(model) + list(model.design.fixed_names)
+    names = list(model.covariance_layout.names) + list(model.design.fixed_names)
     wanted = select_parameters(names, parm)
     alpha = (1 - level) / 2
     columns = [_percent(alpha), _percent(1 - alpha)]

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import scipy.stats
 from scipy.sparse.csgraph import connected_components
 
+from ..engine.covariance import read_only
 from ..errors import ModelError
 from .cache import _cached, reml_version
 
@@ -63,7 +64,8 @@ def _kenward_roger(model):
     for i in range(nr):
         UU += W[i, i] * (Q[i, i] - P[i] @ Phi @ P[i])
     PhiA = Phi + 2 * Phi @ UU @ Phi
-    return KenwardRogerParts(PhiA, tuple(P), W, Phi, model.fixef.to_numpy(), model.sigma)
+    return KenwardRogerParts(read_only(PhiA), tuple(map(read_only, P)), read_only(W), read_only(Phi),
+                             model.beta, model.sigma)
 
 
 def _kr_accumulate(model):
@@ -74,25 +76,16 @@ def _kr_accumulate(model):
     cross-products A = Z'Z, B = Z'X, C = X'X.
     """
     design = model.design
-    ev_factors = model.deviance_function.evaluate(model.theta).factors
-    params = _covariance_parameters(design.terms)
+    factors = model.covariance_layout.factors(model.theta)
+    params = model.covariance_layout.entries   # (term, a, b): VarCorr's lower triangle per term
     nr = len(params) + 1
     p = design.p
     acc = {"P": [np.zeros((p, p)) for _ in range(nr)],
            "Q": {(i, j): np.zeros((p, p)) for i in range(nr) for j in range(i, nr)},
            "K": np.zeros((nr, nr))}
     for block in _sigma_blocks(design):
-        _kr_block(block, design.terms, ev_factors, params, acc)
+        _kr_block(block, design.terms, factors, params, acc)
     return acc
-
-
-def _covariance_parameters(terms):
-    """(term index, a, b) of each covariance parameter: VarCorr's lower triangle per term."""
-    out = []
-    for k, term in enumerate(terms):
-        cols, rows = np.triu_indices(term.q)
-        out += [(k, int(a), int(b)) for a, b in zip(rows, cols)]
-    return out
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,14 @@
 for each variance parameter (on the sd/cor scale) and each fixed effect, on the ML deviance.
 """
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import nlopt
 import numpy as np
-import scipy.interpolate
-import scipy.linalg
 import scipy.stats
 
-from ..engine.covariance import sdcor_from_theta, theta_from_sdcor, varpar_names
-from ..engine.deviance import ProfiledDeviance
-from ..engine.optimize import optimize
+from ..engine.optimize import minimize, optimize
 from ..errors import ModelError
 from .cache import ml_version
-from .satterthwaite import varpar_deviance
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +27,7 @@ class ParameterProfile:
 def profile(model, which=None, alphamax=0.01, maxpts=100, delta_cutoff=1 / 8, maxmult=10):
     """lme4's profile(m): {parameter name: ParameterProfile} on the ML deviance."""
     ml = ml_version(model)
-    names = varpar_names(ml) + list(ml.design.fixed_names)
+    names = _names(ml)
     wanted = select_parameters(names, which)
     profiler = _Profiler(ml, alphamax, maxpts, delta_cutoff, maxmult)
     out = {}
@@ -47,26 +41,21 @@ class _Profiler:
     """The state lme4's profile.merMod keeps while it walks each parameter."""
 
     def __init__(self, ml, alphamax, maxpts, delta_cutoff, maxmult):
-        self.ml, self.dev = ml, ml.deviance_function
-        self.nth = len(ml.theta)
-        self.nvp = self.nth + 1
-        self.opt = np.nan_to_num(np.append(sdcor_from_theta(self.dev, ml.theta, ml.sigma), ml.sigma))
-        self.base = ml.objective
+        self.ml, self.layout = ml, ml.covariance_layout
+        self.nvp = len(ml.theta) + 1
+        self.opt = np.nan_to_num(self.layout.sdcor(ml.theta, ml.sigma))
+        self.base = ml.objective()
         self.se = np.sqrt(np.diag(ml.vcov.to_numpy()))
         nptot = self.nvp + ml.design.p
         self.cutoff = np.sqrt(scipy.stats.chi2.ppf(1 - alphamax, nptot))
         self.delta = self.cutoff * delta_cutoff
         self.maxpts, self.maxmult = maxpts, maxmult
-        bounded = np.isfinite(self.dev.lower)
-        self.lower = np.append(np.where(bounded, 0.0, -1.0), 0.0)
-        self.upper = np.append(np.where(bounded, np.inf, 1.0), np.inf)
+        self.lower, self.upper = self.layout.sdcor_bounds()
         self.messages = []
 
-    # -- the deviance in (sd, cor, σ), β profiled out (lme4's devfun2) --
     def deviance(self, vp):
-        sigma = vp[-1]
-        theta = theta_from_sdcor(self.dev, vp[:-1], sigma)
-        return varpar_deviance(self.dev, self.dev.evaluate(theta), sigma)
+        """The deviance in (sd, cor, σ), β profiled out (lme4's devfun2)."""
+        return self.ml.objective_given_sigma(self.layout.theta_from_sdcor(vp), vp[-1])
 
     def varpar(self, w):
         pw = self.opt[w]
@@ -96,15 +85,11 @@ class _Profiler:
         return self._assemble(w, upper, lower, lowcut, upcut)
 
     def fixed(self, j):
-        design = self.ml.design
-        keep = np.arange(design.p) != j
-        reduced = replace(design, X=design.X[:, keep],
-                          fixed_names=tuple(n for n, k in zip(design.fixed_names, keep) if k))
-        xj, est = design.X[:, j], self.ml.fixef.to_numpy()[j]
+        design, est = self.ml.design, self.ml.fixef.iloc[j]
         summary = self.ml.optsummary
 
         def zeta(fw, start=None):
-            dev = ProfiledDeviance(replace(reduced, y=design.y - xj * fw), reml=False)
+            dev = self.ml.deviance_function.with_coefficient_fixed(j, fw)
             devdiff = _minimize_theta(dev, summary, self.ml.theta) - self.base
             if devdiff < -1e-6:
                 self._note(f"profiling {design.fixed_names[j]} found a lower deviance (by {-devdiff:.3g})")
@@ -149,13 +134,17 @@ class _Profiler:
         return ParameterProfile(self._name(index), values, zetas, lowcut, upcut)
 
     def _name(self, index):
-        names = varpar_names(self.ml) + list(self.ml.design.fixed_names)
-        return names[index]
+        return _names(self.ml)[index]
 
     def _note(self, message):
         if message not in self.messages:
             self.messages.append(message)
             log.warning(message)
+
+
+def _names(model):
+    """lme4's names of the profiled parameters: sd/cor, sigma, then the fixed effects."""
+    return list(model.covariance_layout.names) + list(model.design.fixed_names)
 
 
 def _minimize_theta(dev, summary, start):
@@ -165,29 +154,25 @@ def _minimize_theta(dev, summary, start):
     try:
         return optimize(dev, summary.optimizer, summary.control, start=start)[1].fmin
     except ModelError:  # the optimizer gave up from this start (e.g. NLopt's roundoff limit)
-        return optimize(dev, summary.optimizer, summary.control, start=dev.initial_theta())[1].fmin
+        return optimize(dev, summary.optimizer, summary.control)[1].fmin
+
+
+# BOBYQA's settings for the variance profiles: a step of a tenth of each parameter (at least
+# 1e-3) and a restart from the optimum, because BOBYQA can stall on these flat profiles.
+PROFILE_CONTROL = {"ftol_rel": 1e-12, "ftol_abs": 1e-10, "xtol_abs": 1e-10, "maxeval": 10000}
 
 
 def _minimize_bounded(f, start, lower, upper):
-    """BOBYQA (as lme4 profiles with the fit's optimizer) within [lower, upper]."""
-    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
+    """(minimum, argmin) of f within [lower, upper] by BOBYQA, as lme4 profiles; the start
+    itself when BOBYQA gives up there."""
+    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)   # the step is set from the start
     if np.all(x0 == 0):
         x0[:] = 0.001
-    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    opt.set_lower_bounds(lower)
-    opt.set_upper_bounds(upper)
-    opt.set_min_objective(lambda x, grad: float(f(x)))
-    opt.set_ftol_rel(1e-12)
-    opt.set_ftol_abs(1e-10)
-    opt.set_xtol_abs(1e-10)
-    opt.set_maxeval(10000)
-    opt.set_initial_step(np.maximum(0.1 * np.abs(x0), 1e-3))
+    control = {**PROFILE_CONTROL, "initial_step": tuple(np.maximum(0.1 * np.abs(x0), 1e-3))}
     try:
-        x = opt.optimize(x0)
-        opt.set_initial_step(np.maximum(0.1 * np.abs(x), 1e-3))
-        x = opt.optimize(x)  # a restart from the optimum: BOBYQA can stall on these flat profiles
-        return opt.last_optimum_value(), x
-    except (nlopt.RoundoffLimited, ValueError):
+        x, summary = minimize(f, x0, lower, upper, "bobyqa", control, restarts=1)
+        return summary.fmin, x
+    except ModelError:
         return float(f(x0)), x0
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.covariance import read_only
 from ..engine.derivatives import hessian, jacobian
 from .cache import _cached
 
@@ -30,14 +31,6 @@ class SatterthwaiteParts:
     messages: tuple
 
 
-def varpar_deviance(deviance_function, ev, sigma):
-    """-2 log-likelihood (or the REML criterion) at θ and σ, not profiled over σ."""
-    dev, s2 = deviance_function, sigma ** 2
-    dof = dev.n - dev.p if dev.reml else dev.n
-    value = ev.logdet_L + ev.r2 / s2 + dof * np.log(2 * np.pi * s2)
-    return value + ev.logdet_RX if dev.reml else value
-
-
 def satterthwaite_parts(model):
     return _cached(model, "satterthwaite", lambda: _satterthwaite(model))
 
@@ -45,7 +38,7 @@ def satterthwaite_parts(model):
 def _satterthwaite(model):
     dev = model.deviance_function
     nth = len(model.theta)
-    evaluations, unscaled = {}, {}
+    evaluations, unscaled = {}, {}   # one factorisation per distinct θ: the σ steps reuse them
 
     def evaluate(theta):
         key = theta.tobytes()
@@ -54,7 +47,7 @@ def _satterthwaite(model):
         return evaluations[key]
 
     def deviance(varpar):
-        return varpar_deviance(dev, evaluate(varpar[:nth]), varpar[nth])
+        return dev.criterion(evaluate(varpar[:nth]), sigma=varpar[nth])
 
     def covbeta(varpar):
         key = varpar[:nth].tobytes()
@@ -71,7 +64,8 @@ def _satterthwaite(model):
     pos = values > EIGEN_TOLERANCE
     A = 2 * (vectors[:, pos] / values[pos]) @ vectors[:, pos].T
     J = jacobian(covbeta, varpar)
-    return SatterthwaiteParts(varpar, H, A, J, model.vcov.to_numpy(), len(evaluations), tuple(messages))
+    return SatterthwaiteParts(*map(read_only, (varpar, H, A, J, model.vcov.to_numpy())), len(evaluations),
+                              tuple(messages))
 
 
 def _hessian_messages(values):
