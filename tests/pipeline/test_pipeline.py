@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, hsb_frame, ok, snakemake
+from conftest import ROOT, copy_project, hsb_frame, ok, snakemake
 
 from hlm import cli
 from hlm.pipeline.config import check_config, comparison_names, model_specs
 
-ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "hsb_lme4.json").read_text())
 RECORDS = json.loads((ROOT / "tests" / "fixtures" / "records_lme4.json").read_text())  # r/ref_records.R
 SEED_MODELS = ["null", "random_slope", "full", "contextual_group", "contextual_grand"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DF_RTOL, FIXEF_RTOL, HSB, LL_ATOL, SE_RTOL
+from conftest import DF_RTOL, FIXEF_RTOL, HSB, LL_ATOL, ROOT, SE_RTOL
 
 import hlm
 from hlm.data import Dataset, prepare, read_columns, read_data, source_variable
@@ -15,8 +15,6 @@ from hlm.errors import DataError, ModelError
 from hlm.pipeline.steps import compare_models, write_tables
 from hlm.results.records import model_record, ranef_frame, residuals_frame, restore_model
 from hlm.results.writers import jsonable, read_json, read_table, write_json, write_parquet, write_text
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def small():

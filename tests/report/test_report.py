@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_project, ok, snakemake
+from conftest import ROOT, copy_project, ok, snakemake
 
 from hlm.labels import labels, missing_translations
 from hlm.report import apa
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORT = ("results/report/report.html", "results/report/report.md", "results/report/tables.docx")
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
                              shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)

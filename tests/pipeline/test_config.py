@@ -3,10 +3,10 @@
 Each check runs on a copy of config/config.yaml (the seed's HSB analysis) with one thing broken.
 """
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
 from hlm import cli
 from hlm.data import read_data
@@ -24,7 +24,6 @@ from hlm.pipeline.config import (
 from hlm.pipeline.paths import config_files, result_files
 from hlm.pipeline.starter import guess_group, starter_config, write_starter_config
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
 
 

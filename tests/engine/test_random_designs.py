@@ -4,14 +4,13 @@ extreme scales, many tiny groups)."""
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FIXTURES
 
 import hlm
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCRIPT = FIXTURES / "r" / "ref_random_designs.R"
 TOLERANCE = 1e-3   # DESIGN.md: logLik within 1e-3 absolute (or higher than lme4's)
 

@@ -69,9 +69,10 @@ def result_files(folder):
             for p in sorted(Path(folder, "results").rglob("*")) if p.is_file() and "logs" not in p.parts}
 
 
-def jobs_run(output, kind):
-    """rule -> jobs Snakemake started, as it prints them: 'rule fit:' (a Slurm job), 'localrule fit:'."""
-    return Counter(re.findall(rf"^{kind} (\w+):$", output, flags=re.MULTILINE))
+def jobs_run(output, where):
+    """rule -> jobs Snakemake started, as it prints them: 'rule fit:' or 'checkpoint data:' (a
+    Slurm job, where=""), 'localrule fit:' or 'localcheckpoint data:' (where="local")."""
+    return Counter(re.findall(rf"^{where}(?:rule|checkpoint) (\w+):$", output, flags=re.MULTILINE))
 
 
 def rule_of(comment):
@@ -84,11 +85,11 @@ def test_every_job_but_the_local_rules_is_a_completed_slurm_job(cluster, slurm_r
     run_id = re.search(r"SLURM run ID: (\S+)", output).group(1)
     records = [job for job in cluster.jobs("JobID", "JobName", "State", "ExitCode", "Account", "Partition",
                                            "NodeList", "Comment") if job["JobName"] == run_id]
-    slurm_jobs = jobs_run(output, "rule")
+    slurm_jobs = jobs_run(output, "")
     assert sorted(job["JobID"] for job in records) == sorted(re.findall(r"submitted with SLURM jobid (\d+)", output))
     assert Counter(rule_of(job["Comment"]) for job in records) == slurm_jobs
     assert slurm_jobs["fit"] == len(yaml.safe_load((project / "config" / "config.yaml").read_text())["models"])
-    assert slurm_jobs + jobs_run(output, "localrule") == jobs_run(local_output, "localrule")  # each once
+    assert slurm_jobs + jobs_run(output, "local") == jobs_run(local_output, "local")  # each once
     for job in records:
         assert (job["State"], job["ExitCode"]) == ("COMPLETED", "0:0"), job
         assert (job["Account"], job["Partition"], job["NodeList"]) == (cluster.account, cluster.partition,

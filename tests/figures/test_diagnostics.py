@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT
 
 import hlm
 from hlm.analysis.simple_slopes import _contrast, choose_interaction, interaction_terms, simple_slopes
@@ -18,8 +19,6 @@ from hlm.pipeline.paths import DIAGNOSTIC_FIGURES, figure_names
 from hlm.pipeline.steps import write_diagnostic_figures, write_simple_slopes
 from hlm.results.records import model_record, ranef_frame, residuals_frame
 
-FIXTURES = Path(__file__).parent / "fixtures"
-ROOT = Path(__file__).parent.parent
 FULL = "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"
 SPEC = {"name": "full", "formula": FULL, "REML": False, "optimizer": "bobyqa", "ddf": "Satterthwaite",
         "control": {}}
