@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, hsb_frame, ok, snakemake
+from conftest import FIXTURES, copy_project, hsb_frame, ok, snakemake
 
 from hlm import cli, lmer
 from hlm.analysis.simple_slopes import choose_interaction, simple_slopes
@@ -30,7 +30,6 @@ from hlm.report.view import missing_code_warnings
 from hlm.report.writers import MarkdownWriter
 from hlm.results.writers import read_json
 
-FIXTURES = Path(__file__).parent / "fixtures"
 R = json.loads((FIXTURES / "designs_lme4.json").read_text(encoding="utf-8"))
 
 
