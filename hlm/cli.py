@@ -14,6 +14,7 @@ from .errors import HlmError
 from .inference.lmertest import lmer
 from .pipeline.run import run_workflow
 from .pipeline.starter import write_starter_config
+from .pipeline.steps import outcome_values
 from .results.verify import format_differences, tolerances, verify
 from .results.writers import jsonable
 
@@ -21,6 +22,11 @@ from .results.writers import jsonable
 def _fit(args):
     dataset = read_data(args.data)
     model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
+    values = outcome_values(model.design.y)
+    if values is not None:
+        print(f"hlm: warning: the outcome '{model.design.response}' takes only the values {values}; a linear "
+              "mixed model treats it as continuous: a 0/1 outcome calls for a logistic multilevel model "
+              "(lme4's glmer, family binomial)", file=sys.stderr)
     if args.json:
         print(json.dumps(jsonable(model.to_dict()), indent=2, ensure_ascii=False, allow_nan=False))
     else:

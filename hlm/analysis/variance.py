@@ -100,3 +100,53 @@ def _variances(model):
     for row in vc[(vc.grp != "Residual") & vc.var2.isna()].itertuples():
         out[f"{row.grp}: {row.var1}"] = float(row.vcov)
     return out
+
+
+INTERCEPT = "(Intercept)"
+
+
+def icc_by_level(model, levels):
+    """The ICC of each grouping level, from a model's variance components.
+
+    `levels`: the grouping columns from level 2 upwards (data.levels). With random intercepts
+    only, each level's entry has its variance τ, its share τ / total (total: every τ plus σ²),
+    the correlation of two observations in the same unit of the level (its τ and those of the
+    levels above over the total: the same class means the same school) and Kish's design effect
+    1 + (m − 1) × correlation, m the mean number of observations per unit. A crossed factor
+    (no level) has its share as its correlation. With random slopes the ICC depends on the
+    predictor's value: kind 'adjusted', Nakagawa's adjusted ICC (performance::icc). A zero
+    intercept variance: kind 'undefined'.
+    """
+    _check_model(model)
+    vc = model.varcorr
+    parts = vc[(vc.grp != "Residual") & vc.var2.isna()]
+    if (parts.var1 != INTERCEPT).any():
+        return {"kind": "adjusted", "value": icc(model)}
+    sigma2 = float(vc.loc[vc.grp == "Residual", "vcov"].iloc[0])
+    entries = [{"group": row.grp, "column": _level_column(row.grp, levels), "variance": float(row.vcov)}
+               for row in parts.itertuples()]
+    for entry in entries:
+        entry["level"] = levels.index(entry["column"]) + 2 if entry["column"] in levels else None
+    entries.sort(key=lambda e: (e["level"] is None, e["level"] or 0))
+    total = sigma2 + sum(e["variance"] for e in entries)
+    if model.is_singular or any(e["variance"] <= 0 for e in entries):
+        zero = [e["group"] for e in entries if e["variance"] < SINGULAR_TOLERANCE * total] or [e["group"] for e in entries]
+        return {"kind": "undefined", "zero": zero, "residual": sigma2, "levels": entries}
+    for entry in entries:
+        above = [e["variance"] for e in entries if e["level"] is not None and entry["level"] is not None
+                 and e["level"] >= entry["level"]]
+        entry["share"] = entry["variance"] / total
+        entry["correlation"] = (sum(above) if above else entry["variance"]) / total
+        entry["mean_size"] = model.nobs / model.ngroups[entry["group"]]
+        entry["design_effect"] = 1 + (entry["mean_size"] - 1) * entry["correlation"]
+    return {"kind": "intercepts", "residual": sigma2, "total": total, "residual_share": sigma2 / total,
+            "levels": entries}
+
+
+def _level_column(group, levels):
+    """The data column a grouping factor stands for: 'childid:schoolid' (lme4's name for
+    schoolid/childid) -> childid, the innermost; a factor named like a level -> that level."""
+    if group in levels:
+        return group
+    first = group.split(":")[0]
+    return first if first in levels else group

@@ -1,5 +1,6 @@
-"""The predicted lines of a probed interaction at the moderator's three values, with their
-95% confidence bands.
+"""The predicted lines of a probed interaction at the moderator's values (mean − 1 SD, mean,
+mean + 1 SD; both values of a 0/1 column; each category of a factor), with their 95%
+confidence bands.
 """
 from .style import _labels, _paths, _render
 
@@ -7,21 +8,19 @@ AT_LABELS = {"minus_sd": "minus_sd", "mean": "at_mean", "plus_sd": "plus_sd"}
 
 
 def plot_simple_slopes(result, outcome, output, language="en"):
-    """The three predicted lines of `simple_slopes` with their confidence bands."""
+    """The predicted lines of `simple_slopes` with their confidence bands."""
     L = _labels(language)
-    colors = {"minus_sd": "#2c7bb6", "mean": "#4d4d4d", "plus_sd": "#d7191c"}
-    styles = {"minus_sd": "--", "mean": "-", "plus_sd": ":"}
+    palette = ["#2c7bb6", "#4d4d4d", "#d7191c", "#1a9641", "#7b3294", "#fdae61"]
+    dashes = ["--", "-", ":", "-."]
 
     def draw(plt):
         fig, ax = plt.subplots(figsize=(6.4, 4.6))
-        for key, line in result["lines"].items():
+        for k, (key, line) in enumerate(result["lines"].items()):
             slope = next(r for r in result["slopes"] if r["at"] == key)
-            label = (f"{result['moderator']} = {L[AT_LABELS[key]]} ({slope['moderator_value']:.2f}): "
-                     f"b = {slope['Estimate']:.2f}")
-            ax.fill_between(line["x"], line["low"], line["high"], color=colors[key], alpha=0.12,
-                            linewidth=0)
-            ax.plot(line["x"], line["fit"], color=colors[key], linestyle=styles[key], linewidth=1.6,
-                    label=label)
+            color, style = palette[k % len(palette)], dashes[k % len(dashes)]
+            label = f"{result['moderator']} = {_point_label(key, slope, L)}: b = {slope['Estimate']:.2f}"
+            ax.fill_between(line["x"], line["low"], line["high"], color=color, alpha=0.12, linewidth=0)
+            ax.plot(line["x"], line["fit"], color=color, linestyle=style, linewidth=1.6, label=label)
         ax.set(xlabel=result["predictor"], ylabel=L["predicted"].format(outcome=outcome),
                title=L["simple_slopes_title"].format(predictor=result["predictor"]))
         ax.legend(frameon=False, fontsize=8, loc="best")
@@ -29,3 +28,10 @@ def plot_simple_slopes(result, outcome, output, language="en"):
         return fig
 
     _render(language, draw, _paths(output))
+
+
+def _point_label(key, slope, L):
+    """'Mean − 1 SD (2.31)' for the SD points, the category's label or the value otherwise."""
+    if key in AT_LABELS:
+        return f"{L[AT_LABELS[key]]} ({slope['moderator_value']:.2f})"
+    return str(slope["label"])

@@ -8,13 +8,14 @@ a column no formula can find, a comparison of an undeclared model. The Snakefile
 `hlm run` both call it, so a bad config stops before any model is fitted.
 """
 import copy
+import itertools
 import re
 from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
 
-from ..data import centered_columns, read_columns, source_variable
+from ..data import centered_columns, read_columns, read_data, source_variable
 from ..engine.design import check_functions, used_columns
 from ..engine.formula import parse_formula
 from ..errors import ConfigError, DataError, FormulaError, did_you_mean
@@ -88,10 +89,24 @@ def check_config(config, workdir="."):
     _check_name_lengths(config)
     config.setdefault("icc", [next(iter(config["models"]))])
     config["centering"] = {v: _methods(m) for v, m in config["centering"].items()}
+    config["categorical"] = {v: dict(options or {}) for v, options in config["categorical"].items()}
+    _levels(config["data"])
     columns = _data_columns(config["data"]["path"], workdir)
     _check_columns(config, columns)
     _check_references(config)
+    _check_random_terms(config)
+    _check_contextual(config)
+    _check_data(config, workdir)
     return config
+
+
+def _levels(data):
+    """data.levels from data.group (the one-level shorthand), and data.group from data.levels."""
+    levels = data.get("levels") or [data["group"]]
+    if data.get("group", levels[0]) != levels[0]:
+        raise ConfigError(f"config key 'data.group': '{data['group']}' is not the first of data.levels "
+                          f"({', '.join(levels)}); give one of the two keys")
+    data["levels"], data["group"] = list(levels), levels[0]
 
 
 def _validate_schema(config):
@@ -121,6 +136,9 @@ def _schema_message(error):
     if error.validator == "required":
         name = re.findall(r"'([^']+)'", error.message)[0]
         return f"config key '{_key_path([*error.absolute_path, name])}' is missing; add it (see config/README.md)"
+    if error.validator == "anyOf" and where == "data":
+        return ("config key 'data.group' is missing; add it, or data.levels for more than two levels "
+                "(see config/README.md)")
     if error.validator == "enum":
         return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
                 f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
@@ -195,16 +213,26 @@ def _data_columns(path, workdir):
 
 def _check_columns(config, columns):
     data = config["data"]
-    if data["group"] not in columns:
-        raise ConfigError(f"config key 'data.group': column '{data['group']}' not in data"
-                          f"{did_you_mean(data['group'], columns)}")
+    key = "data.levels" if len(data["levels"]) > 1 else "data.group"
+    for column in data["levels"] + ([data["time"]] if data.get("time") else []):
+        if column not in columns:
+            where = "data.time" if column == data.get("time") else key
+            raise ConfigError(f"config key '{where}': column '{column}' not in data{did_you_mean(column, columns)}")
+    for variable in config["categorical"]:
+        if variable not in columns:
+            raise ConfigError(f"config key 'categorical.{variable}': column '{variable}' not in data"
+                              f"{did_you_mean(variable, columns)}")
     available = list(columns)
     for variable, methods in config["centering"].items():
         if variable not in columns:
             raise ConfigError(f"config key 'centering.{variable}': column '{variable}' not in data"
                               f"{did_you_mean(variable, columns)}")
         for how in methods:
-            for new in centered_columns(variable, how):
+            level = how.partition(":")[2] if isinstance(how, str) else ""
+            if level and level not in data["levels"]:
+                raise ConfigError(f"config key 'centering.{variable}': '{how}' names no level of data.levels "
+                                  f"({', '.join(data['levels'])}){did_you_mean(level, data['levels'])}")
+            for new in centered_columns(variable, how, data["levels"]):
                 if new in columns:
                     raise ConfigError(f"config key 'centering.{variable}': {how} centering adds "
                                       f"'{new}', which the data already has; rename that column")
@@ -241,6 +269,72 @@ def _check_references(config):
                 raise ConfigError(f"config key 'contextual[{i}].{role}': '{entry[role]}' is not a "
                                   f"predictor of model '{entry['model']}'{did_you_mean(entry[role], used)}")
     _unique([e["model"] for e in config["contextual"]], "contextual")
+
+
+def _check_random_terms(config):
+    """A model without a (terms | group) part is no multilevel model: say so before any job."""
+    for name, spec in model_specs(config).items():
+        if not parse_formula(spec["formula"]).random:
+            raise ConfigError(f"config key 'models.{name}': '{spec['formula']}' has no random term such as "
+                              f"(1 | {config['data']['group']}); a model without one is an ordinary regression "
+                              "(fit it with OLS, e.g. statsmodels' ols), not a multilevel model")
+
+
+def _check_contextual(config):
+    """The between variable of a contextual entry must be the group mean of the within
+    variable's source column (ses_cwc or ses_gmc with ses_mean), as the centering adds it."""
+    levels = config["data"]["levels"]
+    for i, entry in enumerate(config["contextual"]):
+        source = source_variable(entry["within"], config["centering"], levels)
+        means = [centered_columns(source, how, levels)[0] for how in config["centering"].get(source, [])
+                 if isinstance(how, str) and how.startswith("group")]
+        if entry["between"] not in means:
+            hint = f"use {means[0]}" if means else f"add 'centering: {{{source}: [group]}}' and use {source}_mean"
+            raise ConfigError(f"config key 'contextual[{i}].between': '{entry['between']}' is not the group mean "
+                              f"of '{source}' (the source of '{entry['within']}'); {hint}")
+
+
+def _check_data(config, workdir):
+    """What needs the data's values: levels nested, and per_model comparisons on the same rows."""
+    data = config["data"]
+    needed = set(data["levels"])
+    per_model = data["missing"] == "per_model" and config["comparisons"]
+    if per_model:
+        needed |= {source_variable(c, config["centering"], data["levels"])
+                   for names in config["comparisons"] for n in names
+                   for c in formula_columns(model_specs(config)[n]["formula"])}
+    if len(data["levels"]) < 2 and not per_model:
+        return
+    frame = read_data(Path(workdir) / data["path"]).frame[sorted(needed)]
+    frame = frame.mask(frame.isin(list(data["missing_codes"])))
+    _check_nesting(frame, data["levels"])
+    if per_model:
+        _check_same_rows(config, frame)
+
+
+def _check_nesting(frame, levels):
+    for lower, upper in itertools.pairwise(levels):
+        spread = frame.dropna(subset=[lower, upper]).groupby(lower)[upper].nunique()
+        if (spread > 1).any():
+            unit = spread.index[spread > 1][0]
+            raise ConfigError(f"config key 'data.levels': '{lower}' is not nested in '{upper}' ({lower} {unit} "
+                              f"is in {int(spread.max())} units of {upper}); give each {lower} unit its own id, "
+                              "or list only nested levels")
+
+
+def _check_same_rows(config, frame):
+    levels = config["data"]["levels"]
+    for i, names in enumerate(config["comparisons"]):
+        rows = []
+        for name in names:
+            used = {source_variable(c, config["centering"], levels)
+                    for c in formula_columns(model_specs(config)[name]["formula"])}
+            rows.append(frame[sorted(used)].notna().all(axis=1))
+        for name, kept in zip(names[1:], rows[1:]):
+            if not kept.equals(rows[0]):
+                raise ConfigError(f"config key 'comparisons[{i}]': models '{names[0]}' and '{name}' are fitted to "
+                                  "different rows (data.missing: per_model); a likelihood-ratio test needs the same "
+                                  "rows: use data.missing: listwise")
 
 
 def _unique(names, key):
@@ -308,12 +402,14 @@ def data_spec(config):
     of each model's table (table_columns). With listwise deletion the rows are those complete
     on the variables of every model."""
     data = config["data"]
-    spec = {"path": data["path"], "group": data["group"], "missing": data["missing"],
-            "missing_codes": list(data["missing_codes"]),
+    spec = {"path": data["path"], "group": data["group"], "levels": data["levels"], "time": data.get("time"),
+            "missing": data["missing"], "missing_codes": list(data["missing_codes"]),
             "centering": {v: m for v, m in sorted(config["centering"].items())},
+            "categorical": {v: o for v, o in sorted(config["categorical"].items())},
+            "factor_columns": factor_columns(config),
             "columns": table_columns(config)}
     if data["missing"] == "listwise":
-        used = {source_variable(c, config["centering"])
+        used = {source_variable(c, config["centering"], data["levels"])
                 for s in model_specs(config).values() for c in formula_columns(s["formula"])}
         spec["complete"] = sorted(used)
     return spec
@@ -321,7 +417,16 @@ def data_spec(config):
 
 def table_columns(config):
     """model -> the columns of its table (results/data/<model>.parquet): those its formula
-    names, in order, then the group id if the formula does not name it."""
-    group = config["data"]["group"]
-    return {name: list(dict.fromkeys([*formula_columns(spec["formula"]), group]))
+    names, in order, then the ids of the levels (and the time column) the formula does not name."""
+    structure = [*config["data"]["levels"], *([config["data"]["time"]] if config["data"].get("time") else [])]
+    return {name: list(dict.fromkeys([*formula_columns(spec["formula"]), *structure]))
             for name, spec in model_specs(config).items()}
+
+
+def factor_columns(config):
+    """The data columns some formula wraps in factor() (or as.factor()): with value labels,
+    the data step names their levels by the labels."""
+    found = set()
+    for spec in model_specs(config).values():
+        found |= set(re.findall(r"(?:as\.)?factor\(\s*`?([A-Za-z_.][A-Za-z0-9_.]*)`?\s*\)", spec["formula"]))
+    return sorted(found)

@@ -5,7 +5,7 @@ the report all read them from here).
 from pathlib import Path
 
 from ..analysis.simple_slopes import has_simple_slopes
-from .config import comparison_names, model_specs
+from .config import comparison_names, formula_columns, model_specs
 
 PATHS = {
     "table": "results/data/{model}.parquet",
@@ -33,7 +33,12 @@ FIGURE_FILES = {"diagnostics_svg": "results/figures/{model}_diagnostics.svg",
                 "caterpillar_png": "results/figures/{model}_caterpillar.png",
                 "simple_slopes_svg": "results/figures/{model}_simple_slopes.svg",
                 "simple_slopes_png": "results/figures/{model}_simple_slopes.png",
-                "simple_slopes_json": "results/figures/{model}_simple_slopes.json"}
+                "simple_slopes_json": "results/figures/{model}_simple_slopes.json",
+                "johnson_neyman_svg": "results/figures/{model}_johnson_neyman.svg",
+                "johnson_neyman_png": "results/figures/{model}_johnson_neyman.png",
+                "trajectory_svg": "results/figures/{model}_trajectory.svg",
+                "trajectory_png": "results/figures/{model}_trajectory.png",
+                "trajectory_json": "results/figures/{model}_trajectory.json"}
 
 
 def result_files(config):
@@ -48,7 +53,7 @@ def result_files(config):
         "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
         "derived": PATHS["derived"],
         "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
-        "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"])
+        "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"], config["data"].get("time"))
                          for m in config["diagnostics"]},
         "report": {f: REPORT_FILES[f] for f in config["report"]["formats"]},
     }
@@ -61,9 +66,9 @@ def all_paths(files):
     return [files]
 
 
-def figure_files(model, formula):
-    """name -> path of every figure file the diagnostics rule writes for one model."""
-    return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula)}
+def figure_files(model, formula, time=None):
+    """name -> path of every figure file the diagnostics rules write for one model."""
+    return {name: FIGURE_FILES[name].format(model=model) for name in figure_names(formula, time)}
 
 
 def config_files(paths, workdir="."):
@@ -81,9 +86,15 @@ def config_files(paths, workdir="."):
 DIAGNOSTIC_FIGURES = ("diagnostics_svg", "diagnostics_png", "caterpillar_svg", "caterpillar_png")
 
 
-SIMPLE_SLOPES_FILES = ("simple_slopes_svg", "simple_slopes_png", "simple_slopes_json")
+SIMPLE_SLOPES_FILES = ("simple_slopes_svg", "simple_slopes_png", "simple_slopes_json", "johnson_neyman_svg",
+                       "johnson_neyman_png")
 
 
-def figure_names(formula):
-    """The names of the files the workflow writes for a diagnostics model with this formula."""
-    return list(DIAGNOSTIC_FIGURES) + (list(SIMPLE_SLOPES_FILES) if has_simple_slopes(formula) else [])
+TRAJECTORY_FILES = ("trajectory_svg", "trajectory_png", "trajectory_json")
+
+
+def figure_names(formula, time=None):
+    """The names of the files the workflow writes for a diagnostics model with this formula: a
+    trajectory figure too when the model has the time column (data.time) among its predictors."""
+    names = list(DIAGNOSTIC_FIGURES) + (list(SIMPLE_SLOPES_FILES) if has_simple_slopes(formula) else [])
+    return names + (list(TRAJECTORY_FILES) if time and time in formula_columns(formula)[1:] else [])

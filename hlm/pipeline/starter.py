@@ -5,7 +5,7 @@ guess said in a comment so the user checks it.
 import re
 from pathlib import Path
 
-from ..data import level_of, read_data
+from ..data import level_of, missing_codes_line, read_data, suspect_missing_codes
 from ..engine.formula import Name, deparse
 from ..errors import ConfigError, DataError
 from ..escape import yaml_comment_text, yaml_string
@@ -19,7 +19,6 @@ ID_HINTS = re.compile(r"(^|_)(id|ids|school|schid|sch|class|classid|cluster|grou
 OUTCOME_HINTS = re.compile(r"ach|score|math|read|test|exam|outcome|result|grade|成绩|得分|分数", re.IGNORECASE)
 MIN_UNITS = 10          # a grouping factor has at least this many units
 MIN_DISTINCT = 10       # a continuous outcome has at least this many distinct values
-MISSING_CODES = (-9, -99, -999, -9999, 99, 999, 9999)
 
 
 def write_starter_config(data_path, output_path=DEFAULT_CONFIG, force=False):
@@ -34,6 +33,16 @@ def write_starter_config(data_path, output_path=DEFAULT_CONFIG, force=False):
     return output
 
 
+def _missing_codes_line(dataset, group, commented):
+    """missing_codes with the values that look like forgotten codes (data.suspect_missing_codes)
+    proposed, or empty; the comment says which column holds them, to be checked."""
+    suspects = suspect_missing_codes(dataset, (), skip=[group])
+    if not suspects:
+        return commented("  missing_codes: []", "values that mean 'missing', e.g. [-99, 999]")
+    where = ", ".join(f"{s['column']} {s['value']} ({s['count']} rows)" for s in suspects)
+    return commented(f"  {missing_codes_line(suspects)}", f"proposed, check them: {yaml_comment_text(where)}")
+
+
 def starter_config(dataset, data_path):
     """The text of a starter config (YAML with comments) for a Dataset."""
     frame = dataset.frame
@@ -44,7 +53,6 @@ def starter_config(dataset, data_path):
     nesting = nested_ids(frame, group)
     levels = {c: level_of(frame, c, group) for c in frame.columns if c != group}
     outcome, why = guess_outcome(dataset, group, levels)
-    codes = missing_code_guesses(frame)
     q = yaml_string
     c = yaml_comment_text
 
@@ -62,9 +70,7 @@ def starter_config(dataset, data_path):
                      f"{c(' in '.join(nesting))}: each id nested in the next (found in the data)")]
           if len(nesting) > 1 else []),
         commented("  missing: listwise", "listwise: every model uses the same rows; per_model: as lme4"),
-        commented("  missing_codes: []", (f"proposed: [{', '.join(str(code) for code in codes)}] (extreme values that "
-                                          "look like codes; put them here if they mean missing)") if codes
-                  else "values that mean 'missing', e.g. [-99, 999]"),
+        _missing_codes_line(dataset, group, commented),
         "",
         (f"# Variables of {c(Path(data_path).name)} ({len(frame)} rows, {frame[group].nunique()} groups "
          f"of '{c(group)}'):"),
@@ -169,15 +175,3 @@ def _is_row_id(values, label):
     return (whole and values.nunique() == len(values)) or bool(re.search(r"\bid\b", label, re.IGNORECASE))
 
 
-def missing_code_guesses(frame):
-    """Values such as -99 or 999 that sit far outside the rest of a numeric column."""
-    found = set()
-    for column in frame.columns:
-        values = frame[column].dropna()
-        if values.dtype.kind not in "fiu" or values.empty:
-            continue
-        for code in MISSING_CODES:
-            rest = values[values != code]
-            if (values == code).any() and not rest.empty and (code > 2 * rest.abs().max() or code < -2 * rest.abs().max()):
-                found.add(code)
-    return sorted(found)

@@ -10,11 +10,14 @@ import logging
 
 from ..analysis.lrt import anova
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
-from ..data import prepare, read_data
+from ..analysis.variance import icc_by_level
+from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
+from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
+from ..figures.trajectories import plot_trajectories, trajectories
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
@@ -24,7 +27,7 @@ from ..results.records import (
     residuals_frame,
     restore_model,
 )
-from ..results.writers import file_sha256, write_json, write_parquet
+from ..results.writers import file_sha256, jsonable, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,14 @@ def write_tables(spec, tables, summary):
     (its columns, spec["columns"][model], on the analysed rows) and the summary. tables: one
     path per model, in the order of spec["columns"]. A model's table changes only when its
     columns or the analysed rows do, so the other models are not refitted."""
-    frame, info = prepare(read_data(spec["path"]), spec["group"], spec["centering"],
-                          spec.get("complete"), spec["missing_codes"])
+    frame, info = prepare(read_data(spec["path"]), spec.get("levels") or spec["group"], spec["centering"],
+                          spec.get("complete"), spec["missing_codes"], spec.get("categorical"),
+                          spec.get("factor_columns", ()), spec.get("time"))
+    if info["suspect_missing_codes"]:
+        for suspect in info["suspect_missing_codes"]:
+            log.warning("column '%s' has %d rows of %s, which looks like a missing code (%s)", suspect["column"],
+                        suspect["count"], suspect["value"], suspect["reason"])
+        log.warning("if they are missing values, add to data: %s", missing_codes_line(info["suspect_missing_codes"]))
     for columns, path in zip(spec["columns"].values(), tables, strict=True):
         write_parquet(path, frame[columns])
     write_json(summary, {"path": spec["path"], "sha256": file_sha256(spec["path"]), "missing": spec["missing"],
@@ -49,7 +58,32 @@ def fit_model(spec, table, outputs):
                  control=spec["control"] or None)
     write_parquet(outputs["residuals"], residuals_frame(model, table))
     write_parquet(outputs["ranef"], ranef_frame(model))
-    write_json(outputs["model"], model_record(model, spec, table))
+    record = model_record(model, spec, table)
+    record["outcome_values"] = outcome_values(model.design.y)
+    record["anova"] = omnibus_tests(model, spec["ddf"])
+    if record["outcome_values"] is not None:
+        log.warning("the outcome '%s' takes only the values %s: a linear mixed model treats it as continuous; "
+                    "a logistic multilevel model (lme4's glmer, family binomial) fits a 0/1 outcome",
+                    model.design.response, record["outcome_values"])
+    write_json(outputs["model"], record)
+
+
+def omnibus_tests(model, ddf):
+    """lmerTest's type III anova() rows ({term, F, NumDF, DenDF, p}) when a term has several
+    columns (a factor of three or more levels): the one test of such a term. With ddf lme4
+    (no df) the F tests use Satterthwaite's df, as lmerTest's anova() does by default."""
+    design = model.design
+    if all(len(design.term_columns(k)) < 2 for k in range(len(design.fixed_terms))):
+        return []
+    table = model.anova(ddf="Satterthwaite" if ddf == "lme4" else ddf)
+    return [{"term": term, "F": row["F value"], "NumDF": row["NumDF"], "DenDF": row["DenDF"], "p": row["Pr(>F)"]}
+            for term, row in jsonable(table.to_dict(orient="index")).items()]
+
+
+def outcome_values(y):
+    """The outcome's values when it has two (a 0/1 outcome fitted as linear), else None."""
+    values = sorted(set(y.tolist()))
+    return [int(v) if float(v).is_integer() else v for v in values] if len(values) == 2 else None
 
 
 def compare_models(records, tables, output):
@@ -59,28 +93,49 @@ def compare_models(records, tables, output):
     write_json(output, comparison_record(result, [record["spec"] for record in records]))
 
 
-def derive_statistics(records, tables, icc, variance_explained, contextual, group, output):
-    """ICC and design effects, variance explained and contextual effects of the restored fits."""
+def derive_statistics(records, tables, icc, variance_explained, contextual, levels, output):
+    """ICC and design effects (also per level: icc_levels), variance explained and contextual
+    effects of the restored fits. levels: the grouping columns from level 2 upwards."""
+    levels = [levels] if isinstance(levels, str) else list(levels)
     models = {record["name"]: restore_model(record, table) for record, table in zip(records, tables, strict=True)}
-    write_json(output, derived_record(models, icc, variance_explained, contextual, group))
+    record = derived_record(models, icc, variance_explained, contextual, levels[0])
+    record["icc_levels"] = {name: jsonable(icc_by_level(models[name], levels)) for name in icc}
+    write_json(output, record)
 
 
 def write_simple_slopes(record, table, outputs, language="en"):
     """Simple slopes of a model's interaction, each tested with the model's df method, from the
-    fit restored from its record; the rows it used decide the moderator's levels. outputs: name
-    -> path for simple_slopes_svg, simple_slopes_png, simple_slopes_json. A model whose
-    interactions are not of two numeric columns gets {"available": false} and an empty figure."""
+    fit restored from its record; the rows it used decide the moderator's values. outputs: name
+    -> path for simple_slopes_svg/png/json and johnson_neyman_svg/png. A model with no
+    interaction of a numeric predictor with a numeric or categorical moderator gets
+    {"available": false} and empty figures; the Johnson–Neyman figure is empty unless the
+    moderator is continuous."""
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
+    jn_figures = [outputs[k] for k in ("johnson_neyman_svg", "johnson_neyman_png") if k in outputs]
     model = restore_model(record, table)
     choice = choose_interaction(model.design)
     if choice is None:
-        log.info("no interaction of two numeric predictors to probe in %s", record["name"])
-        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
+        log.info("no interaction of a numeric predictor with a numeric or categorical moderator in %s", record["name"])
+        for paths in (figures, jn_figures):
+            _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), paths)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
     result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
     plot_simple_slopes(result, model.design.response, figures, language)
+    if "johnson_neyman" in result:
+        plot_johnson_neyman(result, jn_figures, language)
+    else:
+        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), jn_figures)
     write_json(outputs["simple_slopes_json"], {"available": True, **result})
+
+
+def write_trajectory(record, table, time, unit, outputs, language="en"):
+    """The trajectory figure of a repeated-measures model (data.time) and its numbers, from the
+    fit restored from its record. outputs: name -> path for trajectory_svg/png/json; unit: the
+    level-2 column (the persons whose occasions are level 1)."""
+    result = trajectories(restore_model(record, table), table, time, unit)
+    plot_trajectories(result, [outputs["trajectory_svg"], outputs["trajectory_png"]], language)
+    write_json(outputs["trajectory_json"], result)
 
 
 def write_diagnostic_figures(residuals, ranef, outputs, language="en"):

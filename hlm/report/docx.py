@@ -77,6 +77,7 @@ def _document(view):
             if equations.two_level:
                 lines += [(M["level1"], eq) for eq in equations.level1]
                 lines += [(M["level2"], eq) for eq in equations.level2]
+                lines += [(M["level3"], eq) for eq in equations.level3]
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
@@ -202,6 +203,8 @@ def _rest(document, counter, view, L, writer):
                    [slopes["moderator_header"], "", G["slope"], M["se"], "df", "t", "p", M["ci"]],
                    [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
                     for r in slopes["rows"]], note=G["simple_slopes_note"], L=L)
+            for sentence in block["sentences"]:
+                document.add_paragraph(writer.render(sentence))
     if view["warnings"]:
         document.add_heading(L["sections"]["warnings"], level=1)
         for warning in view["warnings"]:

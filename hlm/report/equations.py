@@ -17,8 +17,17 @@ predictors within each β equation (q = 0 is the β's own intercept), u_pj is β
 and τ_pp' the covariances of the u's. With several level-1 (or level-2) variables they are
 numbered X_1ij, X_2ij (W_1j, W_2j) in the order they first appear.
 
-Models with crossed or nested grouping factors have no such two-level form; they get a combined
-equation only, with one u per grouping factor (u^(subject), u^(item)).
+A nested three-level model (two grouping factors that are data.levels 2 and 3, e.g. occasions
+in children in schools) is written in Raudenbush & Bryk's three-level notation:
+
+    level 1:   Y_ijk = π_0jk + π_1jk a_ijk + e_ijk
+    level 2:   π_pjk = β_p0k + β_p1k X_jk + r_pjk
+    level 3:   β_pqk = γ_pq0 + γ_pq1 W_k + u_pqk
+
+with a, X, W the level-1, level-2 and level-3 predictors (a growth model's time is a), τ_π the
+covariances of the r's and τ_β those of the u's. Models with crossed grouping factors, or
+nested ones not declared as levels, get a combined equation only, with one u per grouping
+factor (u^(subject), u^(item)).
 
 Every equation comes as LaTeX (for Markdown and pandoc) and as MathML (for the HTML report,
 converted by latex2mathml). Variable names are set in upright text and escaped for both.
@@ -71,7 +80,7 @@ class Equation:
 
 @dataclass(frozen=True)
 class Equations:
-    two_level: bool
+    two_level: bool          # the hierarchical form is shown (two levels, or three with level3)
     group: str | None
     level1: tuple            # of Equation
     level2: tuple            # of Equation
@@ -79,18 +88,21 @@ class Equations:
     fixed_symbols: dict      # coefficient name -> Math (γ_pq)
     random_symbols: dict     # (group, column) -> Math (u_pj)
     variance_symbols: dict   # (group, column, other column or None) -> Math (τ_pp', σ² for Residual)
-    roles: dict              # coefficient name -> intercept, level1, level2, cross or other
+    roles: dict              # coefficient name -> intercept, level1, level2, level3, cross or other
     predictors: dict = field(default_factory=dict)  # variable text -> Math (X_ij, W_j)
+    level3: tuple = ()       # of Equation: a nested three-level model's β equations
+
+    def rows(self, which):
+        return {"level1": self.level1, "level2": self.level2, "level3": self.level3,
+                "combined": (self.combined,)}[which]
 
     def latex_block(self, which):
         """A display block for Markdown: one aligned environment per group of equations."""
-        rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
-        body = " \\\\\n".join(_latex_lines(eq) for eq in rows)
+        body = " \\\\\n".join(_latex_lines(eq) for eq in self.rows(which))
         return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
 
     def mathml_block(self, which):
-        rows = {"level1": self.level1, "level2": self.level2, "combined": (self.combined,)}[which]
-        return mathml_table(rows)
+        return mathml_table(self.rows(which))
 
 
 # ---- names in LaTeX and MathML ------------------------------------------------------------------
@@ -171,7 +183,7 @@ def mathml_table(equations):
 
 
 _GREEK = {r"\gamma": "γ", r"\beta": "β", r"\tau": "τ", r"\sigma": "σ", r"\rho": "ρ",
-          r"\chi": "χ", r"\mu": "μ"}
+          r"\chi": "χ", r"\mu": "μ", r"\pi": "π"}
 
 
 def plain_text(template, names=()):
@@ -255,16 +267,20 @@ def _role(coefficient, p, q):
     return "level1" if q == 0 else "level2" if p == 0 else "cross"
 
 
-def model_equations(response, coefficients, terms, variables, random_terms, labels=None):
+def model_equations(response, coefficients, terms, variables, random_terms, levels=(), labels=None):
     """The equations of a fitted model, from its record.
 
     response: the outcome's label; coefficients: fixed-effect names in order (after dropped
     columns); terms and variables: the record's (summary.terms_dict); random_terms:
-    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of); labels: column -> the
-    name the equations show.
+    [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of); levels: the data's
+    grouping columns from level 2 up (data.levels), which make two factors a three-level model;
+    labels: column -> the name the equations show.
     """
     groups = list(dict.fromkeys(group for group, _ in random_terms))
     parts = column_parts(coefficients, terms, variables)
+    nested = _nested_levels(groups, levels)
+    if nested:
+        return _three_level_equations(response, coefficients, parts, variables, random_terms, *nested, labels)
     if len(groups) != 1:
         return _generic_equations(response, coefficients, parts, random_terms, labels)
     group = groups[0]
@@ -367,6 +383,123 @@ def model_equations(response, coefficients, terms, variables, random_terms, labe
 
 def _single(template, names):
     return names.math(template)
+
+
+def _nested_levels(groups, levels):
+    """(level-2 factor, level-3 factor) when the model's two grouping factors are data.levels 2
+    and 3 (schoolid/childid: 'childid:schoolid' and 'schoolid'), else None."""
+    if len(groups) != 2 or len(levels) < 2:
+        return None
+    column = {g: g if g in levels else g.split(":")[0] for g in groups}
+    ranks = {g: levels.index(c) for g, c in column.items() if c in levels}
+    if sorted(ranks.values()) != [0, 1]:
+        return None
+    inner, outer = sorted(groups, key=ranks.get)
+    return inner, outer
+
+
+def _three_level_equations(response, coefficients, parts, variables, random_terms, inner, outer, labels=None):
+    """Raudenbush & Bryk's three-level form: π (level 1), β (level 2), γ (level 3); e, r, u."""
+    names = _Names(labels)
+    outcome = names(response)
+    random2 = [c for g, columns in random_terms if g == inner for c in columns]
+    random3 = [c for g, columns in random_terms if g == outer for c in columns]
+
+    def level(part, label):
+        return 1 if part in random2 else min(variables[label]["level"], 3)
+
+    def split(pieces):
+        return tuple(tuple(p for p, label in pieces if level(p, label) == k) for k in (1, 2, 3))
+
+    coefficient_parts = {c: split(parts.get(c, ())) for c in coefficients}
+    random_parts = {c: ((), (), ()) if c == INTERCEPT else split(parts.get(c, ((c, c),)))
+                    for c in dict.fromkeys(random2 + random3)}
+    keys = list(coefficient_parts.values()) + list(random_parts.values())
+    pi_keys = list(dict.fromkeys([(), *[k[0] for k in keys]]))
+    beta_keys = {a: list(dict.fromkeys([(), *[k[1] for k in keys if k[0] == a]])) for a in pi_keys}
+    numbered = [list(dict.fromkeys(p for k in keys for p in k[i])) for i in range(3)]
+    letters = (("a", "ijk"), ("X", "jk"), ("W", "k"))
+
+    def var(i, part):
+        k = numbered[i].index(part) + 1
+        letter, sub = letters[i]
+        index = sub if len(numbered[i]) == 1 else f"{k}{sub}" if k < 10 else f"{k},{sub}"
+        return f"{letter}_{{{index}}}({names(part)})"
+
+    def prod(i, pieces):
+        return "".join(var(i, p) for p in pieces)
+
+    def pq(key):
+        return pi_keys.index(key[0]), beta_keys[key[0]].index(key[1])
+
+    gamma, next_s = {}, {}
+    for c, key in coefficient_parts.items():
+        p, q = pq(key)
+        s = 0
+        if key[2]:
+            next_s[(p, q)] = next_s.get((p, q), 0) + 1
+            s = next_s[(p, q)]
+        gamma[c] = (p, q, s)
+
+    def g(c):
+        return r"\gamma_{%s}" % _index(*gamma[c])
+
+    def pi(p):
+        return r"\pi_{%sjk}" % (f"{p}," if p >= 10 else p)
+
+    def beta(p, q):
+        return r"\beta_{%sk}" % (_index(p, q) + ("," if p >= 10 or q >= 10 else ""))
+
+    def r(c):
+        p = pi_keys.index(random_parts[c][0])
+        return "r_{%sjk}" % (f"{p}," if p >= 10 else p)
+
+    def u(c):
+        p, q = pq(random_parts[c])
+        return "u_{%sk}" % (_index(p, q) + ("," if p >= 10 or q >= 10 else ""))
+
+    level1 = [Equation(names.math(f"Y_{{ijk}}({outcome})"), names.math(" + ".join(
+        [pi(p) + prod(0, key) for p, key in enumerate(pi_keys)] + ["e_{ijk}"])))]
+    level2, level3 = [], []
+    for p, a in enumerate(pi_keys):
+        rhs = [beta(p, q) + prod(1, b) for q, b in enumerate(beta_keys[a])]
+        rhs += [r(c) for c in random2 if random_parts[c][0] == a]
+        level2.append(Equation(names.math(pi(p)), names.math(" + ".join(rhs))))
+        for q, b in enumerate(beta_keys[a]):
+            rhs = [g(c) + prod(2, key[2]) for c, key in coefficient_parts.items() if key[:2] == (a, b)]
+            rhs += [u(c) for c in random3 if random_parts[c][:2] == (a, b)]
+            level3.append(Equation(names.math(beta(p, q)), names.math(" + ".join(rhs) or "0")))
+    combined = [g(c) + prod(0, k[0]) + prod(1, k[1]) + prod(2, k[2]) for c, k in coefficient_parts.items()]
+    combined += [r(c) + prod(0, random_parts[c][0]) for c in random2]
+    combined += [u(c) + prod(0, random_parts[c][0]) + prod(1, random_parts[c][1]) for c in random3]
+    combined = Equation(names.math(f"Y_{{ijk}}({outcome})"), names.math(" + ".join(combined + ["e_{ijk}"])))
+
+    random_symbols = {(inner, c): Math(r(c)) for c in random2} | {(outer, c): Math(u(c)) for c in random3}
+    variance_symbols = {("Residual", None, None): Math(r"\sigma^2")}
+    for group, columns in random_terms:
+        for i, a in enumerate(columns):
+            if group == inner:
+                pa = pi_keys.index(random_parts[a][0])
+                variance_symbols[(group, a, None)] = Math(r"\tau_{\pi,%s}" % _index(pa, pa))
+                for b in columns[i + 1:]:
+                    pb = pi_keys.index(random_parts[b][0])
+                    variance_symbols[(group, a, b)] = Math(r"\rho_{\pi,%s}" % _index(pa, pb))
+            else:
+                variance_symbols[(group, a, None)] = Math(r"\tau_{\beta,%s}" % _index(*pq(random_parts[a])))
+                for b in columns[i + 1:]:
+                    variance_symbols[(group, a, b)] = Math(r"\rho_{\beta,%s,%s}" % (
+                        _index(*pq(random_parts[a])), _index(*pq(random_parts[b]))))
+    predictors = {part: _single(var(i, part), names) for i in range(3) for part in numbered[i]}
+    roles = {c: _three_level_role(c, coefficient_parts[c]) for c in coefficients}
+    return Equations(True, inner, tuple(level1), tuple(level2), combined, {c: Math(g(c)) for c in coefficients},
+                     random_symbols, variance_symbols, roles, predictors, tuple(level3))
+
+
+def _three_level_role(coefficient, key):
+    if coefficient == INTERCEPT:
+        return "intercept"
+    present = [i for i, part in enumerate(key) if part]
+    return {(0,): "level1", (1,): "level2", (2,): "level3"}.get(tuple(present), "cross")
 
 
 def _generic_equations(response, coefficients, parts, random_terms, labels=None):

@@ -2,7 +2,7 @@
 SHA-256 and the versions of the software.
 """
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +23,7 @@ class Results:
     derived: dict
     figures: dict       # model -> name -> Path
     simple_slopes: dict  # model -> JSON
+    trajectories: dict = field(default_factory=dict)  # model -> JSON (data.time)
 
 
 def load_results(manifest_path):
@@ -35,9 +36,11 @@ def load_results(manifest_path):
     def read(path):
         return read_json(base / path)
 
-    figures, slopes = {}, {}
+    figures, slopes, trajectories = {}, {}, {}
     for model, named in files.get("figure_files", {}).items():
         figures[model] = {name: base / path for name, path in named.items()}
+        if "trajectory_json" in named and (base / named["trajectory_json"]).is_file():
+            trajectories[model] = read(named["trajectory_json"])
         if "simple_slopes_json" in named and (base / named["simple_slopes_json"]).is_file():
             record = read(named["simple_slopes_json"])
             if record.get("available"):
@@ -48,7 +51,7 @@ def load_results(manifest_path):
         models={name: read(paths["json"]) for name, paths in files["models"].items()},
         comparisons={name: read(path) for name, path in files["comparisons"].items()},
         derived=read(files["derived"]) if (base / files["derived"]).is_file() else {},
-        figures=figures, simple_slopes=slopes)
+        figures=figures, simple_slopes=slopes, trajectories=trajectories)
 
 
 def software_versions():

@@ -6,7 +6,7 @@ import logging
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .names import term_name
-from .writers import Say, _say
+from .writers import Code, Say, _say
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,15 @@ def _roles(equations, coefficients):
     return {term: "intercept" if term == INTERCEPT else "other" for term in coefficients}
 
 
-def model_view(name, model, title, names, L):
+def model_view(name, model, title, names, summary, L):
     """Everything the report shows of one model; `title` its heading, `names` the variables'."""
     formula = model["formula"]
     coefficients = coefficient_rows(model)
     terms = [r["term"] for r in coefficients]
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
-                                    random_terms_of(model["varcorr"], model["ngroups"]), names)
+                                    random_terms_of(model["varcorr"], model["ngroups"]),
+                                    [entry["column"] for entry in summary.get("levels") or []], names)
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
@@ -104,7 +105,7 @@ def model_view(name, model, title, names, L):
                 "deviance": apa.number(model.get("deviance"), 1),
                 "reml": apa.number(model.get("REMLcrit"), 1),
                 "df_resid": apa.df(model.get("df_resid"))},
-        "warnings": model_warnings(model, L),
+        "warnings": model_warnings(model, L) + design_warnings(model, summary, L),
         "caption_fixed": L["model"]["table_fixed"].format(model=title),
         "caption_random": L["model"]["table_random"].format(model=title),
     }
@@ -143,10 +144,62 @@ def model_warnings(model, L):
     return out
 
 
+FEW_VALUES = 5   # a numeric predictor with this many values or fewer may be a code
+
+
+def design_warnings(model, summary, L):
+    """A two-valued outcome fitted as linear; a labelled or few-valued code entered as a number."""
+    W = L["warnings"]
+    out = []
+    if model.get("outcome_values"):
+        out.append(W["binary_outcome"].format(outcome=model["response"],
+                                              values=", ".join(map(str, model["outcome_values"]))))
+    described = {v["name"]: v for v in summary.get("variables", [])}
+    for name, variable in (model.get("variables") or {}).items():
+        column = described.get(name)
+        if variable["kind"] != "numeric" or column is None or column.get("derived_from"):
+            continue
+        few = column.get("n_values", FEW_VALUES + 1) <= FEW_VALUES and column.get("n_values", 0) > 2
+        if column.get("value_labels") or few:
+            out.append(W["code_as_number"].format(variable=name, n=column.get("n_values", "")))
+    return out
+
+
+def omnibus_sentences(model, L):
+    """The type III F test of each term with several columns (a multi-level factor), APA style."""
+    N = L["narrative"]
+    out = []
+    for row in model.get("anova") or []:
+        term = next((t for t in model["terms"] if t["label"] == row["term"]), None)
+        if term is None or len(term["columns"]) < 2:
+            continue
+        out.append(_say(N["omnibus"], term=Code(row["term"]),
+                        test=apa.f_test(row["F"], row["NumDF"], row["DenDF"], row["p"])))
+    return out
+
+
+def _factor_of(term, model):
+    """(variable, level, reference, slope_of) when a coefficient is one dummy of a factor
+    (slope_of None) or a numeric variable times one dummy (slope_of: that variable), else None."""
+    variables = model.get("variables") or {}
+    for entry in model.get("terms") or []:
+        if term not in entry["columns"] or len(entry["variables"]) > 2:
+            continue
+        factors = [v for v in entry["variables"] if variables.get(v, {}).get("kind") == "factor"]
+        numeric = [v for v in entry["variables"] if v not in factors]
+        if len(factors) != 1 or len(numeric) > 1:
+            continue
+        name, info = factors[0], variables[factors[0]]
+        for level in info["levels"]:
+            if f"{name}{level}" in term.split(":"):
+                return name, level, info["reference"], (numeric[0] if numeric else None)
+    return None
+
+
 def _narrative(view, model, equations, names, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      groups=", ".join(apa.integer(k) for k in model.get("ngroups", {}).values()))]
+                      groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -163,7 +216,14 @@ def _narrative(view, model, equations, names, L):
         effects = []
         for row in fixed:
             raw = row["raw"]
-            role = N["role_" + roles[row["term"]]].format(term=row["label"])
+            dummy = _factor_of(row["term"], model)
+            if dummy and dummy[3]:
+                role = N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
+                                                    predictor=dummy[3])
+            elif dummy:
+                role = N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
+            else:
+                role = N["role_" + roles[row["term"]]].format(term=row["label"])
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
@@ -172,10 +232,13 @@ def _narrative(view, model, equations, names, L):
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
                              (("effects", _joined(effects, N["join"])),)))
+        sentences.extend(omnibus_sentences(model, L))
         parts = []
         for r in random_rows:
             group = _group_of(r["grp"], equations)
             name = N["intercept"] if r["var1"] == INTERCEPT else term_name(r["var1"], names, model["variables"])
+            if len(model.get("ngroups", {})) > 1:
+                name = f"{name} ({r['grp']})"
             parts.append(_say(N["random_variance"], name=name,
                               symbol=sym((group, r["var1"], None)) or f"{r['grp']} {r['var1']}",
                               value=apa.estimate(r["vcov"], digits=4)))
@@ -201,6 +264,13 @@ def _narrative(view, model, equations, names, L):
         sentences.append(_say(N["r2"], marginal=apa.proportion(model["r2_marginal"]),
                               conditional=apa.proportion(model["r2_conditional"])))
     return sentences
+
+
+def _groups_text(ngroups):
+    """'160' for one grouping factor; '250 (childid:schoolid), 8 (schoolid)' for several."""
+    if len(ngroups) == 1:
+        return apa.integer(next(iter(ngroups.values())))
+    return ", ".join(f"{apa.integer(k)} ({g})" for g, k in ngroups.items())
 
 
 def _joined(sentences, sep):

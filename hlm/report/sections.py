@@ -64,6 +64,7 @@ def _component(key, model):
 
 def variance_views(results, views, titles, names, L):
     V = L["variance_explained"]
+    levels = [entry["column"] for entry in results.summary.get("levels") or []]
     out = []
     for name, entry in (results.derived.get("variance_explained") or {}).items():
         old, new = entry.get("old"), entry.get("new")
@@ -77,11 +78,7 @@ def variance_views(results, views, titles, names, L):
             if before is None or after is None:
                 continue
             symbol = _component_symbol(kind, after, views[new]["equations"])
-            label = V["components"][kind]
-            if kind == "tau11" or (before["grp"] != "Residual" and before["var1"] != INTERCEPT):
-                label = f"{label} ({after['grp']}: {after['var1']})"
-            elif before["grp"] != "Residual" and len({r['grp'] for r in new_model['varcorr']}) > 2:
-                label = f"{label} ({after['grp']})"
+            label = _component_label(kind, before, after, new_model, levels, V)
             rows.append({"component": label, "symbol": symbol,
                          "before": apa.estimate(before["vcov"], digits=4),
                          "after": apa.estimate(after["vcov"], digits=4),
@@ -102,6 +99,29 @@ def variance_views(results, views, titles, names, L):
     return out
 
 
+def _component_label(kind, before, after, new_model, levels, V):
+    """'Level-1 residual variance σ²', 'Level-2 intercept variance τ00', and with several
+    grouping factors the factor named; with data.levels, each factor's own level number."""
+    if kind == "sigma2":
+        return V["components"]["sigma2"]
+    level = _factor_level(after["grp"], levels) if len(levels) > 1 else None
+    if level is not None:
+        key = "intercept_at_level" if after["var1"] == INTERCEPT else "slope_at_level"
+        return V["components"][key].format(level=level, group=after["grp"], variable=after["var1"])
+    label = V["components"][kind]
+    if kind == "tau11" or before["var1"] != INTERCEPT:
+        return f"{label} ({after['grp']}: {after['var1']})"
+    if len({r['grp'] for r in new_model['varcorr']}) > 2:
+        return f"{label} ({after['grp']})"
+    return label
+
+
+def _factor_level(group, levels):
+    """The level of a grouping factor: 'childid:schoolid' (schoolid/childid) -> childid's."""
+    column = group if group in levels else group.split(":")[0]
+    return levels.index(column) + 2 if column in levels else None
+
+
 def _component_symbol(kind, row, equations):
     if kind == "sigma2":
         return Math(r"\sigma^2")
@@ -114,29 +134,80 @@ def _component_symbol(kind, row, equations):
 
 
 def icc_views(results, titles, L):
+    """One view per icc model: the seed's two-level sentences, each level's share and
+    correlation for three levels, the adjusted ICC for random slopes, or 'undefined'."""
     I = L["icc"]
     out = []
-    design_effects = results.derived.get("design_effect") or {}
+    by_level = results.derived.get("icc_levels") or {}
     for name, value in (results.derived.get("icc") or {}).items():
-        model = results.models.get(name)
-        if model is None or not apa.finite(value):
+        model, levels = results.models.get(name), by_level.get(name, {})
+        title = titles.get(name, name)
+        if model is None:
             continue
-        level2 = [r for r in model["varcorr"] if r["grp"] != "Residual" and not r.get("var2")]
-        residual = next(r for r in model["varcorr"] if r["grp"] == "Residual")
-        tau = next((r for r in level2 if r["var1"] == INTERCEPT), level2[0] if level2 else None)
-        group = results.summary.get("group") or (tau["grp"] if tau else "")
-        sentences = [_say(I["sentence"], model=titles.get(name, name),
-                          tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
-                          sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
-                          percent=apa.percent(value), group=Code(group))]
-        sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
-        deff = design_effects.get(name, {})
-        if apa.finite(deff.get("value")):
-            sentences.append(_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
-                                  deff=apa.number(deff["value"], 2),
-                                  deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"]))
-        out.append({"name": name, "title": titles.get(name, name), "icc": apa.proportion(value),
+        if levels.get("kind") == "undefined":
+            sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
+        elif levels.get("kind") == "adjusted" and apa.finite(value):
+            sentences = [_say(I["adjusted"], model=title, icc=apa.proportion(value))]
+        elif len(levels.get("levels", [])) > 1:
+            sentences = _icc_levels_sentences(levels, title, I)
+        elif apa.finite(value):
+            sentences = _icc_two_level_sentences(name, value, model, results, title, I)
+        else:
+            continue
+        out.append({"name": name, "title": title, "icc": apa.proportion(value) if apa.finite(value) else "",
                     "sentences": sentences})
+    return out
+
+
+def _icc_two_level_sentences(name, value, model, results, title, I):
+    level2 = [r for r in model["varcorr"] if r["grp"] != "Residual" and not r.get("var2")]
+    residual = next(r for r in model["varcorr"] if r["grp"] == "Residual")
+    tau = next((r for r in level2 if r["var1"] == INTERCEPT), level2[0] if level2 else None)
+    group = results.summary.get("group") or (tau["grp"] if tau else "")
+    sentences = [_say(I["sentence"], model=title,
+                      tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
+                      sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
+                      percent=apa.percent(value), group=Code(group))]
+    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+    deff = (results.derived.get("design_effect") or {}).get(name, {})
+    if apa.finite(deff.get("value")):
+        sentences.append(_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
+                              deff=apa.number(deff["value"], 2),
+                              deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"]))
+    return sentences
+
+
+def _icc_levels_sentences(record, title, I):
+    """Each level's share of the total variance and the correlation within its units, every
+    fraction printed with the numbers it is computed from."""
+    levels = sorted(record["levels"], key=lambda e: -(e["level"] or 0))
+    variances = [apa.estimate(e["variance"], digits=4) for e in levels]
+    sigma = apa.estimate(record["residual"], digits=4)
+    total = apa.estimate(record["total"], digits=4)
+    shares = [_say(I["share"], level=e["level"] or "?", group=Code(e["column"]), percent=apa.percent(e["share"]),
+                   tau=tau, total=total) for e, tau in zip(levels, variances)]
+    sentences = [_say(I["three_level"], model=title, sum=" + ".join([*variances, sigma]), total=total,
+                      shares=_joined_say(shares, I["share_join"]),
+                      residual=apa.percent(record["residual_share"]), sigma=sigma)]
+    for k, entry in enumerate(levels):
+        above = [tau for e, tau in zip(levels[:k + 1], variances[:k + 1])
+                 if e["level"] is not None and entry["level"] is not None]
+        numerator = f"({' + '.join(above)})" if len(above) > 1 else variances[k]
+        sentences.append(_say(I["correlation"], group=Code(entry["column"]), numerator=numerator, total=total,
+                              icc=apa.proportion(entry["correlation"]), icc_exact=apa.number(entry["correlation"], 4),
+                              size=apa.number(entry["mean_size"], 2),
+                              deff=apa.number(entry["design_effect"], 2)))
+    first = levels[-1]["correlation"]
+    sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"]))
+    return sentences
+
+
+def _joined_say(parts, sep):
+    out = []
+    for i, part in enumerate(parts):
+        if i:
+            out.append(sep)
+        out.append(part)
     return out
 
 
@@ -169,20 +240,7 @@ def data_view(results, names, L):
     D = L["data"]
     summary, config = results.summary, results.config
     used = _used_columns(results)
-    variables = []
-    for v in summary.get("variables", []):
-        if v["name"] not in used:
-            continue
-        level = {1: D["level_1"], 2: D["level_2"], "group": D["level_group"]}.get(v.get("level"), "")
-        numeric = v.get("level") != "group" and apa.finite(v.get("mean"))
-        variables.append({"name": v["name"], "label": names.get(v["name"], ""), "level": level,
-                          "mean": apa.estimate(v.get("mean")) if numeric else "",
-                          "sd": apa.estimate(v.get("sd")) if numeric else "",
-                          "min": apa.estimate(v.get("min")) if numeric else "",
-                          "max": apa.estimate(v.get("max")) if numeric else "",
-                          "missing": apa.integer(v.get("n_missing", 0)),
-                          "value_labels": "; ".join(f"{k} = {t}" for k, t in
-                                                     (v.get("value_labels") or {}).items())})
+    variables = [_variable_row(v, D, names) for v in summary.get("variables", []) if v["name"] in used]
     dropped = summary.get("n_dropped", 0) or 0
     missing = config["data"].get("missing", "listwise")
     if missing == "per_model":
@@ -193,13 +251,6 @@ def data_view(results, names, L):
         dropped_text = D["dropped_listwise"].format(n=apa.integer(dropped), which=which)
     else:
         dropped_text = D["dropped_none"]
-    sizes = summary.get("group_sizes", {})
-    intro = _say(D["intro"], path=Code(config["data"]["path"]),
-                 n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
-                 n=apa.integer(summary.get("n")), groups=apa.integer(summary.get("n_groups")),
-                 group=Code(summary.get("group", config["data"]["group"])),
-                 min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
-                 mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")))
     centering = []
     for variable, methods in (config.get("centering") or {}).items():
         methods = [methods] if isinstance(methods, str) else methods
@@ -211,14 +262,69 @@ def data_view(results, names, L):
                 mean, cwc = centered_columns(variable, how)
                 centering.append(_say(D["centering_group"], variable=Code(variable),
                                       cwc=Code(cwc), mean=Code(mean)))
-    return {"intro": intro, "variables": variables, "centering": centering}
+    return {"intro": _data_intro(summary, config, dropped_text, D), "variables": variables,
+            "centering": centering}
+
+
+def _data_intro(summary, config, dropped_text, D):
+    """The seed's sentence for two levels; for more, N and then one clause per level."""
+    levels = summary.get("levels") or []
+    if len(levels) <= 1 and not summary.get("time"):
+        sizes = summary.get("group_sizes", {})
+        return _say(D["intro"], path=Code(config["data"]["path"]),
+                    n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
+                    n=apa.integer(summary.get("n")), groups=apa.integer(summary.get("n_groups")),
+                    group=Code(summary.get("group", config["data"]["group"])),
+                    min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
+                    mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")))
+    time = _say(D["time"], time=Code(summary["time"])) if summary.get("time") else ""
+    parts = [_say(D["intro_levels"], path=Code(config["data"]["path"]),
+                  n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
+                  n=apa.integer(summary.get("n")), time=time)]
+    for entry in levels:
+        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]),
+                       group=Code(entry["column"]), min=apa.integer(entry["min"]), max=apa.integer(entry["max"]),
+                       mean=apa.number(entry["mean"], 2), median=apa.df(entry["median"]))]
+        below = entry.get("units_below")
+        if below:
+            clause.append(_say(D["level_below"], below=Code(below["column"]), below_min=apa.integer(below["min"]),
+                               below_max=apa.integer(below["max"]), below_median=apa.df(below["median"])))
+        parts.append(" ")
+        parts.extend([*clause, D["level_end"]])
+    return parts
+
+
+def _variable_row(v, D, names):
+    """A row of Table 1: a level-k variable described over the units of level k; a factor as
+    the count and percentage of each category, by its label; an id as structure only."""
+    level = v.get("level")
+    if level == "group":
+        level_text = D["level_group"]
+    elif level in (None, 1):
+        level_text = D["level_1"] if level == 1 else ""
+    else:
+        level_text = D["level_units"].format(level=level, units=apa.integer(v.get("units")), unit=v.get("unit"))
+    numeric = level != "group" and apa.finite(v.get("mean"))
+    counts = v.get("counts")
+    if counts:
+        total = sum(counts.values()) or 1
+        values = "; ".join(D["counts"].format(label=k, n=apa.integer(n), percent=apa.percent(n / total))
+                           for k, n in counts.items())
+    else:
+        values = "; ".join(f"{k} = {t}" for k, t in (v.get("value_labels") or {}).items())
+    return {"name": v["name"], "label": names.get(v["name"], ""), "level": level_text,
+            "mean": apa.estimate(v.get("mean")) if numeric else "",
+            "sd": apa.estimate(v.get("sd")) if numeric else "",
+            "min": apa.estimate(v.get("min")) if numeric else "",
+            "max": apa.estimate(v.get("max")) if numeric else "",
+            "missing": apa.integer(v.get("n_missing", 0)), "value_labels": values}
 
 
 def _used_columns(results):
     """The data columns the models read (their records' data_columns), and the group."""
     used = list(dict.fromkeys(c for model in results.models.values() for c in model["data_columns"]))
-    group = results.config["data"]["group"]
-    return used + ([group] if group not in used else [])
+    levels = results.config["data"].get("levels") or [results.config["data"]["group"]]
+    return used + [level for level in levels if level not in used]
 
 
 def figure_views(results, titles, L):
@@ -231,27 +337,90 @@ def figure_views(results, titles, L):
         for kind, caption in (("diagnostics", G["caption"].format(model=title)),
                               ("caterpillar", G["caterpillar_caption"].format(model=title))):
             if f"{kind}_png" in files:
-                figures.append({"kind": kind, "svg": files.get(f"{kind}_svg"),
-                                "png": files.get(f"{kind}_png"), "caption": caption,
-                                "anchor": f"figure-{name}-{kind}"})
-        slopes = None
+                figures.append(_figure(files, kind, caption, name))
+        trajectory = results.trajectories.get(name)
+        if trajectory and "trajectory_png" in files:
+            figures.append(_figure(files, "trajectory", G["trajectory_caption"].format(
+                model=title, unit=trajectory["unit"], units=apa.integer(trajectory["n_units"]),
+                shown=len(trajectory["lines"]), time=trajectory["time"]), name))
+        slopes, sentences = None, []
         record = results.simple_slopes.get(name)
         if record:
-            figures.append({"kind": "simple_slopes", "svg": files.get("simple_slopes_svg"),
-                            "png": files.get("simple_slopes_png"), "anchor": f"figure-{name}-simple_slopes",
-                            "caption": G["simple_slopes_caption"].format(
-                                model=title, predictor=record["predictor"], moderator=record["moderator"])})
-            slopes = {"caption": G["simple_slopes_table"].format(predictor=record["predictor"],
-                                                                 moderator=record["moderator"]),
-                      "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
-                      "rows": [{"at": G[{"mean": "at_mean"}.get(r["at"], r["at"])],
-                                "value": apa.estimate(r["moderator_value"]),
-                                "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
-                                "df": apa.df(r.get("df")), "t": apa.stat(r["t value"]),
-                                "p": apa.p_value(r["Pr(>|t|)"]),
-                                "ci": apa.ci(r.get("ci_low"), r.get("ci_high"))}
-                               for r in record["slopes"]]}
-        out.append({"name": name, "title": title, "figures": figures, "slopes": slopes})
+            caption_key = "simple_slopes_caption" if record.get("moderator_kind", "continuous") == "continuous" \
+                else "simple_slopes_caption_values"
+            figures.append(_figure(files, "simple_slopes", G[caption_key].format(
+                model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
+            slopes = _slopes_table(record, G)
+            if record.get("johnson_neyman"):
+                sentences.extend(_johnson_neyman_sentences(record, G))
+                if "johnson_neyman_png" in files:
+                    figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
+                        model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
+        elif name in results.models:
+            sentences.extend(_not_probed(results.models[name], G))
+        out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})
+    return out
+
+
+def _figure(files, kind, caption, name):
+    return {"kind": kind, "svg": files.get(f"{kind}_svg"), "png": files.get(f"{kind}_png"), "caption": caption,
+            "anchor": f"figure-{name}-{kind}"}
+
+
+def _slopes_table(record, G):
+    def at(row):
+        key = row["at"]
+        return G[{"mean": "at_mean"}.get(key, key)] if key in ("minus_sd", "mean", "plus_sd") else row.get("label", key)
+
+    return {"caption": G["simple_slopes_table"].format(predictor=record["predictor"], moderator=record["moderator"]),
+            "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
+            "rows": [{"at": at(r),
+                      "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
+                      "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
+                      "df": apa.df(r.get("df")), "t": apa.stat(r["t value"]), "p": apa.p_value(r["Pr(>|t|)"]),
+                      "ci": apa.ci(r.get("ci_low"), r.get("ci_high"))}
+                     for r in record["slopes"]]}
+
+
+def _johnson_neyman_sentences(record, G):
+    """Where the simple slope is significant, in the moderator's values, against its observed range."""
+    jn = record["johnson_neyman"]
+    low, high = jn["observed"]
+    bounds = [apa.estimate(b) for b in jn["bounds"]]
+    values = {"predictor": Code(record["predictor"]), "moderator": Code(record["moderator"]),
+              "low": apa.estimate(low), "high": apa.estimate(high)}
+    if len(bounds) == 2:
+        key = "jn_inside" if jn["significant_inside"] else "jn_outside"
+        sentences = [_say(G[key], a=bounds[0], b=bounds[1], **values)]
+    elif len(bounds) == 1:
+        sentences = [_say(G["jn_one"], a=bounds[0], **values)]
+    else:
+        return [_say(G["jn_none"], **values)]
+    observed = [p for x, p in zip(jn["curve"]["x"], jn["curve"]["p"]) if low <= x <= high]
+    if observed and all(p < jn["alpha"] for p in observed):
+        sentences.append(_say(G["jn_everywhere"], **values))
+    elif observed and all(p >= jn["alpha"] for p in observed):
+        sentences.append(_say(G["jn_nowhere"], **values))
+    return sentences
+
+
+def _not_probed(model, G):
+    """One sentence per interaction term the simple slopes did not probe, saying why."""
+    variables = model.get("variables") or {}
+    out = []
+    for term in model.get("terms") or []:
+        names = term["variables"]
+        if len(names) < 2:
+            continue
+        if len(names) > 2:
+            reason = G["not_probed_three_way"]
+        elif any("(" in v and not v.startswith(("factor(", "as.factor(")) for v in names):
+            reason = G["not_probed_transformed"]
+        elif all(variables.get(v, {}).get("kind") == "factor" for v in names):
+            reason = G["not_probed_factors"]
+        else:
+            reason = G["not_probed_main_effects"]
+        out.append(_say(G["not_probed"], term=Code(term["label"]), reason=reason))
     return out
 
 

@@ -9,6 +9,7 @@ from importlib import metadata
 
 import yaml
 
+from ..data import missing_codes_line
 from ..labels import labels
 from . import apa
 from .inputs import software_versions
@@ -24,13 +25,15 @@ def build_view(results, language):
     models = results.models
     titles = model_titles(config, L, language)
     names = variable_names(results, L, language)
-    views = {name: model_view(name, models[name], titles[name], names, L) for name in config["models"] if name in models}
+    views = {name: model_view(name, models[name], titles[name], names, results.summary, L) for name in config["models"] if name in models}
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
+    data_messages = missing_code_warnings(results.summary, L)
     if results.summary.get("n_dropped"):
+        data_messages.insert(0, L["warnings"]["dropped_rows"].format(n=apa.integer(results.summary["n_dropped"])))
+    if data_messages:
         warnings.insert(0, {"where": L["warnings"]["data"].rstrip("：: "), "anchor": "data",
-                            "messages": [L["warnings"]["dropped_rows"].format(
-                                n=apa.integer(results.summary["n_dropped"]))]})
+                            "messages": data_messages})
     icc = icc_views(results, titles, L)
     references = cited(config, [views[name]["spec"] for name in views], bool(icc),
                        bool(config.get("centering") or config.get("contextual")))
@@ -57,6 +60,14 @@ def build_view(results, language):
         "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
         "command": reproduce_command(results.manifest),
     }
+
+
+def missing_code_warnings(summary, L):
+    """One warning per value that looks like a forgotten missing code, with the config line."""
+    suspects = summary.get("suspect_missing_codes") or []
+    line = missing_codes_line(suspects) if suspects else ""
+    return [L["warnings"]["missing_" + s["reason"]].format(column=s["column"], count=apa.integer(s["count"]),
+                                                           value=s["value"], line=line) for s in suspects]
 
 
 def reproduce_command(manifest):

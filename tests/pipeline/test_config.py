@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT
 
 from hlm import cli
-from hlm.data import read_data
+from hlm.data import Dataset, read_data, suspect_missing_codes
 from hlm.errors import ConfigError
 from hlm.pipeline.config import (
     check_config,
@@ -22,7 +22,7 @@ from hlm.pipeline.config import (
     variance_explained_names,
 )
 from hlm.pipeline.paths import config_files, result_files
-from hlm.pipeline.starter import guess_group, missing_code_guesses, starter_config, write_starter_config
+from hlm.pipeline.starter import guess_group, starter_config, write_starter_config
 
 SHIPPED = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
 
@@ -211,7 +211,8 @@ def test_unknown_key(config):
 
 def test_missing_key(config):
     del config["data"]["group"]
-    assert error_of(config) == "config key 'data.group' is missing; add it (see config/README.md)"
+    assert error_of(config) == ("config key 'data.group' is missing; add it, or data.levels for more than two "
+                                "levels (see config/README.md)")
 
 
 def test_wrong_type_and_value(config):
@@ -326,8 +327,10 @@ def test_init_guesses_group_outcome_and_levels(path, group, outcome, levels):
 def test_init_never_takes_a_two_valued_column_as_group_and_proposes_missing_codes():
     frame = read_data(ROOT / "tests/fixtures/data/contraception.sav").frame
     assert guess_group(frame[["use", "urban", "age"]]) is None
-    frame.loc[:4, "age"] = -99
-    assert missing_code_guesses(frame) == [-99]
+    frame["score"] = 3.0
+    frame.loc[:4, "score"] = 99
+    suspects = suspect_missing_codes(Dataset(frame), ())
+    assert [(s["column"], s["value"]) for s in suspects] == [("score", 99)]
 
 
 # ---- untrusted names and labels: inert YAML ----------------------------------------------------

@@ -43,9 +43,10 @@ def test_listwise_deletion_then_centering_on_the_analysed_rows():
     assert variables["y"]["label"] == "Outcome (结果)" and variables["y"]["level"] == 1
     assert variables["w"]["level"] == 2 and variables["w"]["value_labels"] == {"0.5": "low"}
     assert variables["x_mean"] == {"name": "x_mean", "label": "x, group mean", "level": 2,
-                                   "dtype": "float64", "n_missing": 0, "derived_from": "x",
-                                   "centering": "group", "mean": pytest.approx(2.8),
-                                   "sd": pytest.approx(2.4647515), "min": 1.0, "max": 5.5}
+                                   "dtype": "float64", "n_missing": 0, "n_values": 2, "derived_from": "x",
+                                   "centering": "group", "units": 2, "unit": "school",
+                                   "mean": pytest.approx(3.25),  # over the 2 schools, not the 5 rows
+                                   "sd": pytest.approx(4.5 / np.sqrt(2)), "min": 1.0, "max": 5.5}
     assert variables["school"]["level"] == "group" and "mean" not in variables["school"]
 
 

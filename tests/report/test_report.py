@@ -111,7 +111,7 @@ def test_markdown_has_the_seeds_terms_figures_and_equations(zh_run, en_run, lang
     assert r"\beta_{1j} &= \gamma_{10} + \gamma_{11}W_{j}(\text{Disciplinary climate (学校纪律环境)}) + u_{1j}" in md
     assert md.startswith("---\ntitle: ")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 3  # panels A-D, caterpillar, simple slopes of the full model
+    assert len(links) == 4  # panels A-D, caterpillar, simple slopes and Johnson-Neyman of the full model
     for link in links:
         assert (folder / "results/report" / link).is_file(), link
         assert link.startswith("figures/") and link.endswith(".png")

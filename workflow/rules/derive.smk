@@ -11,7 +11,7 @@ rule derive:
         icc=CONFIG["icc"],
         variance_explained=CONFIG["variance_explained"],
         contextual=configuration.contextual_specs(CONFIG),
-        group=CONFIG["data"]["group"],
+        levels=CONFIG["data"]["levels"],
     log:
         log_path("derive", "derived"),
     threads: 1

@@ -1,6 +1,7 @@
-from hlm.pipeline.paths import DIAGNOSTIC_FIGURES, SIMPLE_SLOPES_FILES
+from hlm.pipeline.paths import DIAGNOSTIC_FIGURES, SIMPLE_SLOPES_FILES, TRAJECTORY_FILES
 
 SLOPES_MODELS = [m for m in CONFIG["diagnostics"] if "simple_slopes_json" in FILES["figure_files"][m]]
+TRAJECTORY_MODELS = [m for m in CONFIG["diagnostics"] if "trajectory_json" in FILES["figure_files"][m]]
 
 
 rule diagnostics:
@@ -50,3 +51,30 @@ rule simple_slopes:
         runtime=30,
     script:
         "../scripts/simple_slopes.py"
+
+
+rule trajectory:
+    """Repeated measures (data.time): the observed trajectories of a sample of level-2 units
+    and the fitted mean curve of a model with time among its predictors, from the fit restored
+    from its record; the numbers in JSON."""
+    input:
+        model=PATHS["model"],
+        table=PATHS["table"],
+    output:
+        **{name: report(path, category="Diagnostics", subcategory="{model}",
+                        caption="../report/diagnostics.rst") if name.endswith("_png") else path
+           for name, path in paths.FIGURE_FILES.items() if name in TRAJECTORY_FILES},
+    wildcard_constraints:
+        model=one_of(TRAJECTORY_MODELS),
+    params:
+        time=CONFIG["data"].get("time"),
+        unit=CONFIG["data"]["levels"][0],
+        language=CONFIG["report"]["language"],
+    log:
+        log_path("trajectory"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    script:
+        "../scripts/trajectory.py"
