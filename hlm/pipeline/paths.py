@@ -26,7 +26,7 @@ REPORT_FILES = {"html": "results/report/report.html", "md": "results/report/repo
                 "docx": "results/report/tables.docx", "pdf": "results/report/report.pdf"}
 
 
-# what the diagnostics rule writes per model (hlm.diagnostics.figure_names picks the names)
+# what the diagnostics rule writes per model (figure_names below picks the names)
 FIGURE_FILES = {"diagnostics_svg": "results/figures/{model}_diagnostics.svg",
                 "diagnostics_png": PATHS["figure"],
                 "caterpillar_svg": "results/figures/{model}_caterpillar.svg",

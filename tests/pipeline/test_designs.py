@@ -75,7 +75,7 @@ def table_rows(text):
     for line in section(text, 1).splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if line.startswith("| `"):
-            rows[cells[0].strip("`")] = cells
+            rows[cells[0].strip("` ")] = cells
     return rows
 
 
@@ -92,10 +92,10 @@ def test_egsingle_structure_per_level_is_rs(egsingle):
         below["min"], below["median"], below["max"])
     assert summary["n"] == R["egsingle"]["n"] and summary["time"] == "year"
     intro = section(report(egsingle), 1).split("**Table 1**")[0]
-    assert "Level 2 is the 250 units of `childid`, with 2 to 6 level-1 units each" in intro
-    assert "Level 3 is the 8 units of `schoolid`, with 49 to 341 level-1 units each" in intro
-    assert "11 to 80 units of `childid` each (Mdn = 25.50)" in intro
-    assert "repeated measures over `year`" in intro
+    assert "Level 2 is the 250 units of ` childid `, with 2 to 6 level-1 units each" in intro
+    assert "Level 3 is the 8 units of ` schoolid `, with 49 to 341 level-1 units each" in intro
+    assert "11 to 80 units of ` childid ` each (Mdn = 25.50)" in intro
+    assert "repeated measures over ` year `" in intro
 
 
 def test_egsingle_ids_are_structure_not_predictors(egsingle):
@@ -130,7 +130,7 @@ def test_egsingle_icc_sentences_print_fractions_equal_to_their_values(egsingle):
     assert {float(v) for *_, v in fractions} == {round(ref["same_child"], 3), round(ref["same_school"], 3)}
     for share in ("school", "child", "residual"):
         assert apa.percent(ref["share"][share]) in text
-    shares = re.findall(r"([\d.]+)% lies between units of `\w+` at level \d \(([\d.]+) / ([\d.]+)\)", text)
+    shares = re.findall(r"([\d.]+)% lies between units of ` \w+ ` at level \d \(([\d.]+) / ([\d.]+)\)", text)
     assert len(shares) == 2
     for percent, tau, total in shares:
         assert f"{100 * float(tau) / float(total):.1f}" == percent
@@ -158,7 +158,7 @@ def test_egsingle_growth_model_and_variance_explained_are_lme4s(egsingle):
 
 
 def test_egsingle_equations_are_raudenbush_and_bryks_three_level_form(egsingle):
-    model = section(report(egsingle), 2).split("(`growth_slope`)", 1)[1].split("**Table", 1)[0]
+    model = section(report(egsingle), 2).split("(` growth_slope `)", 1)[1].split("**Table", 1)[0]
     for line in (r"Y_{ijk}(\mathrm{math}) &= \pi_{0jk} + \pi_{1jk}a_{ijk}(\mathrm{year}) + e_{ijk}",
                  r"\pi_{1jk} &= \beta_{10k} + r_{1jk}",              # level 2: children's growth rates vary
                  r"\beta_{10k} &= \gamma_{100} + u_{10k}",            # level 3: and schools' mean rates
@@ -206,7 +206,7 @@ def test_exam_type3_tests_are_lmertests(exam):
     for term, ref in R["exam"]["main"]["anova"].items():
         assert close(tests[term]["F"], ref["F"]) and tests[term]["NumDF"] == ref["NumDF"]
         assert close(tests[term]["DenDF"], ref["DenDF"], rel=1e-2) and close(tests[term]["p"], ref["p"], rel=1e-2)
-        sentence = f"`{term}` 的总体检验（lmerTest 的 III 型 F 检验）：{apa.f_test(ref['F'], ref['NumDF'], ref['DenDF'], ref['p'])}"
+        sentence = f"` {term} ` 的总体检验（lmerTest 的 III 型 F 检验）：{apa.f_test(ref['F'], ref['NumDF'], ref['DenDF'], ref['p'])}"
         assert (sentence in text) == (ref["NumDF"] > 1), term
 
 
@@ -256,7 +256,7 @@ def test_exam_johnson_neyman_interval_is_rs(exam):
     assert close(mean["df"], ref["at_mean"]["df"], rel=1e-2)
     text = section(report(exam), 7)
     low, high = (apa.estimate(b) for b in ref["bounds"])
-    assert f"当 `schavg` 介于 {low} 与 {high} 之间时，`standLRT` 的简单斜率显著" in text
+    assert f"当 ` schavg ` 介于 {low} 与 {high} 之间时，` standLRT ` 的简单斜率显著" in text
     assert (Path(exam) / "results" / "figures" / "jn_johnson_neyman.png").stat().st_size > 5000
 
 
@@ -383,7 +383,7 @@ def test_the_seeds_johnson_neyman_interval_is_rs(hsb):
     interval, everywhere = (MarkdownWriter().render(s) for s in
                             _johnson_neyman_sentences(result, labels("en")["diagnostics"]))
     assert "is below -7.11 or above -2.98" in interval
-    assert everywhere == "So the slope of `ses` is significant over the whole observed range of `disclim`."
+    assert everywhere == "So the slope of ` ses ` is significant over the whole observed range of ` disclim `."
 
 
 def test_a_dummy_moderator_is_probed_at_its_two_values(hsb):

@@ -93,7 +93,7 @@ def test_uncorrelated_terms_show_one_group(tmp_path):
             "control": {}, "standardized": "none"}
     record = json.loads(json.dumps(model_record(model, spec)))
     L = labels("en")
-    view = model_view("m", record, "Uncorrelated slopes", {"Days": "Days of sleep deprivation"}, L)
+    view = model_view("m", record, "Uncorrelated slopes", {"Days": "Days of sleep deprivation"}, {}, L)
     assert [r["group"] for r in view["random"]] == ["Subject", "Subject", "Residual"]
     assert [r["symbol"].text for r in view["random"][:2]] == ["τ₀₀", "τ₁₁"]
     assert view["random"][1]["name"] == "Days of sleep deprivation"
