@@ -408,7 +408,7 @@ def test_hlm_init_proposes_the_suspected_missing_codes(tmp_path):
     output = tmp_path / "config.yaml"
     assert cli.main(["init", str(FIXTURES / "data" / "exam.dta"), "-o", str(output)]) == 0
     text = output.read_text(encoding="utf-8")
-    assert "missing_codes: [-99]   # proposed, check them: intake -99 (24 rows)" in text
+    assert "missing_codes: [-99]     # proposed, check them: intake -99 (24 rows)" in text
     assert yaml.safe_load(text)["data"]["missing_codes"] == [-99]
 
 
