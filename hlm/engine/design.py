@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelError, did_you_mean
+from ..vocabulary import FAMILIES
 from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_expression, parse_formula
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4 uses it to drop columns
 NUMERIC_FUNCTIONS = {
     "log": np.log, "log10": np.log10, "log2": np.log2, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "I": lambda x: x, "as.numeric": lambda x: x,
-    "scale": lambda x: (x - x.mean()) / x.std(ddof=1),
+    "scale": lambda x: (x - x.mean()) / x.std(ddof=1), "offset": lambda x: x,
 }
 FACTOR_FUNCTIONS = {"factor", "as.factor"}
 ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
@@ -67,6 +68,7 @@ class Design:
     rows: np.ndarray        # positions of the rows used, in the data passed in
     n_dropped_rows: int
     messages: tuple
+    offset: np.ndarray = None   # the sum of the formula's offset() terms (GLMMs), None without any
 
     @property
     def n(self):
@@ -77,8 +79,13 @@ class Design:
         return self.X.shape[1]
 
 
-def build_design(formula_text, data):
-    """Parse the formula and build y, X and the random-effects terms from the data."""
+def build_design(formula_text, data, response=None):
+    """Parse the formula and build y, X and the random-effects terms from the data.
+
+    `response(variable, frame)` turns the response into y; by default the numeric outcome of a
+    linear mixed model. A GLMM passes its family's reader, and may then have offset() terms and
+    an observation-level random effect (as many levels as rows), as glmer allows.
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError("data must be a pandas DataFrame")
     formula = parse_formula(formula_text)
@@ -87,7 +94,12 @@ def build_design(formula_text, data):
                            "a model without random effects is an ordinary regression: use OLS "
                            "(statsmodels.formula.api.ols)")
     frame, messages = _defined_rows(formula, _complete_rows(formula, data))
-    y = _response(formula.response, frame)
+    if response is None and formula.offsets:
+        raise FormulaError(f"'{formula.offsets[0].label}' in formula '{formula_text}': offsets are for "
+                           "generalized linear mixed models (hlm.glmer); subtract it from the response instead")
+    y = (response or _response)(formula.response, frame)
+    if response is None and len(np.unique(y)) == 2:
+        messages.append(two_valued_message(formula.response.label, y))
     X, names = model_matrix(formula.fixed, frame)
     X, names, dropped = drop_rank_deficient(X, names)
     if dropped:
@@ -100,13 +112,21 @@ def build_design(formula_text, data):
         if term.nlevels < 2:
             raise ModelError(f"grouping factor '{term.group}' has only {term.nlevels} level; "
                              "a random effect needs at least two groups")
-        if term.nlevels >= len(y) and term.q == 1:
+        if term.nlevels >= len(y) and term.q == 1 and response is None:
             raise ModelError(f"grouping factor '{term.group}' has as many levels ({term.nlevels}) as "
                              f"there are observations ({len(y)}); its variance is not identifiable")
     for message in messages:
         log.warning(message)
+    offset = sum(evaluate(v.node, frame) for v in formula.offsets) if formula.offsets else None
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
-                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages))
+                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages), offset)
+
+
+def two_valued_message(label, y):
+    """The warning for an outcome with two values fitted as continuous: a GLMM suits it."""
+    low, high = (level_name(v) for v in np.unique(y))
+    return (f"the outcome '{label}' takes only two values ({low}, {high}): a linear mixed model treats it as "
+            f"continuous; for a binary outcome fit a GLMM with family: {FAMILIES[0]} (hlm.glmer)")
 
 
 def used_columns(node, found=None):
@@ -146,7 +166,7 @@ class Columns:
 
 
 def _variable_nodes(formula):
-    nodes = [formula.response] + [v for t in formula.fixed.terms for v in t]
+    nodes = [formula.response, *formula.offsets] + [v for t in formula.fixed.terms for v in t]
     return nodes + [v for term in formula.random for t in term.lhs.terms for v in t]
 
 
@@ -175,12 +195,12 @@ def _defined_rows(formula, frame):
         value = evaluate(variable.node, frame)
         if isinstance(value, Factor):
             continue
-        value = np.asarray(value, dtype=float)
+        value = np.asarray(value, dtype=float).reshape(len(frame), -1)   # cbind() has two columns
         if np.isinf(value).any():
-            raise DataError(f"'{variable.label}' is infinite in {int(np.isinf(value).sum())} rows; "
+            raise DataError(f"'{variable.label}' is infinite in {int(np.isinf(value).any(axis=1).sum())} rows; "
                             "transform or recode the variable")
         if np.isnan(value).any():
-            undefined |= np.isnan(value)
+            undefined |= np.isnan(value).any(axis=1)
             labels.append(variable.label)
     if undefined.all():
         raise DataError(f"{', '.join(labels)} is undefined (NaN) on every row; nothing to fit")
@@ -195,6 +215,9 @@ def _response(variable, frame):
     if isinstance(value, Factor) or not np.issubdtype(np.asarray(value).dtype, np.number):
         raise DataError(f"response '{variable.label}' is not numeric; a linear mixed model needs a "
                         "numeric outcome (recode it or choose another column)")
+    if np.ndim(value) != 1:
+        raise DataError(f"response '{variable.label}' has {np.shape(value)[1]} columns; counts of successes and "
+                        f"failures need a GLMM with family: {FAMILIES[0]} (hlm.glmer)")
     return np.asarray(value, dtype=float)
 
 
@@ -211,6 +234,8 @@ def evaluate(node, frame):
     if isinstance(node, Binary) and node.op in ARITHMETIC:
         left, right = _numeric(evaluate(node.left, frame), node), _numeric(evaluate(node.right, frame), node)
         return ARITHMETIC[node.op](left, right)
+    if isinstance(node, Call) and node.func == "cbind" and len(node.args) >= 2:   # a binomial response
+        return np.column_stack([_numeric(evaluate(arg, frame), node) for arg in node.args])
     if isinstance(node, Call) and len(node.args) == 1:
         value = evaluate(node.args[0], frame)
         if node.func in FACTOR_FUNCTIONS:

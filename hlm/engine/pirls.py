@@ -1,0 +1,329 @@
+"""Penalized iteratively reweighted least squares (lme4's pwrssUpdate) as compiled loops.
+
+At θ (and β, in glmer's second stage) PIRLS finds the conditional modes u that minimise the
+penalized deviance Σ d_i(μ_i) + |u|²: each iteration solves a weighted penalized least squares
+problem with the blocked Cholesky factor of
+
+    [Λ'Z'WZΛ + I   Λ'Z'WX   Λ'Z'Wz]
+    [   X'WZΛ       X'WX     X'Wz ]  =  L L'
+    [   z'WZΛ       z'WX     z'Wz ]
+
+where W and the working response z change every iteration. The structure is fixed, so it is
+worked out once (glmm.Structure): the first grouping factor's block is J small q×q blocks;
+everything after it (later grouping factors, X when PIRLS solves for β, z) is a dense tail of
+size m, and each level of the first factor meets only some tail columns. An iteration costs
+O(n·k²) for the k tail entries of a row, plus the first block's share of the tail: level by
+level when levels meet few tail columns, one matrix product when they meet most of them.
+
+`structure` is the tuple (codes, z1, tail_cols, tail_z, m_random, level_ptr, level_cols,
+row_local) of glmm.Structure; `factors` the tuple (L1, L1_inv, C, T) the results go into.
+"""
+import math
+
+import numba
+import numpy as np
+
+from .family import BINOMIAL, LOG, LOGIT, deviance_residual, linkinv, mu_eta, variance
+
+MAX_ITERATIONS = 100        # lme4's maxit
+MAX_HALVINGS = 20           # lme4's maxstephalfit
+TOLERANCE = 1e-7            # glmerControl's tolPwrss: relative change of the penalized deviance
+NOT_POSITIVE_DEFINITE, NO_CONVERGENCE, HALVING_FAILED = 1, 2, 3
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _mu_eta(eta, mu, link):
+    """dμ/dη, from μ where the link allows (logit, log): no exponential per row."""
+    if link == LOGIT:
+        return max(mu * (1.0 - mu), np.finfo(np.float64).eps)
+    if link == LOG:
+        return mu
+    return mu_eta(eta, link)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def scaled_z(z1, lam1, tail_z, lam_tail):
+    """The rows of ZΛ: first block (n, q) and later blocks (n, r)."""
+    return np.ascontiguousarray(z1 @ lam1), np.ascontiguousarray(tail_z @ lam_tail)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors):
+    """Form the weighted cross-products at η (μ = μ(η)) and factor them into `factors`:
+    L1 and its inverse per level, C (each level's coupling to the tail) and T (the tail, its
+    lower Cholesky factor). Returns (0 or an error code, log|L_1|)."""
+    codes, _, tail_cols, _, m_random, level_ptr, level_cols, row_local = structure
+    L1, L1_inv, C, T = factors
+    q = L1.shape[1]
+    n, r, p = len(y), zlt.shape[1], X.shape[1]
+    L1[:] = 0.0
+    C[:] = 0.0
+    T[:] = 0.0
+    index = np.empty(r + p + 1, dtype=np.int64)
+    local = np.empty(r + p + 1, dtype=np.int64)
+    value = np.empty(r + p + 1)
+    for i in range(n):
+        d = _mu_eta(eta[i], mu[i], link)
+        wi = weights[i] * d * d / variance(mu[i], family)
+        j = codes[i]
+        for a in range(q):
+            for b in range(a + 1):
+                L1[j, a, b] += wi * zl1[i, a] * zl1[i, b]
+        random_j = level_ptr[j + 1] - level_ptr[j]
+        for e in range(r):
+            index[e], local[e], value[e] = tail_cols[i, e], row_local[i, e], zlt[i, e]
+        for k in range(p):
+            index[r + k], local[r + k], value[r + k] = m_random + k, random_j + k, X[i, k]
+        index[r + p], local[r + p] = m_random + p, random_j + p
+        value[r + p] = eta[i] - offset[i] + (y[i] - mu[i]) / d          # the working response
+        base = local_ptr[j]
+        for e in range(r + p + 1):
+            we = wi * value[e]
+            for b in range(q):
+                C[base + local[e] * q + b] += we * zl1[i, b]
+            for f in range(e + 1):
+                T[index[e], index[f]] += we * value[f]
+    log_det = _factor_levels(L1, L1_inv)
+    for a in range(m_random):
+        T[a, a] += 1.0
+    _eliminate_first_block(level_ptr, level_cols, m_random, p, local_ptr, L1_inv, C, T, dense)
+    return _cholesky_tail(T), log_det
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _factor_levels(L1, L1_inv):
+    """L_j L_j' = Λ'Z_j'W Z_jΛ + I for each level, in place, and L_j⁻¹; returns Σ log|L_j|."""
+    J, q = L1.shape[0], L1.shape[1]
+    log_det = 0.0
+    for j in range(J):
+        for a in range(q):
+            L1[j, a, a] += 1.0
+        for c in range(q):
+            total = L1[j, c, c]
+            for k in range(c):
+                total -= L1[j, c, k] ** 2
+            L1[j, c, c] = math.sqrt(total)
+            log_det += math.log(L1[j, c, c])
+            for row in range(c + 1, q):
+                total = L1[j, row, c]
+                for k in range(c):
+                    total -= L1[j, row, k] * L1[j, c, k]
+                L1[j, row, c] = total / L1[j, c, c]
+        for c in range(q):
+            L1_inv[j, c, c] = 1.0 / L1[j, c, c]
+            for row in range(c + 1, q):
+                total = 0.0
+                for k in range(c, row):
+                    total -= L1[j, row, k] * L1_inv[j, k, c]
+                L1_inv[j, row, c] = total / L1[j, row, row]
+    return log_det
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _tail_index(level_ptr, level_cols, m_random, j, a):
+    """The tail column of row a of level j's coupling block: a later-block column, then X, then z."""
+    random_j = level_ptr[j + 1] - level_ptr[j]
+    return level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _eliminate_first_block(level_ptr, level_cols, m_random, p, local_ptr, L1_inv, C, T, dense):
+    """T -= Σ_j C_j (L_j L_j')⁻¹ C_j': level by level, or as one product D D' when dense."""
+    J, q, m = L1_inv.shape[0], L1_inv.shape[1], T.shape[0]
+    S = np.empty((np.max(np.diff(level_ptr)) + p + 1, q))
+    D = np.zeros((m, J * q)) if dense else np.zeros((0, 0))
+    for j in range(J):
+        size = level_ptr[j + 1] - level_ptr[j] + p + 1
+        base = local_ptr[j]
+        for a in range(size):                           # S = C_j L_j^{-T}
+            for b in range(q):
+                total = 0.0
+                for c in range(b + 1):
+                    total += C[base + a * q + c] * L1_inv[j, b, c]
+                S[a, b] = total
+        if dense:
+            for a in range(size):
+                for b in range(q):
+                    D[_tail_index(level_ptr, level_cols, m_random, j, a), j * q + b] = S[a, b]
+            continue
+        for a in range(size):
+            ga = _tail_index(level_ptr, level_cols, m_random, j, a)
+            for b in range(a + 1):
+                total = 0.0
+                for c in range(q):
+                    total += S[a, c] * S[b, c]
+                T[ga, _tail_index(level_ptr, level_cols, m_random, j, b)] -= total
+    if dense:
+        T -= D @ D.T
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cholesky_tail(T):
+    """Lower Cholesky factor of T in place; the last pivot (the working response's penalized
+    residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE."""
+    m = T.shape[0]
+    for c in range(m):
+        total = T[c, c]
+        for k in range(c):
+            total -= T[c, k] ** 2
+        if c == m - 1:
+            T[c, c] = math.sqrt(max(total, 0.0))
+            return 0
+        if not total > 0.0:
+            return NOT_POSITIVE_DEFINITE
+        T[c, c] = math.sqrt(total)
+        for row in range(c + 1, m):
+            total = T[row, c]
+            for k in range(c):
+                total -= T[row, k] * T[c, k]
+            T[row, c] = total / T[c, c]
+    return 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
+    """The penalized least squares solution from the factors: x = [u of later blocks; β] from the
+    tail, u1 from each level's block; then η = offset + ZΛu + Xβ."""
+    codes, _, tail_cols, _, m_random, level_ptr, level_cols, _ = structure
+    _, L1_inv, C, T = factors
+    J, q = L1_inv.shape[0], L1_inv.shape[1]
+    m, p, r = T.shape[0], X.shape[1], zlt.shape[1]
+    for a in range(m - 2, -1, -1):
+        total = T[m - 1, a]
+        for b in range(a + 1, m - 1):
+            total -= T[b, a] * x[b]
+        x[a] = total / T[a, a]
+    rhs, half = np.empty(q), np.empty(q)
+    for j in range(J):
+        size = level_ptr[j + 1] - level_ptr[j] + p
+        base = local_ptr[j]
+        for b in range(q):
+            rhs[b] = C[base + size * q + b]             # the working response's row
+        for a in range(size):
+            g = _tail_index(level_ptr, level_cols, m_random, j, a)
+            for b in range(q):
+                rhs[b] -= C[base + a * q + b] * x[g]
+        for b in range(q):                              # u_j = L_j^{-T} L_j^{-1} rhs
+            total = 0.0
+            for c in range(b + 1):
+                total += L1_inv[j, b, c] * rhs[c]
+            half[b] = total
+        for b in range(q):
+            total = 0.0
+            for c in range(b, q):
+                total += L1_inv[j, c, b] * half[c]
+            u1[j, b] = total
+    for i in range(len(eta)):
+        total = offset[i]
+        for b in range(q):
+            total += zl1[i, b] * u1[codes[i], b]
+        for e in range(r):
+            total += zlt[i, e] * x[tail_cols[i, e]]
+        for k in range(p):
+            total += X[i, k] * x[m_random + k]
+        eta[i] = total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
+    """Σ d_i(μ_i) + |u|², updating μ = μ(η)."""
+    total = 0.0
+    for i in range(len(y)):
+        mu[i] = linkinv(eta[i], link)
+        total += deviance_residual(y[i], mu[i], weights[i], family)
+    for j in range(u1.shape[0]):
+        for b in range(u1.shape[1]):
+            total += u1[j, b] ** 2
+    for a in range(m_random):
+        total += x[a] ** 2
+    return total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors, u1, x,
+          tolerance):
+    """lme4's pwrssUpdate from the linear predictor `eta` (overwritten, with `mu`, by those at the
+    modes): Newton steps, halved while the penalized deviance rises, until it changes by less than
+    `tolerance` (relative). As in lme4 the factors are those of the last step, formed at the
+    linear predictor before it. Returns (status, iterations, log|L_1|, penalized deviance)."""
+    n = len(y)
+    previous = np.empty(n)
+    u1_previous, x_previous = np.empty_like(u1), np.empty_like(x)
+    for i in range(n):
+        mu[i] = linkinv(eta[i], link)
+    old = np.inf
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        status, log_det = factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense,
+                                 factors)
+        if status:
+            return status, iteration, log_det, old
+        previous[:] = eta
+        u1_previous[:] = u1
+        x_previous[:] = x
+        _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta)
+        value = _penalized_deviance(y, weights, eta, mu, family, link, u1, x, structure[4])
+        if abs((old - value) / value) < tolerance:
+            return 0, iteration, log_det, value
+        halvings = 0
+        while not value <= old and halvings < MAX_HALVINGS:     # NaN too
+            eta[:] = 0.5 * (eta + previous)
+            u1[:] = 0.5 * (u1 + u1_previous)
+            x[:] = 0.5 * (x + x_previous)
+            value = _penalized_deviance(y, weights, eta, mu, family, link, u1, x, structure[4])
+            halvings += 1
+        if not value - old <= tolerance:
+            return HALVING_FAILED, iteration, log_det, value
+        old = value
+    return NO_CONVERGENCE, MAX_ITERATIONS, log_det, old
+
+
+@numba.njit(cache=True, error_model="numpy")
+def log_likelihood(mu, family, scale, constant, successes, trials):
+    """Σ scale·log p(y | μ): -2 times it is lme4's aic()."""
+    total = 0.0
+    for i in range(len(mu)):
+        if scale[i] == 0.0:
+            continue
+        value = constant[i]
+        if successes[i] > 0:
+            value += successes[i] * math.log(mu[i])
+        if family == BINOMIAL:
+            if trials[i] - successes[i] > 0:
+                value += (trials[i] - successes[i]) * math.log1p(-mu[i])
+        else:
+            value -= mu[i]
+        total += scale[i] * value
+    return total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def agq_deviance(y, weights, eta, family, link, codes, zl1, u1, L1, knots, knot_weights):
+    """lme4's glmerAGQ for one scalar random-effect term: each group's integral by adaptive
+    Gauss-Hermite quadrature around its mode u_j with scale 1/L_j. Like lme4 it adds up deviance
+    residuals (not -2 log p), so its log-likelihood lacks the binomial and Poisson constants."""
+    J = len(u1)
+    devc0 = np.empty(J)
+    for j in range(J):
+        devc0[j] = u1[j, 0] ** 2
+    for i in range(len(y)):
+        devc0[codes[i]] += deviance_residual(y[i], linkinv(eta[i], link), weights[i], family)
+    mult = np.zeros(J)
+    devc = np.empty(J)
+    log_det = 0.0
+    for j in range(J):
+        log_det += 2.0 * math.log(L1[j, 0, 0])
+    for k in range(len(knots)):
+        if knots[k] == 0.0:
+            mult += knot_weights[k]
+            continue
+        for j in range(J):
+            devc[j] = (u1[j, 0] + knots[k] / L1[j, 0, 0]) ** 2
+        for i in range(len(y)):
+            shifted = eta[i] + zl1[i, 0] * knots[k] / L1[codes[i], 0, 0]
+            devc[codes[i]] += deviance_residual(y[i], linkinv(shifted, link), weights[i], family)
+        for j in range(J):
+            mult[j] += knot_weights[k] * math.exp(-0.5 * (devc[j] - devc0[j]) + 0.5 * knots[k] ** 2)
+    total = log_det
+    for j in range(J):
+        total += devc0[j] - 2.0 * math.log(mult[j])
+    return total
