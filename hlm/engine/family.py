@@ -142,6 +142,7 @@ class GlmResponse:
     constant: np.ndarray    # log choose(trials, successes) (binomial), -log(y!) (Poisson)
     successes: np.ndarray
     trials: np.ndarray
+    weights_name: str = None    # the data column the prior weights came from, if one did
 
     @cached_property
     def deviance_constant(self):

@@ -5,11 +5,16 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
+from ..engine.covariance import varpar_names
 from ..engine.design import build_design
 from ..engine.family import Family, glm_response, response_reader
 from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm
-from ..errors import DataError
+from ..errors import DataError, ModelError
+from .glmm_summary import format_glmm_summary, glmm_dict
+
+RATIO_NAMES = {"logit": "odds ratio", "cloglog": "hazard ratio", "log": "rate ratio"}
 
 
 def glmer(formula, data, family="binomial", link=None, nAGQ=1, weights=None, control=None):
@@ -33,6 +38,8 @@ def glmer(formula, data, family="binomial", link=None, nAGQ=1, weights=None, con
                                      n_dropped_rows=design.n_dropped_rows + int((~keep).sum()))
     response = glm_response(design.y, design.response, family, None if prior is None else prior[design.rows],
                             design.offset)
+    if isinstance(weights, str):
+        response = dataclasses.replace(response, weights_name=weights)
     return fit_glmm(design, response, nAGQ, optimizers, control or None, model_class=GlmerModel)
 
 
@@ -55,3 +62,35 @@ def _weights(weights, data):
 
 class GlmerModel(GeneralizedLinearMixedModel):
     """A fitted GLMM with glmer's printout, Wald intervals and exp(β) ratios."""
+
+    def summary(self):
+        """summary(m) as lme4 prints it for a glmer fit."""
+        return format_glmm_summary(self)
+
+    def confint(self, method="Wald", level=0.95):
+        """lme4's confint(m, method = "Wald"): the fixed effects' Estimate ± z·SE; the variance
+        parameters' rows are NaN, as in lme4 (columns named as R names them, "2.5 %", "97.5 %")."""
+        if str(method).lower() != "wald":
+            raise ModelError(f"confint method '{method}' is not available for a GLMM; use 'Wald'")
+        if not 0 < level < 1:
+            raise ModelError(f"level {level} must be between 0 and 1, e.g. 0.95")
+        alpha = (1 - level) / 2
+        names = varpar_names(self)[:-1] + list(self.design.fixed_names)   # no sigma: no scale parameter
+        limits = np.full((len(names), 2), np.nan)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        limits[-len(se):] = self.fixef.to_numpy()[:, None] + se[:, None] * scipy.stats.norm.ppf([alpha, 1 - alpha])
+        return pd.DataFrame(limits, index=names, columns=[f"{100 * alpha:.3g} %", f"{100 * (1 - alpha):.3g} %"])
+
+    def ratios(self, level=0.95):
+        """exp(β) with Wald limits: odds ratios (logit), hazard ratios (cloglog), incidence-rate
+        ratios (log); the intercept's row is the odds or rate at all predictors 0."""
+        if self.link not in RATIO_NAMES:
+            raise ModelError(f"exp() of {self.link} coefficients is no ratio; use the {self.link} estimates "
+                             "(coef_table) or predicted probabilities (predict)")
+        limits = self.confint("Wald", level).loc[list(self.design.fixed_names)]
+        out = np.exp(pd.concat([self.fixef.rename(RATIO_NAMES[self.link]), limits], axis=1))
+        return out
+
+    def to_dict(self):
+        """Every number of the fit, with the key names of the glmer reference JSON."""
+        return glmm_dict(self)
