@@ -17,8 +17,8 @@ from .summary import (
 
 
 def method_title(model):
-    """lme4's methTitle for a GLMM."""
-    approximation = ("Laplace Approximation" if model.nAGQ <= 1
+    """lme4's methTitle for a GLMM (which names nAGQ = 0 a quadrature too)."""
+    approximation = ("Laplace Approximation" if model.nAGQ == 1
                      else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {model.nAGQ}")
     return f"Generalized linear mixed model fit by maximum likelihood ({approximation})"
 
