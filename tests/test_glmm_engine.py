@@ -5,8 +5,19 @@ Reference values come from tests/fixtures/r/ref_glmm.R, e.g.
 """
 import numpy as np
 import pytest
-from glmm_reference import (FIXEF_RTOL, LL_ATOL, MODELS, NAMES, SE_RTOL, SECOND_STAGE, STOPPED_SHORT_RTOL,
-                            THETA_RTOL, deviance_at, fit, values)
+from glmm_reference import (
+    FIXEF_RTOL,
+    LL_ATOL,
+    MODELS,
+    NAMES,
+    SE_RTOL,
+    SECOND_STAGE,
+    STOPPED_SHORT_RTOL,
+    THETA_RTOL,
+    deviance_at,
+    fit,
+    values,
+)
 
 
 @pytest.mark.parametrize("name", SECOND_STAGE)

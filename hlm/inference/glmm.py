@@ -11,7 +11,7 @@ from ..engine.covariance import varpar_names
 from ..engine.design import build_design
 from ..engine.family import Family, glm_response, response_reader
 from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm
-from ..errors import DataError, ModelError
+from ..errors import DataError, ModelError, did_you_mean
 from .glmm_summary import format_glmm_summary, glmm_dict
 
 RATIO_NAMES = {"logit": "odds ratio", "cloglog": "hazard ratio", "log": "rate ratio"}
@@ -49,14 +49,15 @@ def _weights(weights, data):
         return None
     if isinstance(weights, str):
         if weights not in data.columns:
-            raise DataError(f"weights column '{weights}' not in data")
+            raise DataError(f"weights column '{weights}' not in data{did_you_mean(weights, data.columns)}")
         values = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
     else:
         values = np.asarray(weights, dtype=float)
         if values.shape != (len(data),):
             raise DataError(f"weights has {values.size} values for {len(data)} rows; give one weight per row")
     if (values[np.isfinite(values)] < 0).any():
-        raise DataError("weights must not be negative")
+        raise DataError(f"weights{f' column {weights!r}' if isinstance(weights, str) else ''} has negative values; "
+                        "weights count trials or observations and must be 0 or more")
     return values
 
 
