@@ -25,7 +25,7 @@ from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
 from .optimize import OptSummary, is_singular, optimize
-from .pirls import TOLERANCE, agq_deviance, factor, log_likelihood, pirls, scaled_z
+from .pirls import TOLERANCE, agq_deviance, factor, log_likelihood, pirls, scaled_rows
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,31 @@ class Structure:
     def layout(self, p):
         """(local_ptr, dense) with p columns of X in the tail: where each level's coupling block (its
         later-block columns, X, z) starts in C, and whether the levels meet so many tail columns
-        that one dense product eliminates the first block faster than level by level."""
+        (crossed factors) that one dense product eliminates the first block faster than level by level."""
         sizes = np.diff(self.level_ptr) + p + 1
         local_ptr = np.concatenate([[0], np.cumsum(sizes * self.q)]).astype(np.int64)
         m = self.m_random + p + 1
-        dense = m * m * self.nlevels * self.q <= 4 * float(np.sum(sizes ** 2)) * self.q
+        dense = 4 * float(np.sum(sizes.astype(float) ** 2)) >= m * m * self.nlevels and m * self.nlevels * self.q <= 4e6
         return local_ptr, bool(dense)
+
+
+@dataclass(frozen=True)
+class Start:
+    """A linear predictor PIRLS starts from and its μ."""
+    eta: np.ndarray
+    mu: np.ndarray
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The arrays one PIRLS run fills: the factors (L1, L1_inv, C, T), the modes, η and μ."""
+    local_ptr: np.ndarray
+    dense: bool
+    factors: tuple
+    u_first: np.ndarray
+    x: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -151,6 +170,7 @@ class GlmmDeviance:
         self.knots, self.knot_weights = gauss_hermite(nAGQ)
         self.X = np.ascontiguousarray(design.X, dtype=float)
         self.layouts = {p: self.structure.layout(p) for p in (0, design.p)}
+        self.lambda_index = self._lambda_index()
 
     @property
     def n_theta(self):
@@ -184,65 +204,110 @@ class GlmmDeviance:
             out.append(lam)
         return out
 
-    def _scaled_z(self, theta):
-        """ZΛ row by row: the first block's (n, q) and the later blocks' (n, r)."""
-        lams = self.block_factors(np.asarray(theta, dtype=float))
-        return scaled_z(self.structure.z1, lams[0], self.structure.tail_z, scipy.linalg.block_diag(*lams[1:]))
+    def _lambda_index(self):
+        """Where each entry of the first block's Λ and of the later blocks' block-diagonal Λ sits in θ
+        (-1: an entry that is always 0)."""
+        out = []
+        for blocks in (self.structure.blocks[:1], self.structure.blocks[1:]):
+            size = sum(b.q for b in blocks)
+            index, start = np.full((size, size), -1, dtype=np.int64), 0
+            for block in blocks:
+                for member, offset in zip(block.members, block.offsets):
+                    rows, cols, positions = self.theta_indices[member]
+                    index[start + offset + rows, start + offset + cols] = positions
+                start += block.q
+            out.append(index)
+        return out
 
-    def _workspace(self, p):
+    def scaled_z(self, theta):
+        """ZΛ row by row: the first block's (n, q) and the later blocks' (n, r)."""
+        s, theta = self.structure, np.asarray(theta, dtype=float)
+        zl1, zlt = np.empty_like(s.z1), np.empty_like(s.tail_z)
+        scaled_rows(theta, s.z1, self.lambda_index[0], zl1)
+        scaled_rows(theta, s.tail_z, self.lambda_index[1], zlt)
+        return zl1, zlt
+
+    def workspace(self, p):
+        """The arrays one PIRLS run fills, with p columns of X in the tail (solving for β) or none."""
         s = self.structure
         local_ptr, dense = self.layouts[p]
         m = s.m_random + p + 1
-        factors = (np.empty((s.nlevels, s.q, s.q)), np.empty((s.nlevels, s.q, s.q)), np.empty(local_ptr[-1]),
-                   np.empty((m, m)))
-        return local_ptr, dense, factors
+        return Workspace(local_ptr, dense, (np.empty((s.nlevels, s.q, s.q)), np.empty((s.nlevels, s.q, s.q)),
+                                            np.empty(local_ptr[-1]), np.empty((m, m))),
+                         np.empty((s.nlevels, s.q)), np.empty(m - 1), np.empty(self.design.n), np.empty(self.design.n))
 
-    def modes(self, theta, beta, start):
-        """PIRLS from the linear predictor `start`; with beta None it solves for β as well."""
+    def _pirls(self, theta, beta, start, work):
+        """PIRLS into `work` from the linear predictor and μ of `start`: (iterations, log|L_1|, penalized deviance)."""
         s, r = self.structure, self.response
-        theta = np.asarray(theta, dtype=float)
-        zl1, zlt = self._scaled_z(theta)
+        zl1, zlt = self.scaled_z(theta)
         X = self.X if beta is None else self.X[:, :0]
         offset = r.offset if beta is None else r.offset + self.X @ beta
-        local_ptr, dense, factors = self._workspace(X.shape[1])
-        u_first, x = np.zeros((s.nlevels, s.q)), np.zeros(len(factors[3]) - 1)
-        eta, mu = np.array(start, dtype=float), np.empty(len(start))
+        work.u_first[:] = 0.0
+        work.x[:] = 0.0
+        work.eta[:] = start.eta
+        work.mu[:] = start.mu
         status, iterations, log_det, value = pirls(
-            r.y, r.weights, offset, eta, mu, r.family.code, r.family.link_code, s.arrays, zl1, zlt, X, local_ptr,
-            dense, factors, u_first, x, TOLERANCE)
+            r.y, r.weights, offset, work.eta, work.mu, r.family.code, r.family.link_code, s.arrays, zl1, zlt, X,
+            work.local_ptr, work.dense, work.factors, work.u_first, work.x, TOLERANCE)
         if status:
             raise ModelError(f"{PIRLS_FAILURES[status]} at θ = {np.round(theta, 6).tolist()}; the model may be "
                              "too complex for the data (simplify the random effects) or a predictor needs rescaling")
-        beta = x[s.m_random:] if beta is None else np.asarray(beta, dtype=float)
-        return Modes(theta, beta, eta, mu, u_first, x, factors, log_det, value, s.m_random, iterations)
+        return iterations, log_det, value
 
-    def laplace(self, modes):
-        """lme4's Laplace(): log|L|² + |u|² - 2 log p(y | u)."""
-        r = self.response
-        if np.isfinite(r.deviance_constant):
-            return modes.logdet_L + modes.penalized_deviance + r.deviance_constant
-        return modes.logdet_L + modes.sum_sq_u - 2 * log_likelihood(modes.mu, r.family.code, r.scale, r.constant,
-                                                                    r.successes, r.trials)
+    def start(self, eta):
+        """A linear predictor PIRLS starts from, with its μ (computed once for all evaluations)."""
+        eta = np.array(eta, dtype=float)
+        return Start(eta, linkinv_array(eta, self.response.family.link_code))
 
-    def agq(self, modes):
-        r, s = self.response, self.structure
-        zl1, _ = self._scaled_z(modes.theta)
-        return agq_deviance(r.y, r.weights, modes.eta, r.family.code, r.family.link_code, s.codes, zl1,
-                            modes.u_first, modes.factors[0], self.knots, self.knot_weights)
+    def modes(self, theta, beta, start):
+        """PIRLS from `start` (a Start); with beta None it solves for β as well."""
+        theta = np.asarray(theta, dtype=float)
+        work = self.workspace(self.design.p if beta is None else 0)
+        iterations, log_det, value = self._pirls(theta, beta, start, work)
+        beta = work.x[self.structure.m_random:] if beta is None else np.asarray(beta, dtype=float)
+        return Modes(theta, beta, work.eta, work.mu, work.u_first, work.x, work.factors, log_det, value,
+                     self.structure.m_random, iterations)
+
+    def objective(self, start, solve_beta):
+        """The deviance as the optimizer calls it: of θ (β from PIRLS) when solve_beta, else of
+        (θ, β); PIRLS starts from `start` at every evaluation, as lme4's starts from lp0. One
+        workspace serves every evaluation."""
+        work, n_theta = self.workspace(self.design.p if solve_beta else 0), self.n_theta
+
+        def deviance(params):
+            params = np.asarray(params, dtype=float)
+            theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]
+            _, log_det, value = self._pirls(theta, beta, start, work)
+            return self._value(theta, work, log_det, value, agq=not solve_beta and self.nAGQ > 1)
+        return deviance
 
     def value(self, modes):
-        return self.agq(modes) if self.nAGQ > 1 else self.laplace(modes)
+        """The deviance at PIRLS's result (Laplace, or AGQ for nAGQ > 1 when β was given)."""
+        work = Workspace(None, None, modes.factors, modes.u_first, modes.x, modes.eta, modes.mu)
+        return self._value(modes.theta, work, modes.log_det_first, modes.penalized_deviance, agq=self.nAGQ > 1)
+
+    def _value(self, theta, work, log_det_first, penalized_deviance, agq):
+        r, s = self.response, self.structure
+        if agq:
+            return agq_deviance(r.y, r.weights, work.eta, r.family.code, r.family.link_code, s.codes,
+                                self.scaled_z(theta)[0], work.u_first, work.factors[0], self.knots, self.knot_weights)
+        logdet_L = 2 * (log_det_first + np.log(np.diagonal(work.factors[3])[:s.m_random]).sum())
+        if np.isfinite(r.deviance_constant):          # lme4's Laplace(): log|L|² + |u|² - 2 log p(y | u)
+            return logdet_L + penalized_deviance + r.deviance_constant
+        sum_sq_u = float((work.u_first ** 2).sum() + (work.x[:s.m_random] ** 2).sum())
+        return logdet_L + sum_sq_u - 2 * log_likelihood(work.mu, r.family.code, r.scale, r.constant, r.successes,
+                                                        r.trials)
 
     def unscaled_vcov(self, modes):
         """(R_X'R_X)⁻¹ with the weights at the modes: lme4's pp$unsc(), vcov without the Hessian."""
         s, r, p = self.structure, self.response, self.design.p
-        zl1, zlt = self._scaled_z(modes.theta)
-        local_ptr, dense, factors = self._workspace(p)
+        zl1, zlt = self.scaled_z(modes.theta)
+        work = self.workspace(p)
         status, _ = factor(r.y, r.weights, r.offset + self.X @ modes.beta, modes.eta, modes.mu, r.family.code,
-                           r.family.link_code, s.arrays, zl1, zlt, self.X, local_ptr, dense, factors)
+                           r.family.link_code, s.arrays, zl1, zlt, self.X, work.local_ptr, work.dense, work.factors)
         if status:
             raise ModelError("the fixed-effects cross-product matrix is singular at the fit")
-        T = factors[3]
+        T = work.factors[3]
         rx = np.tril(T[s.m_random:s.m_random + p, s.m_random:s.m_random + p])
         rx_inv = scipy.linalg.solve_triangular(rx, np.eye(p), lower=True)
         return rx_inv.T @ rx_inv
@@ -333,17 +398,17 @@ def fit_glmm(design, response, nAGQ=1, optimizers=OPTIMIZERS, control=None, mode
     optimizers = _stage_optimizers(optimizers)
     deviance = GlmmDeviance(design, response, nAGQ)
     theta0 = deviance.initial_theta()
-    start = deviance.modes(theta0, None, deviance.initial_eta()).eta          # lme4's lp0
-    stage1 = _Stage(lambda theta: deviance.laplace(deviance.modes(theta, None, start)), deviance.lower)
+    start = deviance.start(deviance.modes(theta0, None, deviance.start(deviance.initial_eta())).eta)   # lme4's lp0
+    stage1 = _Stage(deviance.objective(start, solve_beta=True), deviance.lower)
     theta, summary = optimize(stage1, optimizers[0], control, theta0)
-    modes = deviance.modes(theta, None, start)
     if nAGQ == 0:
         params = _at_boundary(stage1, theta, deviance.lower)
         summary = _with_final(summary, params, stage1(params))
         derivs = None
     else:
-        start = modes.eta
-        stage2 = _Stage(lambda x: deviance.value(deviance.modes(x[:len(theta)], x[len(theta):], start)),
+        modes = deviance.modes(theta, None, start)
+        start = deviance.start(modes.eta)
+        stage2 = _Stage(deviance.objective(start, solve_beta=False),
                         np.concatenate([deviance.lower, np.full(design.p, -np.inf)]))
         params, summary = _second_stage(stage2, deviance, modes, optimizers[1], control)
         derivs = derivatives(stage2, params)
@@ -437,7 +502,7 @@ class GeneralizedLinearMixedModel:
     deviance_function: GlmmDeviance
     optsummary: OptSummary
     derivatives: tuple          # (gradient, Hessian) of the stage-2 deviance at the optimum; None for nAGQ = 0
-    start: np.ndarray           # the linear predictor PIRLS starts from
+    start: Start                # where PIRLS starts from (the first stage's optimum, as lme4's lp0)
     is_singular: bool
     converged: bool
     messages: tuple

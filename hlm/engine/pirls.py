@@ -12,8 +12,9 @@ where W and the working response z change every iteration. The structure is fixe
 worked out once (glmm.Structure): the first grouping factor's block is J small q×q blocks;
 everything after it (later grouping factors, X when PIRLS solves for β, z) is a dense tail of
 size m, and each level of the first factor meets only some tail columns. An iteration costs
-O(n·k²) for the k tail entries of a row, plus the first block's share of the tail: level by
-level when levels meet few tail columns, one matrix product when they meet most of them.
+O(n·k²) for the k tail entries of a row, plus Σ_j s_j² for the s_j tail columns level j meets
+(its share of the tail's Schur complement; one matrix product when levels meet most tail
+columns, as crossed factors do), plus m³.
 
 `structure` is the tuple (codes, z1, tail_cols, tail_z, m_random, level_ptr, level_cols,
 row_local) of glmm.Structure; `factors` the tuple (L1, L1_inv, C, T) the results go into.
@@ -42,9 +43,20 @@ def _mu_eta(eta, mu, link):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def scaled_z(z1, lam1, tail_z, lam_tail):
-    """The rows of ZΛ: first block (n, q) and later blocks (n, r)."""
-    return np.ascontiguousarray(z1 @ lam1), np.ascontiguousarray(tail_z @ lam_tail)
+def scaled_rows(theta, z, index, out):
+    """out = ZΛ row by row, where Λ[a, b] = θ[index[a, b]] (0 where the index is -1)."""
+    q = z.shape[1]
+    lam = np.zeros((q, q))
+    for a in range(q):
+        for b in range(q):
+            if index[a, b] >= 0:
+                lam[a, b] = theta[index[a, b]]
+    for i in range(z.shape[0]):
+        for b in range(q):
+            total = 0.0
+            for a in range(b, q):
+                total += z[i, a] * lam[a, b]
+            out[i, b] = total
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -52,48 +64,80 @@ def factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, lo
     """Form the weighted cross-products at η (μ = μ(η)) and factor them into `factors`:
     L1 and its inverse per level, C (each level's coupling to the tail) and T (the tail, its
     lower Cholesky factor). Returns (0 or an error code, log|L_1|)."""
-    codes, _, tail_cols, _, m_random, level_ptr, level_cols, row_local = structure
+    n = len(y)
+    w, z = np.empty(n), np.empty(n)
+    _working_response(y, weights, offset, eta, mu, family, link, w, z)
+    _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors)
     L1, L1_inv, C, T = factors
-    q = L1.shape[1]
-    n, r, p = len(y), zlt.shape[1], X.shape[1]
-    L1[:] = 0.0
-    C[:] = 0.0
-    T[:] = 0.0
-    index = np.empty(r + p + 1, dtype=np.int64)
-    local = np.empty(r + p + 1, dtype=np.int64)
-    value = np.empty(r + p + 1)
-    for i in range(n):
-        d = _mu_eta(eta[i], mu[i], link)
-        wi = weights[i] * d * d / variance(mu[i], family)
-        j = codes[i]
-        for a in range(q):
-            for b in range(a + 1):
-                L1[j, a, b] += wi * zl1[i, a] * zl1[i, b]
-        random_j = level_ptr[j + 1] - level_ptr[j]
-        for e in range(r):
-            index[e], local[e], value[e] = tail_cols[i, e], row_local[i, e], zlt[i, e]
-        for k in range(p):
-            index[r + k], local[r + k], value[r + k] = m_random + k, random_j + k, X[i, k]
-        index[r + p], local[r + p] = m_random + p, random_j + p
-        value[r + p] = eta[i] - offset[i] + (y[i] - mu[i]) / d          # the working response
-        base = local_ptr[j]
-        for e in range(r + p + 1):
-            we = wi * value[e]
-            for b in range(q):
-                C[base + local[e] * q + b] += we * zl1[i, b]
-            for f in range(e + 1):
-                T[index[e], index[f]] += we * value[f]
     log_det = _factor_levels(L1, L1_inv)
-    for a in range(m_random):
+    for a in range(structure[4]):
         T[a, a] += 1.0
-    _eliminate_first_block(level_ptr, level_cols, m_random, p, local_ptr, L1_inv, C, T, dense)
+    _eliminate_first_block(structure, X.shape[1], local_ptr, L1_inv, C, T, dense)
     return _cholesky_tail(T), log_det
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _working_response(y, weights, offset, eta, mu, family, link, w, z):
+    """The working weights w = weight·(dμ/dη)²/V(μ) and response z = η - offset + (y - μ)/(dμ/dη)."""
+    for i in range(len(y)):
+        d = _mu_eta(eta[i], mu[i], link)
+        w[i] = weights[i] * d * d / variance(mu[i], family)
+        z[i] = eta[i] - offset[i] + (y[i] - mu[i]) / d
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
+    """Σ_i w_i (each pair of row i's entries): the first block's per level (L1), its coupling to the
+    tail entries of the row (C), and the tail's lower triangle (T): later blocks, then X, then z."""
+    codes, _, tail_cols, _, m_random, level_ptr, _, row_local = structure
+    L1, _, C, T = factors
+    q, r, p = zl1.shape[1], zlt.shape[1], X.shape[1]
+    L1[:] = 0.0
+    C[:] = 0.0
+    T[:] = 0.0
+    wz1 = np.empty(q)
+    zrow = m_random + p
+    for i in range(len(w)):
+        j, wi, zi = codes[i], w[i], z[i]
+        for a in range(q):
+            wz1[a] = wi * zl1[i, a]
+        for a in range(q):
+            for b in range(a + 1):
+                L1[j, a, b] += wz1[a] * zl1[i, b]
+        base = local_ptr[j]
+        random_j = level_ptr[j + 1] - level_ptr[j]
+        for e in range(r):
+            g, v = tail_cols[i, e], zlt[i, e]
+            local = base + row_local[i, e] * q
+            for b in range(q):
+                C[local + b] += v * wz1[b]
+            wv = wi * v
+            for f in range(e + 1):
+                T[g, tail_cols[i, f]] += wv * zlt[i, f]
+            for k in range(p):
+                T[m_random + k, g] += wv * X[i, k]
+            T[zrow, g] += wv * zi
+        for k in range(p):
+            xk = X[i, k]
+            wx = wi * xk
+            local = base + (random_j + k) * q
+            for b in range(q):
+                C[local + b] += xk * wz1[b]
+            for k2 in range(k + 1):
+                T[m_random + k, m_random + k2] += wx * X[i, k2]
+            T[zrow, m_random + k] += wx * zi
+        local = base + (random_j + p) * q
+        for b in range(q):
+            C[local + b] += zi * wz1[b]
+        T[zrow, zrow] += wi * zi * zi
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _factor_levels(L1, L1_inv):
-    """L_j L_j' = Λ'Z_j'W Z_jΛ + I for each level, in place, and L_j⁻¹; returns Σ log|L_j|."""
+    """L_j L_j' = Λ'Z_j'W Z_jΛ + I for each level, in place, and L_j⁻¹ (both lower triangular, zero
+    above the diagonal); returns Σ log|L_j|."""
     J, q = L1.shape[0], L1.shape[1]
+    L1_inv[:] = 0.0
     log_det = 0.0
     for j in range(J):
         for a in range(q):
@@ -119,23 +163,22 @@ def _factor_levels(L1, L1_inv):
     return log_det
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _tail_index(level_ptr, level_cols, m_random, j, a):
-    """The tail column of row a of level j's coupling block: a later-block column, then X, then z."""
-    random_j = level_ptr[j + 1] - level_ptr[j]
-    return level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
-
-
 @numba.njit(cache=True, error_model="numpy")
-def _eliminate_first_block(level_ptr, level_cols, m_random, p, local_ptr, L1_inv, C, T, dense):
-    """T -= Σ_j C_j (L_j L_j')⁻¹ C_j': level by level, or as one product D D' when dense."""
+def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
+    """T -= Σ_j S_j S_j' with S_j = C_j L_j^{-T}: level by level over the tail columns each level
+    meets, or, when the levels meet most of them (crossed factors), as one product D D'."""
+    _, _, _, _, m_random, level_ptr, level_cols, _ = structure
     J, q, m = L1_inv.shape[0], L1_inv.shape[1], T.shape[0]
-    S = np.empty((np.max(np.diff(level_ptr)) + p + 1, q))
+    size_max = np.max(np.diff(level_ptr)) + p + 1
+    S = np.empty((size_max, q))
+    columns = np.empty(size_max, dtype=np.int64)
     D = np.zeros((m, J * q)) if dense else np.zeros((0, 0))
     for j in range(J):
-        size = level_ptr[j + 1] - level_ptr[j] + p + 1
+        random_j = level_ptr[j + 1] - level_ptr[j]
+        size = random_j + p + 1
         base = local_ptr[j]
-        for a in range(size):                           # S = C_j L_j^{-T}
+        for a in range(size):
+            columns[a] = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
             for b in range(q):
                 total = 0.0
                 for c in range(b + 1):
@@ -144,15 +187,15 @@ def _eliminate_first_block(level_ptr, level_cols, m_random, p, local_ptr, L1_inv
         if dense:
             for a in range(size):
                 for b in range(q):
-                    D[_tail_index(level_ptr, level_cols, m_random, j, a), j * q + b] = S[a, b]
+                    D[columns[a], j * q + b] = S[a, b]
             continue
         for a in range(size):
-            ga = _tail_index(level_ptr, level_cols, m_random, j, a)
+            ga = columns[a]
             for b in range(a + 1):
                 total = 0.0
                 for c in range(q):
                     total += S[a, c] * S[b, c]
-                T[ga, _tail_index(level_ptr, level_cols, m_random, j, b)] -= total
+                T[ga, columns[b]] -= total
     if dense:
         T -= D @ D.T
 
@@ -199,8 +242,9 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
         base = local_ptr[j]
         for b in range(q):
             rhs[b] = C[base + size * q + b]             # the working response's row
+        random_j = size - p
         for a in range(size):
-            g = _tail_index(level_ptr, level_cols, m_random, j, a)
+            g = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
             for b in range(q):
                 rhs[b] -= C[base + a * q + b] * x[g]
         for b in range(q):                              # u_j = L_j^{-T} L_j^{-1} rhs
@@ -242,15 +286,13 @@ def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
 @numba.njit(cache=True, error_model="numpy")
 def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors, u1, x,
           tolerance):
-    """lme4's pwrssUpdate from the linear predictor `eta` (overwritten, with `mu`, by those at the
-    modes): Newton steps, halved while the penalized deviance rises, until it changes by less than
+    """lme4's pwrssUpdate from the linear predictor `eta` and `mu` = μ(eta) (both overwritten by those at
+    the modes): Newton steps, halved while the penalized deviance rises, until it changes by less than
     `tolerance` (relative). As in lme4 the factors are those of the last step, formed at the
     linear predictor before it. Returns (status, iterations, log|L_1|, penalized deviance)."""
     n = len(y)
     previous = np.empty(n)
     u1_previous, x_previous = np.empty_like(u1), np.empty_like(x)
-    for i in range(n):
-        mu[i] = linkinv(eta[i], link)
     old = np.inf
     for iteration in range(1, MAX_ITERATIONS + 1):
         status, log_det = factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense,
