@@ -18,6 +18,7 @@ import scipy.stats
 from ..errors import DataError
 from ..vocabulary import FAMILIES, LINKS, family_name, link_name
 from .design import Factor, evaluate
+from .vector_math import exp_into, log_into
 
 EPSILON = np.finfo(float).eps
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -100,10 +101,47 @@ def deviance_residual(y, mu, weight, family):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def linkinv_into(eta, mu, link):
+    """μ = g⁻¹(η) row by row, vectorized for the logit and log links (the usual ones)."""
+    if link == LOGIT:
+        exp_into(-eta, mu)
+        for i in range(len(mu)):
+            mu[i] = min(max(1.0 / (1.0 + mu[i]), EPSILON), 1.0 - EPSILON)
+    elif link == LOG:
+        exp_into(eta, mu)
+        for i in range(len(mu)):
+            mu[i] = max(mu[i], EPSILON)
+    else:
+        for i in range(len(mu)):
+            mu[i] = linkinv(eta[i], link)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def deviance_total(y, mu, weights, family):
+    """Σ d_i(μ_i): the sum of deviance_residual over the rows, with vectorized logarithms."""
+    n = len(y)
+    ratio, log_ratio = np.empty(n), np.empty(n)
+    for i in range(n):
+        ratio[i] = y[i] / mu[i] if y[i] > 0.0 else 1.0
+    log_into(ratio, log_ratio)
+    total = 0.0
+    if family == BINOMIAL:
+        log_complement = np.empty(n)
+        for i in range(n):
+            ratio[i] = (1.0 - y[i]) / (1.0 - mu[i]) if y[i] < 1.0 else 1.0
+        log_into(ratio, log_complement)
+        for i in range(n):
+            total += 2.0 * weights[i] * (y[i] * log_ratio[i] + (1.0 - y[i]) * log_complement[i])
+    else:
+        for i in range(n):
+            total += 2.0 * weights[i] * (y[i] * log_ratio[i] - (y[i] - mu[i]))
+    return total
+
+
+@numba.njit(cache=True, error_model="numpy")
 def linkinv_array(eta, link):
     out = np.empty_like(eta)
-    for i in range(len(eta)):
-        out[i] = linkinv(eta[i], link)
+    linkinv_into(eta, out, link)
     return out
 
 

@@ -25,7 +25,7 @@ from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
 from .optimize import OptSummary, is_singular, optimize
-from .pirls import TOLERANCE, agq_deviance, factor, log_likelihood, pirls, scaled_rows
+from .pirls import TOLERANCE, agq_deviance, factor, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,21 @@ class Start:
 
 @dataclass(frozen=True)
 class Workspace:
-    """The arrays one PIRLS run fills: the factors (L1, L1_inv, C, T), the modes, η and μ."""
+    """The arrays one PIRLS run fills: ZΛ, the offset, η and μ, the modes, the factors (L1, L1_inv, C, T)."""
     local_ptr: np.ndarray
     dense: bool
-    factors: tuple
-    u_first: np.ndarray
-    x: np.ndarray
+    zl1: np.ndarray
+    zlt: np.ndarray
+    offset: np.ndarray
     eta: np.ndarray
     mu: np.ndarray
+    u_first: np.ndarray
+    x: np.ndarray
+    factors: tuple
+
+    @property
+    def arrays(self):
+        return (self.zl1, self.zlt, self.offset, self.eta, self.mu, self.u_first, self.x, *self.factors)
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,8 @@ class GlmmDeviance:
         self.knots, self.knot_weights = gauss_hermite(nAGQ)
         self.X = np.ascontiguousarray(design.X, dtype=float)
         self.layouts = {p: self.structure.layout(p) for p in (0, design.p)}
-        self.lambda_index = self._lambda_index()
+        self.lambda_index = tuple(self._lambda_index())
+        self.no_beta = np.zeros(0)
 
     @property
     def n_theta(self):
@@ -229,26 +237,21 @@ class GlmmDeviance:
 
     def workspace(self, p):
         """The arrays one PIRLS run fills, with p columns of X in the tail (solving for β) or none."""
-        s = self.structure
+        s, n = self.structure, self.design.n
         local_ptr, dense = self.layouts[p]
         m = s.m_random + p + 1
-        return Workspace(local_ptr, dense, (np.empty((s.nlevels, s.q, s.q)), np.empty((s.nlevels, s.q, s.q)),
-                                            np.empty(local_ptr[-1]), np.empty((m, m))),
-                         np.empty((s.nlevels, s.q)), np.empty(m - 1), np.empty(self.design.n), np.empty(self.design.n))
+        return Workspace(local_ptr, dense, np.empty_like(s.z1), np.empty_like(s.tail_z), np.empty(n), np.empty(n),
+                         np.empty(n), np.empty((s.nlevels, s.q)), np.empty(m - 1),
+                         (np.empty((s.nlevels, s.q, s.q)), np.empty((s.nlevels, s.q, s.q)), np.empty(local_ptr[-1]),
+                          np.empty((m, m))))
 
     def _pirls(self, theta, beta, start, work):
         """PIRLS into `work` from the linear predictor and μ of `start`: (iterations, log|L_1|, penalized deviance)."""
-        s, r = self.structure, self.response
-        zl1, zlt = self.scaled_z(theta)
-        X = self.X if beta is None else self.X[:, :0]
-        offset = r.offset if beta is None else r.offset + self.X @ beta
-        work.u_first[:] = 0.0
-        work.x[:] = 0.0
-        work.eta[:] = start.eta
-        work.mu[:] = start.mu
-        status, iterations, log_det, value = pirls(
-            r.y, r.weights, offset, work.eta, work.mu, r.family.code, r.family.link_code, s.arrays, zl1, zlt, X,
-            work.local_ptr, work.dense, work.factors, work.u_first, work.x, TOLERANCE)
+        r = self.response
+        status, iterations, log_det, value = run_pirls(
+            theta, self.no_beta if beta is None else np.asarray(beta, dtype=float), start.eta, start.mu,
+            (r.y, r.weights, r.offset, r.family.code, r.family.link_code), self.structure.arrays, self.lambda_index,
+            self.X, work.arrays, work.local_ptr, work.dense, TOLERANCE)
         if status:
             raise ModelError(f"{PIRLS_FAILURES[status]} at θ = {np.round(theta, 6).tolist()}; the model may be "
                              "too complex for the data (simplify the random effects) or a predictor needs rescaling")
@@ -276,14 +279,14 @@ class GlmmDeviance:
 
         def deviance(params):
             params = np.asarray(params, dtype=float)
-            theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]
+            theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]    # views, not copies
             _, log_det, value = self._pirls(theta, beta, start, work)
             return self._value(theta, work, log_det, value, agq=not solve_beta and self.nAGQ > 1)
         return deviance
 
     def value(self, modes):
         """The deviance at PIRLS's result (Laplace, or AGQ for nAGQ > 1 when β was given)."""
-        work = Workspace(None, None, modes.factors, modes.u_first, modes.x, modes.eta, modes.mu)
+        work = Workspace(None, None, None, None, None, modes.eta, modes.mu, modes.u_first, modes.x, modes.factors)
         return self._value(modes.theta, work, modes.log_det_first, modes.penalized_deviance, agq=self.nAGQ > 1)
 
     def _value(self, theta, work, log_det_first, penalized_deviance, agq):
@@ -303,8 +306,8 @@ class GlmmDeviance:
         s, r, p = self.structure, self.response, self.design.p
         zl1, zlt = self.scaled_z(modes.theta)
         work = self.workspace(p)
-        status, _ = factor(r.y, r.weights, r.offset + self.X @ modes.beta, modes.eta, modes.mu, r.family.code,
-                           r.family.link_code, s.arrays, zl1, zlt, self.X, work.local_ptr, work.dense, work.factors)
+        status, _ = factor(r.y, r.weights, r.offset, modes.eta, modes.mu, r.family.code, r.family.link_code, s.arrays,
+                           zl1, zlt, self.X, work.local_ptr, work.dense, work.factors)
         if status:
             raise ModelError("the fixed-effects cross-product matrix is singular at the fit")
         T = work.factors[3]

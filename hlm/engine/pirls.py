@@ -24,7 +24,18 @@ import math
 import numba
 import numpy as np
 
-from .family import BINOMIAL, LOG, LOGIT, deviance_residual, linkinv, mu_eta, variance
+from .family import (
+    BINOMIAL,
+    LOG,
+    LOGIT,
+    POISSON,
+    deviance_residual,
+    deviance_total,
+    linkinv,
+    linkinv_into,
+    mu_eta,
+    variance,
+)
 
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit
@@ -78,10 +89,12 @@ def factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, lo
 
 @numba.njit(cache=True, error_model="numpy")
 def _working_response(y, weights, offset, eta, mu, family, link, w, z):
-    """The working weights w = weight·(dμ/dη)²/V(μ) and response z = η - offset + (y - μ)/(dμ/dη)."""
+    """The working weights w = weight·(dμ/dη)²/V(μ) and response z = η - offset + (y - μ)/(dμ/dη).
+    With a canonical link dμ/dη = V(μ) (lme4 clamps both alike), so w = weight·V(μ): loops that vectorize."""
+    canonical = (family == BINOMIAL and link == LOGIT) or (family == POISSON and link == LOG)
     for i in range(len(y)):
-        d = _mu_eta(eta[i], mu[i], link)
-        w[i] = weights[i] * d * d / variance(mu[i], family)
+        d = variance(mu[i], family) if canonical else _mu_eta(eta[i], mu[i], link)
+        w[i] = weights[i] * d if canonical else weights[i] * d * d / variance(mu[i], family)
         z[i] = eta[i] - offset[i] + (y[i] - mu[i]) / d
 
 
@@ -89,12 +102,15 @@ def _working_response(y, weights, offset, eta, mu, family, link, w, z):
 def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
     """Σ_i w_i (each pair of row i's entries): the first block's per level (L1), its coupling to the
     tail entries of the row (C), and the tail's lower triangle (T): later blocks, then X, then z."""
-    codes, _, tail_cols, _, m_random, level_ptr, _, row_local = structure
     L1, _, C, T = factors
-    q, r, p = zl1.shape[1], zlt.shape[1], X.shape[1]
     L1[:] = 0.0
     C[:] = 0.0
     T[:] = 0.0
+    if zl1.shape[1] == 1:
+        _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T)
+        return
+    codes, _, tail_cols, _, m_random, level_ptr, _, row_local = structure
+    q, r, p = zl1.shape[1], zlt.shape[1], X.shape[1]
     wz1 = np.empty(q)
     zrow = m_random + p
     for i in range(len(w)):
@@ -129,6 +145,39 @@ def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
         local = base + (random_j + p) * q
         for b in range(q):
             C[local + b] += zi * wz1[b]
+        T[zrow, zrow] += wi * zi * zi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T):
+    """_cross_products for a first block of one column (random intercepts): the same sums
+    without the loops over its columns, which cost more than the sums."""
+    codes, _, tail_cols, _, m_random, level_ptr, _, row_local = structure
+    r, p = zlt.shape[1], X.shape[1]
+    zrow = m_random + p
+    for i in range(len(w)):
+        j, wi, zi = codes[i], w[i], z[i]
+        wa = wi * zl1[i, 0]
+        L1[j, 0, 0] += wa * zl1[i, 0]
+        base = local_ptr[j]
+        random_j = level_ptr[j + 1] - level_ptr[j]
+        for e in range(r):
+            g, v = tail_cols[i, e], zlt[i, e]
+            C[base + row_local[i, e]] += v * wa
+            wv = wi * v
+            for f in range(e + 1):
+                T[g, tail_cols[i, f]] += wv * zlt[i, f]
+            for k in range(p):
+                T[m_random + k, g] += wv * X[i, k]
+            T[zrow, g] += wv * zi
+        for k in range(p):
+            xk = X[i, k]
+            wx = wi * xk
+            C[base + random_j + k] += xk * wa
+            for k2 in range(k + 1):
+                T[m_random + k, m_random + k2] += wx * X[i, k2]
+            T[zrow, m_random + k] += wx * zi
+        C[base + random_j + p] += zi * wa
         T[zrow, zrow] += wi * zi * zi
 
 
@@ -238,15 +287,16 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
         x[a] = total / T[a, a]
     rhs, half = np.empty(q), np.empty(q)
     for j in range(J):
-        size = level_ptr[j + 1] - level_ptr[j] + p
+        start, random_j = level_ptr[j], level_ptr[j + 1] - level_ptr[j]
         base = local_ptr[j]
         for b in range(q):
-            rhs[b] = C[base + size * q + b]             # the working response's row
-        random_j = size - p
-        for a in range(size):
-            g = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
+            rhs[b] = C[base + (random_j + p) * q + b]   # the working response's row
+        for a in range(random_j):                       # minus the later blocks' and X's rows times x
             for b in range(q):
-                rhs[b] -= C[base + a * q + b] * x[g]
+                rhs[b] -= C[base + a * q + b] * x[level_cols[start + a]]
+        for k in range(p):
+            for b in range(q):
+                rhs[b] -= C[base + (random_j + k) * q + b] * x[m_random + k]
         for b in range(q):                              # u_j = L_j^{-T} L_j^{-1} rhs
             total = 0.0
             for c in range(b + 1):
@@ -258,8 +308,8 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
                 total += L1_inv[j, c, b] * half[c]
             u1[j, b] = total
     for i in range(len(eta)):
-        total = offset[i]
-        for b in range(q):
+        total = offset[i] + zl1[i, 0] * u1[codes[i], 0]
+        for b in range(1, q):
             total += zl1[i, b] * u1[codes[i], b]
         for e in range(r):
             total += zlt[i, e] * x[tail_cols[i, e]]
@@ -271,10 +321,8 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
 @numba.njit(cache=True, error_model="numpy")
 def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
     """Σ d_i(μ_i) + |u|², updating μ = μ(η)."""
-    total = 0.0
-    for i in range(len(y)):
-        mu[i] = linkinv(eta[i], link)
-        total += deviance_residual(y[i], mu[i], weights[i], family)
+    linkinv_into(eta, mu, link)
+    total = deviance_total(y, mu, weights, family)
     for j in range(u1.shape[0]):
         for b in range(u1.shape[1]):
             total += u1[j, b] ** 2
@@ -317,6 +365,28 @@ def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, loc
             return HALVING_FAILED, iteration, log_det, value
         old = value
     return NO_CONVERGENCE, MAX_ITERATIONS, log_det, old
+
+
+@numba.njit(cache=True, error_model="numpy")
+def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_index, X, work, local_ptr, dense,
+              tolerance):
+    """PIRLS at θ from the linear predictor start_eta (μ start_mu), all in `work` (zl1, zlt, offset,
+    eta, mu, u1, x and the factors L1, L1_inv, C, T): with beta of length 0 it solves for β too,
+    else β is part of the offset. One call per evaluation of the deviance."""
+    y, weights, base_offset, family, link = response
+    zl1, zlt, offset, eta, mu, u1, x, L1, L1_inv, C, T = work
+    scaled_rows(theta, structure[1], lambda_index[0], zl1)
+    scaled_rows(theta, structure[3], lambda_index[1], zlt)
+    solve_beta = len(beta) == 0
+    offset[:] = base_offset
+    if not solve_beta:
+        offset += X @ beta
+    eta[:] = start_eta
+    mu[:] = start_mu
+    u1[:] = 0.0
+    x[:] = 0.0
+    return pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X if solve_beta else X[:, :0],
+                 local_ptr, dense, (L1, L1_inv, C, T), u1, x, tolerance)
 
 
 @numba.njit(cache=True, error_model="numpy")
