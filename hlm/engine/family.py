@@ -13,7 +13,6 @@ from functools import cached_property
 import numba
 import numpy as np
 import scipy.special
-import scipy.stats
 
 from ..errors import DataError
 from ..vocabulary import FAMILIES, LINKS, family_name, link_name
@@ -46,7 +45,7 @@ class Family:
 
     def linkfun(self, mu):
         """η from μ: only for the starting values (R's family$linkfun)."""
-        return {"logit": scipy.special.logit, "probit": scipy.stats.norm.ppf,
+        return {"logit": scipy.special.logit, "probit": scipy.special.ndtri,
                 "cloglog": lambda m: np.log(-np.log1p(-m)), "log": np.log}[self.link](mu)
 
     def linkinv(self, eta):

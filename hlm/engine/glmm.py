@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
-import scipy.stats
+import scipy.special
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
@@ -249,7 +249,7 @@ class GlmmDeviance:
         """PIRLS into `work` from the linear predictor and μ of `start`: (iterations, log|L_1|, penalized deviance)."""
         r = self.response
         status, iterations, log_det, value = run_pirls(
-            theta, self.no_beta if beta is None else np.asarray(beta, dtype=float), start.eta, start.mu,
+            theta, self.no_beta if beta is None else np.array(beta, dtype=float), start.eta, start.mu,
             (r.y, r.weights, r.offset, r.family.code, r.family.link_code), self.structure.arrays, self.lambda_index,
             self.X, work.arrays, work.local_ptr, work.dense, TOLERANCE)
         if status:
@@ -264,7 +264,7 @@ class GlmmDeviance:
 
     def modes(self, theta, beta, start):
         """PIRLS from `start` (a Start); with beta None it solves for β as well."""
-        theta = np.asarray(theta, dtype=float)
+        theta = np.array(theta, dtype=float)
         work = self.workspace(self.design.p if beta is None else 0)
         iterations, log_det, value = self._pirls(theta, beta, start, work)
         beta = work.x[self.structure.m_random:] if beta is None else np.asarray(beta, dtype=float)
@@ -278,8 +278,8 @@ class GlmmDeviance:
         work, n_theta = self.workspace(self.design.p if solve_beta else 0), self.n_theta
 
         def deviance(params):
-            params = np.asarray(params, dtype=float)
-            theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]    # views, not copies
+            params = np.array(params, dtype=float)      # writable (nlopt's are not): one compiled kernel
+            theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]
             _, log_det, value = self._pirls(theta, beta, start, work)
             return self._value(theta, work, log_det, value, agq=not solve_beta and self.nAGQ > 1)
         return deviance
@@ -660,7 +660,7 @@ class GeneralizedLinearMixedModel:
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         z = self.fixef.to_numpy() / se
         return pd.DataFrame({"Estimate": self.fixef, "Std. Error": se, "z value": z,
-                             "Pr(>|z|)": 2 * scipy.stats.norm.sf(np.abs(z))}, index=self.fixef.index)
+                             "Pr(>|z|)": 2 * scipy.special.ndtr(-np.abs(z))}, index=self.fixef.index)
 
     @cached_property
     def _conditional_modes(self):

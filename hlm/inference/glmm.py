@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import scipy.stats
+import scipy.special
 
 from ..engine.covariance import varpar_names
 from ..engine.design import build_design
@@ -79,7 +79,7 @@ class GlmerModel(GeneralizedLinearMixedModel):
         names = varpar_names(self)[:-1] + list(self.design.fixed_names)   # no sigma: no scale parameter
         limits = np.full((len(names), 2), np.nan)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        limits[-len(se):] = self.fixef.to_numpy()[:, None] + se[:, None] * scipy.stats.norm.ppf([alpha, 1 - alpha])
+        limits[-len(se):] = self.fixef.to_numpy()[:, None] + se[:, None] * scipy.special.ndtri([alpha, 1 - alpha])
         return pd.DataFrame(limits, index=names, columns=[f"{100 * alpha:.3g} %", f"{100 * (1 - alpha):.3g} %"])
 
     def ratios(self, level=0.95):
