@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.special
+import threadpoolctl
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
@@ -34,6 +35,7 @@ BOUNDARY_TOLERANCE = 1e-5    # glmerControl's boundary.tol
 OPTIMIZERS = ("bobyqa", "nelder_mead")   # glmerControl's defaults, one per stage
 HESSIAN_TOLERANCE = 1e-6     # check.conv.hess
 GRADIENT_TOLERANCE = 0.002   # check.conv.grad
+COMPLETE_SHARE = 0.5         # a first block whose levels meet this share of the later columns is stored dense
 STAGE2_FTOL = 1e-9           # absolute change of the deviance at which the second stage stops
 PIRLS_FAILURES = {1: "the penalized least squares system is not positive definite",
                   2: f"PIRLS did not converge in {100} iterations",
@@ -56,7 +58,8 @@ class Structure:
     The first block's level of each row (`codes`, values `z1`); each row's entries in the later
     blocks (`tail_cols`, the global column, and `tail_z`, the value of Z); and per level of the
     first block the sorted later-block columns it meets (`level_cols[level_ptr[j]:level_ptr[j+1]]`,
-    each row's entry at `row_local` in that list).
+    each row's entry at `row_local` in that list) -- all of them when the levels meet most
+    (crossed factors), so that the coupling is one dense array.
     """
     blocks: tuple
     codes: np.ndarray
@@ -78,14 +81,21 @@ class Structure:
                                      for k, block in enumerate(rest)] or [np.zeros((n, 0), dtype=np.int64)])
         tail_cols = tail_cols.astype(np.int64).reshape(n, -1)
         tail_z = np.column_stack([b.matrix for b in rest]) if rest else np.zeros((n, 0))
-        width = max(int(offsets[-1]), 1)
+        m_random, width = int(offsets[-1]), max(int(offsets[-1]), 1)
         keys = (first.codes[:, None].astype(np.int64) * width + tail_cols).ravel()
         unique = np.unique(keys)
+        if m_random and len(unique) >= COMPLETE_SHARE * first.nlevels * m_random:
+            unique = np.arange(first.nlevels * m_random)   # crossed: every level meets every column
         level_ptr = np.searchsorted(unique // width, np.arange(first.nlevels + 1)).astype(np.int64)
         row_local = np.searchsorted(unique, keys) - level_ptr[np.repeat(first.codes, tail_cols.shape[1])]
         return cls(tuple(blocks), first.codes.astype(np.int64), np.ascontiguousarray(first.matrix, dtype=float),
-                   tail_cols, np.ascontiguousarray(tail_z, dtype=float), int(offsets[-1]), level_ptr,
+                   tail_cols, np.ascontiguousarray(tail_z, dtype=float), m_random, level_ptr,
                    (unique % width).astype(np.int64), row_local.reshape(tail_cols.shape).astype(np.int64))
+
+    @property
+    def complete(self):
+        """Does every level of the first block meet every later-block column (as crossed factors do)?"""
+        return bool(self.m_random) and len(self.level_cols) == self.nlevels * self.m_random
 
     @property
     def nlevels(self):
@@ -103,13 +113,10 @@ class Structure:
 
     def layout(self, p):
         """(local_ptr, dense) with p columns of X in the tail: where each level's coupling block (its
-        later-block columns, X, z) starts in C, and whether the levels meet so many tail columns
-        (crossed factors) that one dense product eliminates the first block faster than level by level."""
+        later-block columns, X, z) starts in C, and whether C is one dense (J, m, q) array (a
+        complete structure), whose share of the tail one matrix product eliminates."""
         sizes = np.diff(self.level_ptr) + p + 1
-        local_ptr = np.concatenate([[0], np.cumsum(sizes * self.q)]).astype(np.int64)
-        m = self.m_random + p + 1
-        dense = 4 * float(np.sum(sizes.astype(float) ** 2)) >= m * m * self.nlevels and m * self.nlevels * self.q <= 4e6
-        return local_ptr, bool(dense)
+        return np.concatenate([[0], np.cumsum(sizes * self.q)]).astype(np.int64), self.complete
 
 
 @dataclass(frozen=True)
@@ -338,16 +345,16 @@ class GlmmDeviance:
         return self._split(out, diagonal_blocks=True)
 
     def _coupling(self, modes):
-        """The later blocks' rows of L21 = C L1^{-T} as a dense (mR, J q) array."""
+        """The later blocks' rows of L21 (C_j L_j^{-T}, which the factors hold) as a dense (mR, J q) array."""
         s, q = self.structure, self.structure.q
         local_ptr, _ = self.layouts[len(modes.x) - s.m_random]
         rows, cols, values = [], [], []
         for j in range(s.nlevels):
             count = s.level_ptr[j + 1] - s.level_ptr[j]
-            block = modes.factors[2][local_ptr[j]:local_ptr[j] + count * q].reshape(count, q) @ modes.factors[1][j].T
+            block = modes.factors[2][local_ptr[j]:local_ptr[j] + count * q]
             rows.append(np.repeat(s.level_cols[s.level_ptr[j]:s.level_ptr[j + 1]], q))
             cols.append(np.tile(j * q + np.arange(q), count))
-            values.append(block.ravel())
+            values.append(block)
         return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(s.m_random, s.nlevels * q)).toarray()
 
@@ -396,7 +403,14 @@ def check_nagq(nAGQ, design):
 
 
 def fit_glmm(design, response, nAGQ=1, optimizers=OPTIMIZERS, control=None, model_class=None):
-    """Fit a built Design and GlmResponse as glmer does; `model_class` as in fit_design."""
+    """Fit a built Design and GlmResponse as glmer does; `model_class` as in fit_design. BLAS
+    runs on one thread: its calls are small, and on a busy machine spinning threads cost more
+    than they save."""
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        return _fit(design, response, nAGQ, optimizers, control, model_class)
+
+
+def _fit(design, response, nAGQ, optimizers, control, model_class):
     check_nagq(nAGQ, design)
     optimizers = _stage_optimizers(optimizers)
     deviance = GlmmDeviance(design, response, nAGQ)

@@ -40,6 +40,7 @@ from .family import (
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit
 TOLERANCE = 1e-7            # glmerControl's tolPwrss: relative change of the penalized deviance
+LAPACK_SIZE = 64            # tails larger than this are factored by LAPACK
 NOT_POSITIVE_DEFINITE, NO_CONVERGENCE, HALVING_FAILED = 1, 2, 3
 
 
@@ -214,14 +215,14 @@ def _factor_levels(L1, L1_inv):
 
 @numba.njit(cache=True, error_model="numpy")
 def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
-    """T -= Σ_j S_j S_j' with S_j = C_j L_j^{-T}: level by level over the tail columns each level
-    meets, or, when the levels meet most of them (crossed factors), as one product D D'."""
+    """C_j becomes S_j = C_j L_j^{-T} (in place: the rows of L21) and T -= Σ_j S_j S_j': level by
+    level over the tail columns each level meets, or, when every level meets every later-block
+    column (a complete structure: crossed factors), as one matrix product."""
     _, _, _, _, m_random, level_ptr, level_cols, _ = structure
     J, q, m = L1_inv.shape[0], L1_inv.shape[1], T.shape[0]
     size_max = np.max(np.diff(level_ptr)) + p + 1
-    S = np.empty((size_max, q))
+    row = np.empty(q)
     columns = np.empty(size_max, dtype=np.int64)
-    D = np.zeros((m, J * q)) if dense else np.zeros((0, 0))
     for j in range(J):
         random_j = level_ptr[j + 1] - level_ptr[j]
         size = random_j + p + 1
@@ -229,31 +230,46 @@ def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
         for a in range(size):
             columns[a] = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
             for b in range(q):
+                row[b] = C[base + a * q + b]
+            for b in range(q):
                 total = 0.0
                 for c in range(b + 1):
-                    total += C[base + a * q + c] * L1_inv[j, b, c]
-                S[a, b] = total
+                    total += row[c] * L1_inv[j, b, c]
+                C[base + a * q + b] = total
         if dense:
-            for a in range(size):
-                for b in range(q):
-                    D[columns[a], j * q + b] = S[a, b]
             continue
         for a in range(size):
             ga = columns[a]
             for b in range(a + 1):
                 total = 0.0
                 for c in range(q):
-                    total += S[a, c] * S[b, c]
+                    total += C[base + a * q + c] * C[base + b * q + c]
                 T[ga, columns[b]] -= total
-    if dense:
-        T -= D @ D.T
+    if dense:                                           # C is (J, m, q): T -= Σ_j S_j S_j'
+        S = np.ascontiguousarray(C.reshape(J, m, q).transpose(0, 2, 1)).reshape(J * q, m)
+        T -= S.T @ S
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _cholesky_tail(T):
     """Lower Cholesky factor of T in place; the last pivot (the working response's penalized
-    residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE."""
+    residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE. Large tails go to LAPACK (called
+    with BLAS on one thread, see glmm.fit_glmm), small ones are faster in this loop."""
     m = T.shape[0]
+    if m > LAPACK_SIZE:
+        try:
+            T[:m - 1, :m - 1] = np.linalg.cholesky(np.ascontiguousarray(T[:m - 1, :m - 1]))
+        except Exception:  # noqa: BLE001 -- numba can catch only Exception, not LinAlgError
+            return NOT_POSITIVE_DEFINITE
+        total = T[m - 1, m - 1]
+        for c in range(m - 1):                          # the last row: forward substitution
+            value = T[m - 1, c]
+            for k in range(c):
+                value -= T[m - 1, k] * T[c, k]
+            T[m - 1, c] = value / T[c, c]
+            total -= T[m - 1, c] ** 2
+        T[m - 1, m - 1] = math.sqrt(max(total, 0.0))
+        return 0
     for c in range(m):
         total = T[c, c]
         for k in range(c):
@@ -285,7 +301,7 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
         for b in range(a + 1, m - 1):
             total -= T[b, a] * x[b]
         x[a] = total / T[a, a]
-    rhs, half = np.empty(q), np.empty(q)
+    rhs = np.empty(q)
     for j in range(J):
         start, random_j = level_ptr[j], level_ptr[j + 1] - level_ptr[j]
         base = local_ptr[j]
@@ -297,15 +313,10 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
         for k in range(p):
             for b in range(q):
                 rhs[b] -= C[base + (random_j + k) * q + b] * x[m_random + k]
-        for b in range(q):                              # u_j = L_j^{-T} L_j^{-1} rhs
-            total = 0.0
-            for c in range(b + 1):
-                total += L1_inv[j, b, c] * rhs[c]
-            half[b] = total
-        for b in range(q):
+        for b in range(q):                              # u_j = L_j^{-T} rhs (C holds S_j = C_j L_j^{-T})
             total = 0.0
             for c in range(b, q):
-                total += L1_inv[j, c, b] * half[c]
+                total += L1_inv[j, c, b] * rhs[c]
             u1[j, b] = total
     for i in range(len(eta)):
         total = offset[i] + zl1[i, 0] * u1[codes[i], 0]
