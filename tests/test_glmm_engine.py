@@ -65,7 +65,9 @@ def test_standard_errors(name):
     np.testing.assert_allclose(table["Std. Error"], values(ref["se"]), rtol=SE_RTOL)
     np.testing.assert_allclose(correlation(model.vcov.to_numpy()), correlation(ref["vcov"]), atol=SE_RTOL)
     np.testing.assert_allclose(table["z value"], values(ref["z"]), rtol=STOPPED_SHORT_RTOL)
-    np.testing.assert_allclose(np.log(table["Pr(>|z|)"]), np.log(values(ref["p"])), rtol=STOPPED_SHORT_RTOL)
+    # p on the log scale: relative for the tiny ones, within 0.2% for the others
+    np.testing.assert_allclose(np.log(table["Pr(>|z|)"]), np.log(values(ref["p"])), rtol=STOPPED_SHORT_RTOL,
+                               atol=2e-3)
 
 
 def correlation(vcov):

@@ -63,6 +63,9 @@ def scaled_rows(theta, z, index, out):
         for b in range(q):
             if index[a, b] >= 0:
                 lam[a, b] = theta[index[a, b]]
+    if q == 1:
+        out[:, 0] = z[:, 0] * lam[0, 0]
+        return
     for i in range(z.shape[0]):
         for b in range(q):
             total = 0.0
@@ -102,11 +105,17 @@ def _working_response(y, weights, offset, eta, mu, family, link, w, z):
 @numba.njit(cache=True, error_model="numpy")
 def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
     """Σ_i w_i (each pair of row i's entries): the first block's per level (L1), its coupling to the
-    tail entries of the row (C), and the tail's lower triangle (T): later blocks, then X, then z."""
+    tail entries of the row (C), and the tail's lower triangle (T): later blocks, then X, then z
+    (X with X and with z by matrix products)."""
     L1, _, C, T = factors
     L1[:] = 0.0
     C[:] = 0.0
     T[:] = 0.0
+    m_random, p = structure[4], X.shape[1]
+    if p:                                               # X'WX and z'WX by matrix products
+        weighted = X * w.reshape(-1, 1)
+        T[m_random:m_random + p, m_random:m_random + p] = np.tril(weighted.T @ X)
+        T[m_random + p, m_random:m_random + p] = weighted.T @ z
     if zl1.shape[1] == 1:
         _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T)
         return
@@ -135,14 +144,9 @@ def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
                 T[m_random + k, g] += wv * X[i, k]
             T[zrow, g] += wv * zi
         for k in range(p):
-            xk = X[i, k]
-            wx = wi * xk
             local = base + (random_j + k) * q
             for b in range(q):
-                C[local + b] += xk * wz1[b]
-            for k2 in range(k + 1):
-                T[m_random + k, m_random + k2] += wx * X[i, k2]
-            T[zrow, m_random + k] += wx * zi
+                C[local + b] += X[i, k] * wz1[b]
         local = base + (random_j + p) * q
         for b in range(q):
             C[local + b] += zi * wz1[b]
@@ -172,12 +176,7 @@ def _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T):
                 T[m_random + k, g] += wv * X[i, k]
             T[zrow, g] += wv * zi
         for k in range(p):
-            xk = X[i, k]
-            wx = wi * xk
-            C[base + random_j + k] += xk * wa
-            for k2 in range(k + 1):
-                T[m_random + k, m_random + k2] += wx * X[i, k2]
-            T[zrow, m_random + k] += wx * zi
+            C[base + random_j + k] += X[i, k] * wa
         C[base + random_j + p] += zi * wa
         T[zrow, zrow] += wi * zi * zi
 
@@ -227,17 +226,22 @@ def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
         random_j = level_ptr[j + 1] - level_ptr[j]
         size = random_j + p + 1
         base = local_ptr[j]
-        for a in range(size):
-            columns[a] = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
-            for b in range(q):
-                row[b] = C[base + a * q + b]
-            for b in range(q):
-                total = 0.0
-                for c in range(b + 1):
-                    total += row[c] * L1_inv[j, b, c]
-                C[base + a * q + b] = total
+        if q == 1:
+            for a in range(size):
+                C[base + a] *= L1_inv[j, 0, 0]
+        else:
+            for a in range(size):
+                for b in range(q):
+                    row[b] = C[base + a * q + b]
+                for b in range(q):
+                    total = 0.0
+                    for c in range(b + 1):
+                        total += row[c] * L1_inv[j, b, c]
+                    C[base + a * q + b] = total
         if dense:
             continue
+        for a in range(size):
+            columns[a] = level_cols[level_ptr[j] + a] if a < random_j else m_random + a - random_j
         for a in range(size):
             ga = columns[a]
             for b in range(a + 1):
@@ -246,7 +250,7 @@ def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
                     total += C[base + a * q + c] * C[base + b * q + c]
                 T[ga, columns[b]] -= total
     if dense:                                           # C is (J, m, q): T -= Σ_j S_j S_j'
-        S = np.ascontiguousarray(C.reshape(J, m, q).transpose(0, 2, 1)).reshape(J * q, m)
+        S = C.reshape(J, m) if q == 1 else np.ascontiguousarray(C.reshape(J, m, q).transpose(0, 2, 1)).reshape(J * q, m)
         T -= S.T @ S
 
 
