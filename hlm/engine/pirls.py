@@ -309,6 +309,14 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
     for j in range(J):
         start, random_j = level_ptr[j], level_ptr[j + 1] - level_ptr[j]
         base = local_ptr[j]
+        if q == 1:                                      # the same without the loops over columns
+            total = C[base + random_j + p]
+            for a in range(random_j):
+                total -= C[base + a] * x[level_cols[start + a]]
+            for k in range(p):
+                total -= C[base + random_j + k] * x[m_random + k]
+            u1[j, 0] = L1_inv[j, 0, 0] * total
+            continue
         for b in range(q):
             rhs[b] = C[base + (random_j + p) * q + b]   # the working response's row
         for a in range(random_j):                       # minus the later blocks' and X's rows times x
@@ -400,8 +408,8 @@ def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_inde
     mu[:] = start_mu
     u1[:] = 0.0
     x[:] = 0.0
-    return pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X if solve_beta else X[:, :0],
-                 local_ptr, dense, (L1, L1_inv, C, T), u1, x, tolerance)
+    return pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt,
+                 X if solve_beta else np.empty((len(y), 0)), local_ptr, dense, (L1, L1_inv, C, T), u1, x, tolerance)
 
 
 @numba.njit(cache=True, error_model="numpy")
