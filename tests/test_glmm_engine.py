@@ -27,6 +27,16 @@ def test_deviance_function_is_lme4s(name):
     assert deviance_at(model, ref["par"]) == pytest.approx(ref["devfun_at_optimum"], abs=1e-6)
 
 
+@pytest.mark.parametrize("name", SECOND_STAGE)
+def test_prepared_first_step_changes_nothing(name):
+    # the optimizer's deviance (its first PIRLS step from products formed once) is the plain one
+    model = fit(name)
+    deviance = model.deviance_function
+    params = 1.01 * np.array(model.optsummary.final)
+    plain = deviance.value(deviance.modes(params[:deviance.n_theta], params[deviance.n_theta:], model.start))
+    assert deviance.objective(model.start, solve_beta=False)(params) == pytest.approx(plain, abs=1e-9)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_likelihood(name):
     # logLik(m), AIC(m), BIC(m), summary(m)$AICtab["deviance"]: within 1e-3, or higher than lme4's

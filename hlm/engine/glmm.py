@@ -26,7 +26,7 @@ from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
 from .optimize import OptSummary, is_singular, optimize
-from .pirls import TOLERANCE, agq_deviance, factor, log_likelihood, run_pirls, scaled_rows
+from .pirls import TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,11 @@ class Structure:
         return cls(tuple(blocks), first.codes.astype(np.int64), np.ascontiguousarray(first.matrix, dtype=float),
                    tail_cols, np.ascontiguousarray(tail_z, dtype=float), m_random, level_ptr,
                    (unique % width).astype(np.int64), row_local.reshape(tail_cols.shape).astype(np.int64))
+
+    @property
+    def scalar(self):
+        """Are all random effects one-column (random intercepts or one slope each)?"""
+        return all(block.q == 1 for block in self.blocks)
 
     @property
     def complete(self):
@@ -186,6 +191,8 @@ class GlmmDeviance:
         self.layouts = {p: self.structure.layout(p) for p in (0, design.p)}
         self.lambda_index = tuple(self._lambda_index())
         self.no_beta = np.zeros(0)
+        self.no_first_step = (np.zeros((0, 1, 1)), np.zeros(0), np.zeros((0, 0)), 0, np.zeros(0, dtype=np.int64),
+                              np.zeros(0, dtype=np.int64))
 
     @property
     def n_theta(self):
@@ -252,13 +259,14 @@ class GlmmDeviance:
                          (np.empty((s.nlevels, s.q, s.q)), np.empty((s.nlevels, s.q, s.q)), np.empty(local_ptr[-1]),
                           np.empty((m, m))))
 
-    def _pirls(self, theta, beta, start, work):
-        """PIRLS into `work` from the linear predictor and μ of `start`: (iterations, log|L_1|, penalized deviance)."""
+    def _pirls(self, theta, beta, start, work, first_step=None):
+        """PIRLS into `work` from the linear predictor and μ of `start` (and first_step's products, if
+        given): (iterations, log|L_1|, penalized deviance)."""
         r = self.response
         status, iterations, log_det, value = run_pirls(
             theta, self.no_beta if beta is None else np.array(beta, dtype=float), start.eta, start.mu,
             (r.y, r.weights, r.offset, r.family.code, r.family.link_code), self.structure.arrays, self.lambda_index,
-            self.X, work.arrays, work.local_ptr, work.dense, TOLERANCE)
+            self.X, work.arrays, work.local_ptr, work.dense, TOLERANCE, first_step or self.no_first_step)
         if status:
             raise ModelError(f"{PIRLS_FAILURES[status]} at θ = {np.round(theta, 6).tolist()}; the model may be "
                              "too complex for the data (simplify the random effects) or a predictor needs rescaling")
@@ -280,16 +288,26 @@ class GlmmDeviance:
 
     def objective(self, start, solve_beta):
         """The deviance as the optimizer calls it: of θ (β from PIRLS) when solve_beta, else of
-        (θ, β); PIRLS starts from `start` at every evaluation, as lme4's starts from lp0. One
+        (θ, β); PIRLS starts from `start` at every evaluation, as lme4's starts from lp0, so with
+        one-column random effects its first step is prepared once (pirls.first_step). One
         workspace serves every evaluation."""
         work, n_theta = self.workspace(self.design.p if solve_beta else 0), self.n_theta
+        first = None if solve_beta or not self.structure.scalar else self._first_step(start)
 
         def deviance(params):
             params = np.array(params, dtype=float)      # writable (nlopt's are not): one compiled kernel
             theta, beta = params[:n_theta], None if solve_beta else params[n_theta:]
-            _, log_det, value = self._pirls(theta, beta, start, work)
+            _, log_det, value = self._pirls(theta, beta, start, work, first)
             return self._value(theta, work, log_det, value, agq=not solve_beta and self.nAGQ > 1)
         return deviance
+
+    def _first_step(self, start):
+        r, s = self.response, self.structure
+        column_theta = np.concatenate([[self.lambda_index[0][0, 0]],
+                                       np.repeat([self.lambda_index[1][k, k] for k in range(len(s.blocks) - 1)],
+                                                 [b.nlevels for b in s.blocks[1:]])]).astype(np.int64)
+        return first_step(r.y, r.weights, r.offset, start.eta, start.mu, r.family.code, r.family.link_code, s.arrays,
+                          self.X, self.layouts[self.design.p][0], column_theta)
 
     def value(self, modes):
         """The deviance at PIRLS's result (Laplace, or AGQ for nAGQ > 1 when β was given)."""

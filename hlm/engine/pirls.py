@@ -356,18 +356,23 @@ def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
 
 @numba.njit(cache=True, error_model="numpy")
 def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors, u1, x,
-          tolerance):
+          tolerance, first):
     """lme4's pwrssUpdate from the linear predictor `eta` and `mu` = μ(eta) (both overwritten by those at
     the modes): Newton steps, halved while the penalized deviance rises, until it changes by less than
     `tolerance` (relative). As in lme4 the factors are those of the last step, formed at the
-    linear predictor before it. Returns (status, iterations, log|L_1|, penalized deviance)."""
+    linear predictor before it. `first` = (done, status, log|L_1|) says whether the first step's
+    factor is in `factors` already (from first_step's products). Returns (status, iterations,
+    log|L_1|, penalized deviance)."""
     n = len(y)
     previous = np.empty(n)
     u1_previous, x_previous = np.empty_like(u1), np.empty_like(x)
     old = np.inf
     for iteration in range(1, MAX_ITERATIONS + 1):
-        status, log_det = factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense,
-                                 factors)
+        if iteration == 1 and first[0]:
+            status, log_det = first[1], first[2]
+        else:
+            status, log_det = factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr,
+                                     dense, factors)
         if status:
             return status, iteration, log_det, old
         previous[:] = eta
@@ -392,10 +397,11 @@ def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, loc
 
 @numba.njit(cache=True, error_model="numpy")
 def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_index, X, work, local_ptr, dense,
-              tolerance):
+              tolerance, first_products):
     """PIRLS at θ from the linear predictor start_eta (μ start_mu), all in `work` (zl1, zlt, offset,
     eta, mu, u1, x and the factors L1, L1_inv, C, T): with beta of length 0 it solves for β too,
-    else β is part of the offset. One call per evaluation of the deviance."""
+    else β is part of the offset, and `first_products` (first_step), unless empty, gives the first
+    step's factor. One call per evaluation of the deviance."""
     y, weights, base_offset, family, link = response
     zl1, zlt, offset, eta, mu, u1, x, L1, L1_inv, C, T = work
     scaled_rows(theta, structure[1], lambda_index[0], zl1)
@@ -408,8 +414,76 @@ def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_inde
     mu[:] = start_mu
     u1[:] = 0.0
     x[:] = 0.0
+    first = (False, 0, 0.0)
+    if len(first_products[0]):
+        status, log_det = _first_step_factor(first_products, theta, beta, structure, local_ptr, dense,
+                                             (L1, L1_inv, C, T))
+        first = (True, status, log_det)
     return pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt,
-                 X if solve_beta else np.empty((len(y), 0)), local_ptr, dense, (L1, L1_inv, C, T), u1, x, tolerance)
+                 X if solve_beta else np.empty((len(y), 0)), local_ptr, dense, (L1, L1_inv, C, T), u1, x, tolerance,
+                 first)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def first_step(y, weights, base_offset, start_eta, start_mu, family, link, structure, X, local_ptr, column_theta):
+    """The cross-products of PIRLS's first step in glmer's second stage, computed once for all its
+    evaluations: every evaluation starts from the same linear predictor, so the first step has the
+    same weights, and its working response is z0 - Xβ. For one-column random effects Λ only
+    scales them, so they are formed without Λ, with X's columns (for the terms in β), in the
+    layout with p columns of X; _first_step_factor scales and combines them at each (θ, β).
+    column_theta: the position in θ of each column's λ, first block first."""
+    n = len(y)
+    m = structure[4] + X.shape[1] + 1
+    J = len(structure[5]) - 1
+    factors = (np.empty((J, 1, 1)), np.empty((J, 1, 1)), np.empty(local_ptr[-1]), np.empty((m, m)))
+    w, z = np.empty(n), np.empty(n)
+    _working_response(y, weights, base_offset, start_eta, start_mu, family, link, w, z)
+    _cross_products(w, z, structure, structure[1], structure[3], X, local_ptr, factors)
+    return factors[0], factors[2], factors[3], X.shape[1], local_ptr, column_theta
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _first_step_factor(first_products, theta, beta, structure, local_ptr, dense, factors):
+    """The first step's factor at (θ, β) from first_step's products: scaled by the λ of each block,
+    the working response's row combined as z0 - Xβ; then factored as `factor` does. Returns
+    (0 or an error code, log|L_1|)."""
+    raw_L1, raw_C, raw_T, p, raw_ptr, column_theta = first_products
+    _, _, _, _, m_random, level_ptr, level_cols, _ = structure
+    L1, L1_inv, C, T = factors
+    first = theta[column_theta[0]]
+    lam = np.empty(m_random)                            # λ of each later-block column
+    for g in range(m_random):
+        lam[g] = theta[column_theta[g + 1]]
+    zp = m_random + p
+    for j in range(L1.shape[0]):
+        L1[j, 0, 0] = first * first * raw_L1[j, 0, 0]
+        base, raw = local_ptr[j], raw_ptr[j]
+        random_j = level_ptr[j + 1] - level_ptr[j]
+        for a in range(random_j):
+            C[base + a] = first * lam[level_cols[level_ptr[j] + a]] * raw_C[raw + a]
+        total = raw_C[raw + random_j + p]
+        for k in range(p):
+            total -= raw_C[raw + random_j + k] * beta[k]
+        C[base + random_j] = first * total
+    T[:] = 0.0
+    for g in range(m_random):
+        for h in range(g + 1):
+            T[g, h] = lam[g] * lam[h] * raw_T[g, h]
+        total = raw_T[zp, g]
+        for k in range(p):
+            total -= beta[k] * raw_T[m_random + k, g]
+        T[m_random, g] = lam[g] * total
+    total = raw_T[zp, zp]
+    for k in range(p):
+        total -= 2.0 * beta[k] * raw_T[zp, m_random + k]
+        for k2 in range(p):
+            total += beta[k] * beta[k2] * raw_T[m_random + max(k, k2), m_random + min(k, k2)]
+    T[m_random, m_random] = total
+    log_det = _factor_levels(L1, L1_inv)
+    for a in range(m_random):
+        T[a, a] += 1.0
+    _eliminate_first_block(structure, 0, local_ptr, L1_inv, C, T, dense)
+    return _cholesky_tail(T), log_det
 
 
 @numba.njit(cache=True, error_model="numpy")
