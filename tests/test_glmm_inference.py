@@ -135,3 +135,22 @@ def test_record_has_the_reference_numbers(name):
     assert record["logLik"] == pytest.approx(ref["logLik"], abs=LL_ATOL)
     assert record["deviance_residuals_ss"] == pytest.approx(ref["deviance_residuals_ss"], rel=1e-4)
     assert record["optsummary"]["final"] == list(model.theta) + list(model.fixef)
+
+
+@pytest.mark.parametrize("name", ["cbpp_nagq0", "cbpp_agq9", "verbagg", "contraception_slope", "epil_offset"])
+def test_restored_fit_is_the_fit(name):
+    # a record (through JSON) and the data give the same model without optimizing again
+    from glmm_reference import frame
+
+    from hlm.inference.glmm import restore_glmer
+    model = fit(name)
+    record = json.loads(json.dumps(jsonable(model.to_dict()), allow_nan=False))
+    restored = restore_glmer(record, frame(name))
+    assert restored.loglik == pytest.approx(model.loglik, abs=1e-9)
+    np.testing.assert_allclose(restored.fixef, model.fixef, rtol=1e-12)
+    np.testing.assert_allclose(restored.vcov, model.vcov, rtol=1e-12)
+    np.testing.assert_allclose(restored.ranef_condvar[model.group_labels[0]], model.ranef_condvar[model.group_labels[0]],
+                               rtol=1e-9)
+    assert restored.messages == model.messages
+    with pytest.raises(hlm.HlmError, match="does not belong to this data"):
+        restore_glmer(record, frame(name).iloc[1:])

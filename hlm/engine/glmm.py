@@ -277,6 +277,12 @@ class GlmmDeviance:
         eta = np.array(eta, dtype=float)
         return Start(eta, linkinv_array(eta, self.response.family.link_code))
 
+    def stage_start(self, theta0, theta1=None):
+        """Where a stage's PIRLS starts, as lme4's lp0: the modes at lme4's initial θ from
+        family$initialize's μ (the first stage), then those at the first stage's θ̂ (the second)."""
+        start = self.start(self.modes(theta0, None, self.start(self.initial_eta())).eta)
+        return start if theta1 is None else self.start(self.modes(theta1, None, start).eta)
+
     def modes(self, theta, beta, start):
         """PIRLS from `start` (a Start); with beta None it solves for β as well."""
         theta = np.array(theta, dtype=float)
@@ -433,19 +439,18 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
     optimizers = _stage_optimizers(optimizers)
     deviance = GlmmDeviance(design, response, nAGQ)
     theta0 = deviance.initial_theta()
-    start = deviance.start(deviance.modes(theta0, None, deviance.start(deviance.initial_eta())).eta)   # lme4's lp0
+    start = deviance.stage_start(theta0)
     stage1 = _Stage(deviance.objective(start, solve_beta=True), deviance.lower)
     theta, summary = optimize(stage1, optimizers[0], control, theta0)
     if nAGQ == 0:
         params = _at_boundary(stage1, theta, deviance.lower)
         summary = _with_final(summary, params, stage1(params))
-        derivs = None
+        derivs, start_theta = None, theta0
     else:
-        modes = deviance.modes(theta, None, start)
-        start = deviance.start(modes.eta)
+        start, start_theta = deviance.stage_start(theta0, theta), theta
         stage2 = _Stage(deviance.objective(start, solve_beta=False),
                         np.concatenate([deviance.lower, np.full(design.p, -np.inf)]))
-        params, summary = _second_stage(stage2, deviance, modes, optimizers[1], control)
+        params, summary = _second_stage(stage2, deviance, deviance.modes(theta, None, start), optimizers[1], control)
         derivs = derivatives(stage2, params)
     n_theta = deviance.n_theta
     singular = is_singular(params[:n_theta], deviance.lower)
@@ -457,7 +462,32 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
     for message in messages[len(design.messages):]:
         log.warning(message)
     model_class = model_class or GeneralizedLinearMixedModel
-    return model_class(design, deviance, summary, derivs, start, singular, not convergence, tuple(messages))
+    return model_class(design, deviance, summary, derivs, tuple(map(float, start_theta)), start, singular,
+                       not convergence, tuple(messages))
+
+
+def restore_glmm(design, response, nAGQ, optsummary, start_theta, derivs, converged, messages, model_class=None,
+                 rtol=1e-9):
+    """The fit a record saved, at its (θ̂, β̂), without optimizing again: PIRLS starts where the fit's
+    did (from the first stage's θ̂, `start_theta`), so the deviance there must be the saved one,
+    else the record does not belong to this design. derivs: the saved (gradient, Hessian), or None
+    to compute them again (lme4's deriv12, as the fit did)."""
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        deviance = GlmmDeviance(design, response, nAGQ)
+        theta0 = deviance.initial_theta()
+        start = deviance.stage_start(theta0, None if nAGQ == 0 else np.array(start_theta))
+        stage = deviance.objective(start, solve_beta=nAGQ == 0)
+        params = np.array(optsummary.final)
+        value = stage(params)
+        if not abs(value - optsummary.fmin) <= rtol * max(1.0, abs(optsummary.fmin)):
+            raise ModelError(f"the saved fit of '{design.formula}' does not belong to this data: the deviance at its "
+                             f"estimates is {value:.10g}, the record says {optsummary.fmin:.10g}; fit the model again")
+        if derivs is None and nAGQ > 0:
+            derivs = derivatives(stage, params)
+    model_class = model_class or GeneralizedLinearMixedModel
+    singular = is_singular(params[:deviance.n_theta], deviance.lower)
+    return model_class(design, deviance, optsummary, derivs, tuple(map(float, start_theta)), start, singular,
+                       bool(converged), tuple(messages))
 
 
 def _stage_optimizers(optimizers):
@@ -537,7 +567,8 @@ class GeneralizedLinearMixedModel:
     deviance_function: GlmmDeviance
     optsummary: OptSummary
     derivatives: tuple          # (gradient, Hessian) of the stage-2 deviance at the optimum; None for nAGQ = 0
-    start: Start                # where PIRLS starts from (the first stage's optimum, as lme4's lp0)
+    start_theta: tuple          # the θ whose modes PIRLS starts from: the first stage's θ̂ (lme4's lp0)
+    start: Start
     is_singular: bool
     converged: bool
     messages: tuple

@@ -10,7 +10,8 @@ import scipy.special
 from ..engine.covariance import varpar_names
 from ..engine.design import build_design
 from ..engine.family import Family, glm_response, response_reader
-from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm
+from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm, restore_glmm
+from ..engine.optimize import OptSummary
 from ..errors import DataError, ModelError, did_you_mean
 from .glmm_summary import format_glmm_summary, glmm_dict
 
@@ -26,9 +27,15 @@ def glmer(formula, data, family="binomial", link=None, nAGQ=1, weights=None, con
     {"optimizer": one name or one per stage (default bobyqa, then nelder_mead), and the
     optimizer settings hlm.lmer takes (maxeval, ...)}.
     """
-    family = Family.named(family, link)
     control = dict(control or {})
     optimizers = control.pop("optimizer", OPTIMIZERS)
+    design, response = glmer_design(formula, data, family, link, weights)
+    return fit_glmm(design, response, nAGQ, optimizers, control or None, model_class=GlmerModel)
+
+
+def glmer_design(formula, data, family="binomial", link=None, weights=None):
+    """The design and the response (as the family reads it) that glmer fits."""
+    family = Family.named(family, link)
     prior = _weights(weights, data)
     keep = None if prior is None else np.isfinite(prior)
     design = build_design(formula, data if keep is None or keep.all() else data[keep], response=response_reader(family))
@@ -40,7 +47,16 @@ def glmer(formula, data, family="binomial", link=None, nAGQ=1, weights=None, con
                             design.offset)
     if isinstance(weights, str):
         response = dataclasses.replace(response, weights_name=weights)
-    return fit_glmm(design, response, nAGQ, optimizers, control or None, model_class=GlmerModel)
+    return design, response
+
+
+def restore_glmer(record, data):
+    """The fit a record (GlmerModel.to_dict()) saved, on the data it was fitted to, without optimizing
+    again; ModelError if the record does not belong to this data."""
+    design, response = glmer_design(record["formula"], data, record["family"], record["link"], record["weights"])
+    derivs = None if record["hessian"] is None else (np.array(record["gradient"]), np.array(record["hessian"]))
+    return restore_glmm(design, response, record["nAGQ"], OptSummary.from_dict(record["optsummary"]),
+                        record["start_theta"], derivs, record["converged"], record["messages"], model_class=GlmerModel)
 
 
 def _weights(weights, data):

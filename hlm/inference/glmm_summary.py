@@ -71,4 +71,5 @@ def glmm_dict(model):
         "fitted_head": model.fitted[:10].tolist(),
         "pearson_quantiles": np.quantile(model.residuals("pearson"), [0, .25, .5, .75, 1]).tolist(),
         "optsummary": model.optsummary.to_dict(),
+        "start_theta": list(model.start_theta),
     }
