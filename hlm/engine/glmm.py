@@ -447,10 +447,11 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
         summary = _with_final(summary, params, stage1(params))
         derivs, start_theta = None, theta0
     else:
-        start, start_theta = deviance.stage_start(theta0, theta), theta
+        modes = deviance.modes(theta, None, start)
+        start, start_theta = deviance.start(modes.eta), theta
         stage2 = _Stage(deviance.objective(start, solve_beta=False),
                         np.concatenate([deviance.lower, np.full(design.p, -np.inf)]))
-        params, summary = _second_stage(stage2, deviance, deviance.modes(theta, None, start), optimizers[1], control)
+        params, summary = _second_stage(stage2, deviance, modes, optimizers[1], control)
         derivs = derivatives(stage2, params)
     n_theta = deviance.n_theta
     singular = is_singular(params[:n_theta], deviance.lower)
