@@ -154,3 +154,25 @@ def test_restored_fit_is_the_fit(name):
     assert restored.messages == model.messages
     with pytest.raises(hlm.HlmError, match="does not belong to this data"):
         restore_glmer(record, frame(name).iloc[1:])
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if MODELS[n]["confint_profile"]])
+def test_profile_intervals(name):
+    # confint(m, method = "profile", oldNames = FALSE): lme4 interpolates its profile by a spline,
+    # hlm finds where ζ = ±1.96
+    model, ref = fit(name), MODELS[name]
+    limits = model.confint("profile")
+    expected = np.array([[row["lower"], row["upper"]] for row in ref["confint_profile"]])
+    np.testing.assert_allclose(limits.loc[[row["name"] for row in ref["confint_profile"]]], expected,
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_profile_limit_of_a_fixed_effect_is_where_the_refit_deviance_rises_by_z_squared():
+    # with a vector-valued random term (lme4's own profile fails on this fit): refit with urbanY at
+    # its profile limit, as an offset, and the deviance is the fit's plus 1.96²
+    from glmm_reference import frame
+    model = fit("contraception_slope")
+    upper = float(model.confint("profile", parm=["urbanY"]).loc["urbanY", "97.5 %"])
+    df = frame("contraception_slope").assign(urban01=lambda d: (d.urban == "Y").astype(float))
+    refit = hlm.glmer(f"use ~ age + I(age^2) + livch + offset({upper!r} * urban01) + (urban | district)", df)
+    assert refit.deviance - model.deviance == pytest.approx(1.959963984540054 ** 2, abs=1e-3)

@@ -198,6 +198,10 @@ class GlmmDeviance:
     def n_theta(self):
         return len(self.lower)
 
+    @property
+    def terms(self):
+        return self.design.terms
+
     def initial_theta(self):
         """lme4's start: identity relative factors."""
         return np.where(np.isfinite(self.lower), 1.0, 0.0)
@@ -404,7 +408,7 @@ class GlmmDeviance:
 
 
 @dataclass(frozen=True)
-class _Stage:
+class Stage:
     """One of glmer's optimizations as the optimizer sees it: the objective and its lower bounds."""
     objective: object
     lower: np.ndarray
@@ -440,7 +444,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
     deviance = GlmmDeviance(design, response, nAGQ)
     theta0 = deviance.initial_theta()
     start = deviance.stage_start(theta0)
-    stage1 = _Stage(deviance.objective(start, solve_beta=True), deviance.lower)
+    stage1 = Stage(deviance.objective(start, solve_beta=True), deviance.lower)
     theta, summary = optimize(stage1, optimizers[0], control, theta0)
     if nAGQ == 0:
         params = _at_boundary(stage1, theta, deviance.lower)
@@ -449,7 +453,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
     else:
         modes = deviance.modes(theta, None, start)
         start, start_theta = deviance.start(modes.eta), theta
-        stage2 = _Stage(deviance.objective(start, solve_beta=False),
+        stage2 = Stage(deviance.objective(start, solve_beta=False),
                         np.concatenate([deviance.lower, np.full(design.p, -np.inf)]))
         params, summary = _second_stage(stage2, deviance, modes, optimizers[1], control)
         derivs = derivatives(stage2, params)

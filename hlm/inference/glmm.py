@@ -13,7 +13,9 @@ from ..engine.family import Family, glm_response, response_reader
 from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm, restore_glmm
 from ..engine.optimize import OptSummary
 from ..errors import DataError, ModelError, did_you_mean
+from .glmm_profile import profile_confint
 from .glmm_summary import format_glmm_summary, glmm_dict
+from .profile import select_parameters
 
 RATIO_NAMES = {"logit": "odds ratio", "cloglog": "hazard ratio", "log": "rate ratio"}
 
@@ -84,19 +86,24 @@ class GlmerModel(GeneralizedLinearMixedModel):
         """summary(m) as lme4 prints it for a glmer fit."""
         return format_glmm_summary(self)
 
-    def confint(self, method="Wald", level=0.95):
-        """lme4's confint(m, method = "Wald"): the fixed effects' Estimate ± z·SE; the variance
-        parameters' rows are NaN, as in lme4 (columns named as R names them, "2.5 %", "97.5 %")."""
-        if str(method).lower() != "wald":
-            raise ModelError(f"confint method '{method}' is not available for a GLMM; use 'Wald'")
+    def confint(self, method="Wald", level=0.95, parm=None):
+        """lme4's confint(m, method = ..., parm = ...): "Wald", the fixed effects' Estimate ± z·SE (the
+        variance parameters' rows NaN, as in lme4), or "profile", likelihood profile limits. parm:
+        the parameters (names as the rows are named), all by default. Columns named as R names
+        them ("2.5 %", "97.5 %")."""
+        if str(method).lower() not in ("wald", "profile"):
+            raise ModelError(f"confint method '{method}' is not available for a GLMM; use 'Wald' or 'profile'")
         if not 0 < level < 1:
             raise ModelError(f"level {level} must be between 0 and 1, e.g. 0.95")
+        if str(method).lower() == "profile":
+            return profile_confint(self, level, parm)
         alpha = (1 - level) / 2
         names = varpar_names(self)[:-1] + list(self.design.fixed_names)   # no sigma: no scale parameter
         limits = np.full((len(names), 2), np.nan)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         limits[-len(se):] = self.fixef.to_numpy()[:, None] + se[:, None] * scipy.special.ndtri([alpha, 1 - alpha])
-        return pd.DataFrame(limits, index=names, columns=[f"{100 * alpha:.3g} %", f"{100 * (1 - alpha):.3g} %"])
+        table = pd.DataFrame(limits, index=names, columns=[f"{100 * alpha:.3g} %", f"{100 * (1 - alpha):.3g} %"])
+        return table.loc[select_parameters(names, parm)]
 
     def ratios(self, level=0.95):
         """exp(β) with Wald limits: odds ratios (logit), hazard ratios (cloglog), incidence-rate
