@@ -26,7 +26,7 @@ from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
 from .optimize import OptSummary, is_singular, optimize
-from .pirls import TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
+from .pirls import MAX_ITERATIONS, TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ GRADIENT_TOLERANCE = 0.002   # check.conv.grad
 COMPLETE_SHARE = 0.5         # a first block whose levels meet this share of the later columns is stored dense
 STAGE2_FTOL = 1e-9           # absolute change of the deviance at which the second stage stops
 PIRLS_FAILURES = {1: "the penalized least squares system is not positive definite",
-                  2: f"PIRLS did not converge in {100} iterations",
+                  2: f"PIRLS did not converge in {MAX_ITERATIONS} iterations",
                   3: "PIRLS step-halvings failed to reduce the deviance"}
 
 
@@ -164,15 +164,6 @@ class Modes:
     penalized_deviance: float
     m_random: int
     iterations: int
-
-    @property
-    def logdet_L(self):
-        """log |L_θ|² of the random effects (first block and the later ones)."""
-        return 2 * (self.log_det_first + np.log(np.diagonal(self.factors[3])[:self.m_random]).sum())
-
-    @property
-    def sum_sq_u(self):
-        return float((self.u_first ** 2).sum() + (self.x[:self.m_random] ** 2).sum())
 
 
 class GlmmDeviance:
@@ -312,6 +303,7 @@ class GlmmDeviance:
         return deviance
 
     def _first_step(self, start):
+        """pirls.first_step's products for the second stage from `start`, with each column's θ."""
         r, s = self.response, self.structure
         column_theta = np.concatenate([[self.lambda_index[0][0, 0]],
                                        np.repeat([self.lambda_index[1][k, k] for k in range(len(s.blocks) - 1)],
