@@ -9,9 +9,11 @@ import re
 
 import numpy as np
 import pytest
-from glmm_reference import ICC_RTOL, LL_ATOL, MODELS, NAMES, REFERENCE, SE_RTOL, STOPPED_SHORT_RTOL, fit, values
+from glmm_reference import ICC_RTOL, LL_ATOL, MODELS, NAMES, REFERENCE, SE_RTOL, STOPPED_SHORT_RTOL, fit, frame, values
 
 import hlm
+from hlm.analysis.latent import null_model
+from hlm.inference.glmm import restore_glmer
 from hlm.results.writers import jsonable
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?(e-?\d+)?$")
@@ -117,7 +119,6 @@ def test_icc_and_r2_on_the_latent_scale(name):
 
 def test_poisson_null_model_is_performances():
     # insight::null_model(m): the random effects and the offset, intercept only
-    from hlm.analysis.latent import null_model
     for name in ("grouseticks", "epil_offset"):
         ref = MODELS[name]["null_model"]
         null = null_model(fit(name))
@@ -140,9 +141,6 @@ def test_record_has_the_reference_numbers(name):
 @pytest.mark.parametrize("name", ["cbpp_nagq0", "cbpp_agq9", "verbagg", "contraception_slope", "epil_offset"])
 def test_restored_fit_is_the_fit(name):
     # a record (through JSON) and the data give the same model without optimizing again
-    from glmm_reference import frame
-
-    from hlm.inference.glmm import restore_glmer
     model = fit(name)
     record = json.loads(json.dumps(jsonable(model.to_dict()), allow_nan=False))
     restored = restore_glmer(record, frame(name))
@@ -170,7 +168,6 @@ def test_profile_intervals(name):
 def test_profile_limit_of_a_fixed_effect_is_where_the_refit_deviance_rises_by_z_squared():
     # with a vector-valued random term (lme4's own profile fails on this fit): refit with urbanY at
     # its profile limit, as an offset, and the deviance is the fit's plus 1.96²
-    from glmm_reference import frame
     model = fit("contraception_slope")
     upper = float(model.confint("profile", parm=["urbanY"]).loc["urbanY", "97.5 %"])
     df = frame("contraception_slope").assign(urban01=lambda d: (d.urban == "Y").astype(float))
