@@ -139,6 +139,22 @@ def table(rows, with_r, with_mixedlm):
     return lines
 
 
+def header(rows, with_r, with_mixedlm, load_before, load_after):
+    """What was run where: hlm's revision, the peers' versions, the machine and its load."""
+    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=False).stdout.strip()
+    versions = f"`python benchmarks/glmm.py`; hlm {revision}, Python {platform.python_version()}"
+    if with_r:
+        versions += f"; lme4 {rows[0][2].get('lme4', '?')}"
+    if with_mixedlm:
+        versions += "; mixedlm " + subprocess.run([sys.executable, "-c", "import mixedlm; print(mixedlm.__version__)"],
+                                                  capture_output=True, text=True, check=False).stdout.strip()
+    load = " before, ".join(" ".join(f"{x:.2f}" for x in values) for values in (load_before, load_after))
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+               f"load average (1, 5, 15 min) {load} after.")
+    return [versions, machine]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
@@ -164,16 +180,7 @@ def main():
         rows.append((name, ours, lme4, peer))
         print(f"{name}: hlm {seconds(ours)}, lme4 {seconds(lme4)}, mixedlm {seconds(peer)}", file=sys.stderr)
     load_after = os.getloadavg()
-    revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=False).stdout.strip()
-    lines = [f"`python benchmarks/glmm.py`; hlm {revision}, Python {platform.python_version()}"
-             + (f"; lme4 {rows[0][2].get('lme4', '?')}" if with_r else "")
-             + ("; mixedlm " + subprocess.run([sys.executable, "-c", "import mixedlm; print(mixedlm.__version__)"],
-                                              capture_output=True, text=True, check=False).stdout.strip()
-                if with_mixedlm else ""),
-             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average (1, 5, 15 min) "
-             f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in load_after)} after.",
-             ""] + table(rows, with_r, with_mixedlm)
+    lines = header(rows, with_r, with_mixedlm, load_before, load_after) + [""] + table(rows, with_r, with_mixedlm)
     print("\n".join(lines))
     if args.output:
         Path(args.output).write_text("\n".join(lines) + "\n")
