@@ -1,4 +1,4 @@
-"""hlm: multilevel (linear mixed) models with lme4's numbers.
+"""hlm: multilevel (linear and generalized linear mixed) models with lme4's numbers.
 
 The public names load their modules on first use, so `import hlm` (which every Snakemake job
 and CLI call does) stays cheap until a model is actually fitted.
@@ -10,6 +10,7 @@ from .errors import HlmError
 _EXPORTS = {
     "LinearMixedModel": "engine.model", "LmerTestModel": "inference.lmertest",
     "lmer": "inference.lmertest",
+    "GeneralizedLinearMixedModel": "engine.glmm", "GlmerModel": "inference.glmm", "glmer": "inference.glmm",
     "anova_terms": "inference.contrasts", "coef_table": "inference.contrasts",
     "confint": "inference.intervals",
     "anova": "analysis.lrt", "icc": "analysis.variance", "r2_nakagawa": "analysis.variance",

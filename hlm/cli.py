@@ -11,22 +11,21 @@ from importlib import metadata
 
 from .data import read_data
 from .errors import HlmError
+from .inference.glmm import glmer
 from .inference.lmertest import lmer
 from .pipeline.run import run_workflow
 from .pipeline.starter import write_starter_config
-from .pipeline.steps import outcome_values
 from .results.verify import format_differences, tolerances, verify
 from .results.writers import jsonable
 
 
 def _fit(args):
     dataset = read_data(args.data)
-    model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
-    values = outcome_values(model.design.y)
-    if values is not None:
-        print(f"hlm: warning: the outcome '{model.design.response}' takes only the values {values}; a linear "
-              "mixed model treats it as continuous: a 0/1 outcome calls for a logistic multilevel model "
-              "(lme4's glmer, family binomial)", file=sys.stderr)
+    if args.family:
+        model = glmer(args.formula, dataset.frame, family=args.family, link=args.link, nAGQ=args.nagq,
+                      weights=args.weights, control={"optimizer": args.optimizer} if args.optimizer else None)
+    else:
+        model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer or "bobyqa")
     if args.json:
         print(json.dumps(jsonable(model.to_dict()), indent=2, ensure_ascii=False, allow_nan=False))
     else:
@@ -75,8 +74,12 @@ def build_parser():
     method.add_argument("--ml", dest="reml", action="store_false", help="maximum likelihood")
     method.add_argument("--reml", dest="reml", action="store_true", help="REML (the default)")
     fit.set_defaults(reml=True, handler=_fit)
-    fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), nelder_mead or lbfgsb")
+    fit.add_argument("--optimizer", help="bobyqa (default; a GLMM's second stage: nelder_mead), nelder_mead or lbfgsb")
     fit.add_argument("--json", action="store_true", help="print the fitted model as JSON")
+    fit.add_argument("--family", help="fit a GLMM (glmer): binomial or poisson")
+    fit.add_argument("--link", help="the GLMM's link: logit (default), probit or cloglog; log for poisson")
+    fit.add_argument("--nagq", type=int, default=1, help="GLMM quadrature points: 1 = Laplace (default), up to 25")
+    fit.add_argument("--weights", help="GLMM prior weights: a column of the data (e.g. trials of a proportion)")
 
     run = commands.add_parser("run", help="run the analysis a config file declares (through Snakemake)",
                               description="Run the analysis a config declares, through Snakemake; after an "

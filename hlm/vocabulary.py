@@ -17,6 +17,11 @@ DDF_RECORD_KEYS = {"Satterthwaite": "df_satterthwaite", "Kenward-Roger": "df_ken
 OPTIMIZERS = ("bobyqa", "nelder_mead", "lbfgsb")
 # standardized coefficients (effectsize::standardize_parameters' methods for lmer models); none: not shown
 STANDARDIZED_METHODS = ("refit", "pseudo")
+# GLMM response distributions and their links, as R's family objects name them; the first link
+# of each family is its default (the canonical one)
+FAMILY_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)}
+FAMILIES = tuple(FAMILY_LINKS)
+LINKS = tuple(dict.fromkeys(link for links in FAMILY_LINKS.values() for link in links))
 
 _ALIASES = {"kr": "Kenward-Roger", "kenward": "Kenward-Roger", "satt": "Satterthwaite",
             "none": "lme4", "neldermead": "nelder_mead", "nloptwrapneldermead": "nelder_mead",
@@ -49,3 +54,19 @@ def ddf_method(value):
 def optimizer_name(value):
     """The canonical name of an optimizer: 'Nelder-Mead' -> 'nelder_mead'."""
     return _canonical(value, OPTIMIZERS, "optimizer")
+
+
+def family_name(value):
+    """The canonical name of a GLMM family: 'Binomial' -> 'binomial'."""
+    return _canonical(value, FAMILIES, "family")
+
+
+def link_name(family, value=None):
+    """The canonical name of a link of `family` (its default link when value is None)."""
+    links = FAMILY_LINKS[family_name(family)]
+    if value is None:
+        return links[0]
+    link = _canonical(value, LINKS, "link")
+    if link not in links:
+        raise UnknownChoice(f"link '{value}' does not go with family {family_name(family)}; use one of {', '.join(links)}")
+    return link

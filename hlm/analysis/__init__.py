@@ -1,6 +1,7 @@
 """Analyses of one or more fitted models, as a thesis reports them.
 
-lrt (likelihood-ratio tests), variance (ICC, Nakagawa R², variance explained per level),
+lrt (likelihood-ratio tests), variance (ICC, Nakagawa R², variance explained per level; latent,
+a GLMM's level-1 variance on the latent scale),
 contextual (within, between and contextual effects), simple_slopes (probing an interaction),
 allfit (every optimizer on one model), checks (what the multi-model analyses require).
 """

@@ -8,7 +8,7 @@ import scipy.stats
 
 from ..errors import ModelError
 from ..inference.cache import ml_version
-from .checks import _check_model, _check_same_rows
+from .checks import _check_model, _check_same_likelihood, _check_same_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def anova(*models, names=None, **named_models):
     for name, model in pairs:
         _check_model(model, f"'{name}'")
     _check_same_rows(pairs)
+    _check_same_likelihood(pairs)
     refitted = any(model.REML for _, model in pairs)
     if refitted:
         log.info(REFIT_MESSAGE)

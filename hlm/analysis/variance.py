@@ -8,7 +8,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..engine.glmm import GeneralizedLinearMixedModel
 from .checks import _check_model, _check_same_rows
+from .latent import distribution_variance
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,10 @@ class R2(NamedTuple):
 
 @dataclass(frozen=True)
 class VarianceComponents:
-    """insight::get_variance's pieces for a linear mixed model."""
+    """insight::get_variance's pieces for a linear or generalized linear mixed model."""
     fixed: float      # var(Xβ̂)
     random: float     # mean of z'Σz over the rows, per grouping factor; NaN if singular
-    residual: float   # σ²
+    residual: float   # σ²; for a GLMM the latent level-1 variance plus observation-level random effects
 
 
 def variance_components(model):
@@ -37,10 +39,16 @@ def variance_components(model):
     fixed = float(np.var(X @ model.fixef.to_numpy(), ddof=1))
     singular = np.any(np.abs(model.theta[model.covariance_layout.bounded]) < SINGULAR_TOLERANCE)
     random = np.nan if singular else _random_variance(model)
-    return VarianceComponents(fixed, random, model.sigma ** 2)
+    if isinstance(model, GeneralizedLinearMixedModel):
+        residual = distribution_variance(model) + _random_variance(model, observation_level=True)
+    else:
+        residual = model.sigma ** 2
+    return VarianceComponents(fixed, random, residual)
 
 
-def _random_variance(model):
+def _random_variance(model, observation_level=False):
+    """Σ over the grouping factors' first terms of mean(z'Σz); observation_level: only the terms
+    with one level per row (a GLMM's overdispersion, which insight counts as residual variance)."""
     design = model.design
     names = list(design.fixed_names)
     X = design.X
@@ -49,7 +57,7 @@ def _random_variance(model):
     factors = set(model.ranef)
     total = 0.0
     for label, term, cov in zip(model.group_labels, design.terms, model.covariances):
-        if label not in factors or term.nlevels == design.n:
+        if label not in factors or (term.nlevels == design.n) != observation_level:
             continue
         keep = [i for i, c in enumerate(term.columns) if c in names]
         Z = X[:, [names.index(term.columns[i]) for i in keep]]

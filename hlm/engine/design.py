@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelError, did_you_mean
+from ..vocabulary import FAMILIES
 from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4 uses it to drop columns
 NUMERIC_FUNCTIONS = {
     "log": np.log, "log10": np.log10, "log2": np.log2, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "I": lambda x: x, "as.numeric": lambda x: x,
-    "scale": lambda x: (x - x.mean()) / x.std(ddof=1),
+    "scale": lambda x: (x - x.mean()) / x.std(ddof=1), "offset": lambda x: x,
 }
 FACTOR_FUNCTIONS = {"factor", "as.factor"}
 ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
@@ -115,6 +116,7 @@ class Design:
     assign: tuple
     fixed_terms: tuple      # FixedTerm
     variables: tuple        # VariableInfo
+    offset: np.ndarray = None   # the sum of the formula's offset() terms (GLMMs), None without any
 
     @property
     def n(self):
@@ -138,8 +140,13 @@ class Design:
         return tuple(dict.fromkeys(used_columns(self.parsed_formula.tree)))
 
 
-def build_design(formula_text, data):
-    """Parse the formula and build y, X and the random-effects terms from the data."""
+def build_design(formula_text, data, response=None):
+    """Parse the formula and build y, X and the random-effects terms from the data.
+
+    `response(variable, frame)` turns the response into y; by default the numeric outcome of a
+    linear mixed model. A GLMM passes its family's reader, and may then have offset() terms and
+    an observation-level random effect (as many levels as rows), as glmer allows.
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError("data must be a pandas DataFrame")
     formula = parse_formula(formula_text)
@@ -148,10 +155,15 @@ def build_design(formula_text, data):
                            "a model without random effects is an ordinary regression: use OLS "
                            "(statsmodels.formula.api.ols)")
     frame, messages = _defined_rows(formula, _complete_rows(formula, data))
-    y = _response(formula.response, frame)
-    if np.ptp(y) == 0:
+    if response is None and formula.offsets:
+        raise FormulaError(f"'{formula.offsets[0].label}' in formula '{formula_text}': offsets are for "
+                           "generalized linear mixed models (hlm.glmer); subtract it from the response instead")
+    y = (response or _response)(formula.response, frame)
+    if response is None and np.ptp(y) == 0:
         raise ModelError(f"the outcome '{formula.response.label}' is constant (every value is {y[0]:g}); "
                          "a mixed model needs an outcome that varies: check the column or the missing codes")
+    if response is None and len(np.unique(y)) == 2:
+        messages.append(two_valued_message(formula.response.label, y))
     X, names, assign, dropped = _full_rank(*model_matrix(formula.fixed, frame))
     if dropped:
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -159,23 +171,28 @@ def build_design(formula_text, data):
                         f" ({', '.join(dropped)})")
     terms = [_random_term(term, frame) for term in formula.random]
     terms.sort(key=lambda t: -t.nlevels)  # lme4's reorder.terms; stable for ties
-    _check_random_effects(terms, len(y))
+    _check_random_effects(terms, len(y), glmm=response is not None)
     for message in messages:
         log.warning(message)
+    offset = sum(evaluate(v.node, frame) for v in formula.offsets) if formula.offsets else None
     fixed_terms = tuple(FixedTerm(":".join(v.label for v in term), tuple(v.label for v in term))
                         for term in formula.fixed.terms)
     return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
                   tuple(terms), frame.rows, len(data) - len(frame), tuple(messages),
-                  formula, tuple(assign), fixed_terms, _variables(formula, frame, terms))
+                  formula, tuple(assign), fixed_terms, _variables(formula, frame, terms), offset)
 
 
-def _check_random_effects(terms, n):
-    """lmer's default checks, in lme4's words (checkNlevels, checkZdims in lme4's R/utilities.R)."""
+def _check_random_effects(terms, n, glmm=False):
+    """lmer's default checks, in lme4's words (checkNlevels, checkZdims in lme4's R/utilities.R);
+    glmer's defaults skip the two that compare with the number of observations, which an
+    observation-level random effect (overdispersion) would fail."""
     factors = {term.group: term.nlevels for term in terms}
     if any(nlevels < 2 for nlevels in factors.values()):
         few = [group for group, nlevels in factors.items() if nlevels < 2]
         raise ModelError(f"grouping factors must have > 1 sampled level (problems: {', '.join(few)}); "
                          "a random effect needs at least two groups")
+    if glmm:
+        return
     if too_many := [group for group, nlevels in factors.items() if nlevels >= n]:
         raise ModelError("number of levels of each grouping factor must be < number of observations "
                          f"(problems: {', '.join(too_many)})")
@@ -230,6 +247,13 @@ def _constant_within(values, factor):
     return bool(np.array_equal(one_each[factor.codes], values))
 
 
+def two_valued_message(label, y):
+    """The warning for an outcome with two values fitted as continuous: a GLMM suits it."""
+    low, high = (level_name(v) for v in np.unique(y))
+    return (f"the outcome '{label}' takes only two values ({low}, {high}): a linear mixed model treats it as "
+            f"continuous; for a binary outcome fit a GLMM with family: {FAMILIES[0]} (hlm.glmer)")
+
+
 def used_columns(node, found=None):
     """Names of the data columns an expression (or a parsed formula's node) refers to."""
     found = [] if found is None else found
@@ -267,7 +291,7 @@ class Columns:
 
 
 def _variable_nodes(formula):
-    nodes = [formula.response] + [v for t in formula.fixed.terms for v in t]
+    nodes = [formula.response, *formula.offsets] + [v for t in formula.fixed.terms for v in t]
     return nodes + [v for term in formula.random for t in term.lhs.terms for v in t]
 
 
@@ -296,12 +320,12 @@ def _defined_rows(formula, frame):
         value = evaluate(variable.node, frame)
         if isinstance(value, Factor):
             continue
-        value = np.asarray(value, dtype=float)
+        value = np.asarray(value, dtype=float).reshape(len(frame), -1)   # cbind() has two columns
         if np.isinf(value).any():
-            raise DataError(f"'{variable.label}' is infinite in {int(np.isinf(value).sum())} rows; "
+            raise DataError(f"'{variable.label}' is infinite in {int(np.isinf(value).any(axis=1).sum())} rows; "
                             "transform or recode the variable")
         if np.isnan(value).any():
-            undefined |= np.isnan(value)
+            undefined |= np.isnan(value).any(axis=1)
             labels.append(variable.label)
     if undefined.all():
         raise DataError(f"{', '.join(labels)} is undefined (NaN) on every row; nothing to fit")
@@ -316,6 +340,9 @@ def _response(variable, frame):
     if isinstance(value, Factor) or not np.issubdtype(np.asarray(value).dtype, np.number):
         raise DataError(f"response '{variable.label}' is not numeric; a linear mixed model needs a "
                         "numeric outcome (recode it or choose another column)")
+    if np.ndim(value) != 1:
+        raise DataError(f"response '{variable.label}' has {np.shape(value)[1]} columns; counts of successes and "
+                        f"failures need a GLMM with family: {FAMILIES[0]} (hlm.glmer)")
     return np.asarray(value, dtype=float)
 
 
@@ -332,6 +359,8 @@ def evaluate(node, frame):
     if isinstance(node, Binary) and node.op in ARITHMETIC:
         left, right = _numeric(evaluate(node.left, frame), node), _numeric(evaluate(node.right, frame), node)
         return ARITHMETIC[node.op](left, right)
+    if isinstance(node, Call) and node.func == "cbind" and len(node.args) >= 2:   # a binomial response
+        return np.column_stack([_numeric(evaluate(arg, frame), node) for arg in node.args])
     if isinstance(node, Call) and len(node.args) == 1:
         value = evaluate(node.args[0], frame)
         if node.func in FACTOR_FUNCTIONS:

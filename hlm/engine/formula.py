@@ -106,6 +106,7 @@ class Formula:
     fixed: Terms
     random: tuple
     tree: object
+    offsets: tuple = ()     # Variables of the offset(...) terms: added to the linear predictor, not columns
 
 
 def tokenize(text):
@@ -255,7 +256,14 @@ def parse_formula(text):
     fixed_nodes, random_nodes = _split_random(tree.right)
     random = tuple(term for node in random_nodes for term in _random_terms(node, text))
     fixed = expand_terms(fixed_nodes, text, intercept=True)
-    return Formula(text, Variable(deparse(tree.left), tree.left), fixed, random, tree)
+    offsets = tuple(term[0] for term in fixed.terms if _is_offset(term))
+    fixed = Terms(fixed.intercept, tuple(term for term in fixed.terms if not _is_offset(term)))
+    return Formula(text, Variable(deparse(tree.left), tree.left), fixed, random, tree, offsets)
+
+
+def _is_offset(term):
+    """`offset(x)` as a term of its own, as R's terms() keeps it apart from the model matrix."""
+    return len(term) == 1 and isinstance(term[0].node, Call) and term[0].node.func == "offset"
 
 
 def _split_random(node):

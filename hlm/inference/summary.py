@@ -53,27 +53,28 @@ def abbreviate(name, length=6):
     return "".join(chars[:length]) if len(chars) > length else "".join(chars)
 
 
-def _table(rows, align_right):
+def table_lines(rows, align_right):
     """Rows of cells -> lines, each column padded to its widest cell."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [" ".join(cell.rjust(w) if right else cell.ljust(w)
                      for cell, w, right in zip(row, widths, align_right)).rstrip() for row in rows]
 
 
-def _fit_statistics(model):
+def fit_statistics_lines(model):
     if model.REML:
         return [f"REML criterion at convergence: {model.reml_criterion:.1f}"]
     names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
     values = [f"{v:.1f}" for v in (model.aic, model.bic, model.loglik, model.deviance)] + [str(model.df_resid)]
-    return _table([names, values], [True] * 5)
+    return table_lines([names, values], [True] * 5)
 
 
 def _residual_quantiles(model):
     quantiles = np.quantile(model.residuals(scaled=True), [0, 0.25, 0.5, 0.75, 1])
-    return _table([["Min", "1Q", "Median", "3Q", "Max"], format_column(quantiles)], [True] * 5)
+    return table_lines([["Min", "1Q", "Median", "3Q", "Max"], format_column(quantiles)], [True] * 5)
 
 
-def _random_effects(model):
+def random_effects_lines(model):
+    """The random-effects table; the Residual row only where the model has one (not a GLMM's)."""
     vc = model.varcorr
     variances = vc[vc.var2.isna()]
     max_q = max(t.q for t in model.design.terms)
@@ -89,31 +90,34 @@ def _random_effects(model):
             row = [label if i == 0 else "", name, var_text[k], sd_text[k]] + corr
             rows.append(row + [""] * (len(header) - len(row)))
             k += 1
-    rows.append(["Residual", "", var_text[k], sd_text[k]] + [""] * (len(header) - 4))
-    lines = _table([header] + rows, [False, False, True, True] + [True] * (len(header) - 4))
+    if k < len(var_text):
+        rows.append(["Residual", "", var_text[k], sd_text[k]] + [""] * (len(header) - 4))
+    lines = table_lines([header] + rows, [False, False, True, True] + [True] * (len(header) - 4))
     return [" " + line for line in lines]
 
 
-def _fixed_effects(model, ddf):
-    table = model.coef_table(ddf)
-    has_p = "Pr(>|t|)" in table
+def coefficient_lines(table):
+    """The fixed-effects table: Estimate, Std. Error (, df), t or z value (, p-value and stars)."""
+    statistic = "z" if "z value" in table else "t"
+    p_name = f"Pr(>|{statistic}|)"
+    has_p = p_name in table
     est_cols = ["Estimate", "Std. Error"] + (["df"] if "df" in table else [])
     shared = format_column(table[est_cols].to_numpy().ravel())
     shared = np.array(shared).reshape(len(table), len(est_cols))
-    t_text = format_column(np.round(table["t value"].to_numpy(), 3))
-    header = [""] + est_cols + ["t value"] + (["Pr(>|t|)", ""] if has_p else [])
+    t_text = format_column(np.round(table[f"{statistic} value"].to_numpy(), 3))
+    header = [""] + est_cols + [f"{statistic} value"] + ([p_name, ""] if has_p else [])
     rows = [header]
     for i, name in enumerate(table.index):
         row = [name] + list(shared[i]) + [t_text[i]]
         if has_p:
-            p = table["Pr(>|t|)"].iloc[i]
+            p = table[p_name].iloc[i]
             row += [format_p(p), stars(p)]
         rows.append(row)
-    lines = _table(rows, [False] + [True] * (len(header) - 2) + [False if has_p else True])
+    lines = table_lines(rows, [False] + [True] * (len(header) - 2) + [False if has_p else True])
     return lines + (["---", SIGNIF_LEGEND] if has_p else [])
 
 
-def _fixed_correlations(model):
+def fixed_correlation_lines(model):
     vcov = model.vcov.to_numpy()
     if len(vcov) < 2:
         return []
@@ -123,7 +127,7 @@ def _fixed_correlations(model):
     rows = [[""] + [abbreviate(n) for n in names[:-1]]]
     for i in range(1, len(names)):
         rows.append([names[i]] + [f"{corr[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i))
-    return ["", "Correlation of Fixed Effects:"] + _table(rows, [False] + [True] * (len(names) - 1))
+    return ["", "Correlation of Fixed Effects:"] + table_lines(rows, [False] + [True] * (len(names) - 1))
 
 
 def format_summary(model, ddf=None):
@@ -135,11 +139,11 @@ def format_summary(model, ddf=None):
         header += f". t-tests use {DDF_TITLES[ddf]} method"
     groups = "; ".join(f"{name}, {count}" for name, count in model.ngroups.items())
     lines = [header, f"Formula: {model.formula}", ""]
-    lines += _fit_statistics(model) + ["", "Scaled residuals: "] + _residual_quantiles(model)
-    lines += ["", "Random effects:"] + _random_effects(model)
+    lines += fit_statistics_lines(model) + ["", "Scaled residuals: "] + _residual_quantiles(model)
+    lines += ["", "Random effects:"] + random_effects_lines(model)
     lines += [f"Number of obs: {model.nobs}, groups:  {groups}"]
     if model.design.p:  # lme4 prints no fixed-effects table for y ~ 0 + (1 | g)
-        lines += ["", "Fixed effects:"] + _fixed_effects(model, ddf) + _fixed_correlations(model)
+        lines += ["", "Fixed effects:"] + coefficient_lines(model.coef_table(ddf)) + fixed_correlation_lines(model)
     if model.n_dropped:
         lines += ["", f"{model.n_dropped} rows with missing values were dropped."]
     lines += [""] + list(model.messages) if model.messages else []
