@@ -20,12 +20,12 @@ import threadpoolctl
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
-from .covariance import lower_triangle_indices, theta_lower_bounds
+from .covariance import CovarianceLayout, lower_triangle_indices
 from .derivatives import derivatives
 from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
-from .optimize import OptSummary, is_singular, optimize
+from .optimize import OptSummary, is_singular, minimize
 from .pirls import MAX_ITERATIONS, TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ class GlmmDeviance:
     def __init__(self, design, response, nAGQ):
         self.design, self.response, self.nAGQ = design, response, nAGQ
         self.structure = Structure.of(design)
-        self.lower = theta_lower_bounds(design.terms)
+        self.layout = CovarianceLayout.from_terms(design.terms)
+        self.lower = self.layout.lower
         sizes = [t.theta_size for t in design.terms]
         self.theta_indices = [(*lower_triangle_indices(t.q), np.arange(start, start + t.theta_size))
                               for t, start in zip(design.terms, np.cumsum([0] + sizes[:-1]))]
@@ -437,7 +438,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
     theta0 = deviance.initial_theta()
     start = deviance.stage_start(theta0)
     stage1 = Stage(deviance.objective(start, solve_beta=True), deviance.lower)
-    theta, summary = optimize(stage1, optimizers[0], control, theta0)
+    theta, summary = minimize(stage1, theta0, stage1.lower, optimizer=optimizers[0], control=control)
     if nAGQ == 0:
         params = _at_boundary(stage1, theta, deviance.lower)
         summary = _with_final(summary, params, stage1(params))
@@ -504,7 +505,7 @@ def _second_stage(stage, deviance, modes, optimizer, control):
                                   np.minimum(np.sqrt(np.diag(deviance.unscaled_vcov(modes))), 10)])
     settings = {"initial_step": tuple(steps.tolist()), "xtol_abs": tuple((steps * 1e-7).tolist()),
                 "ftol_abs": STAGE2_FTOL, "ftol_rel": 1e-15}
-    params, summary = optimize(stage, optimizer, {**settings, **(control or {})}, start)
+    params, summary = minimize(stage, start, stage.lower, optimizer=optimizer, control={**settings, **(control or {})})
     params = _at_boundary(stage, params, stage.lower)
     return params, _with_final(summary, params, stage(params))
 
@@ -571,6 +572,11 @@ class GeneralizedLinearMixedModel:
     messages: tuple
 
     REML = False                # maximum likelihood only: anova() compares these fits as they are
+
+    @property
+    def covariance_layout(self):
+        """θ's layout (names, bounds, θ <-> Λ), as the linear mixed model has it."""
+        return self.deviance_function.layout
 
     # ---- the fit ------------------------------------------------------------------------
     @cached_property

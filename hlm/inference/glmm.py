@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.special
 
-from ..engine.covariance import varpar_names
+from ..engine.covariance import CovarianceLayout
 from ..engine.design import build_design
 from ..engine.family import Family, glm_response, response_reader
 from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel, fit_glmm, restore_glmm
@@ -98,7 +98,7 @@ class GlmerModel(GeneralizedLinearMixedModel):
         if str(method).lower() == "profile":
             return profile_confint(self, level, parm)
         alpha = (1 - level) / 2
-        names = varpar_names(self)[:-1] + list(self.design.fixed_names)   # no sigma: no scale parameter
+        names = list(CovarianceLayout.from_terms(self.design.terms).names[:-1]) + list(self.design.fixed_names)   # no sigma: no scale parameter
         limits = np.full((len(names), 2), np.nan)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         limits[-len(se):] = self.fixef.to_numpy()[:, None] + se[:, None] * scipy.special.ndtri([alpha, 1 - alpha])

@@ -12,9 +12,9 @@ import pandas as pd
 import scipy.optimize
 import scipy.special
 
-from ..engine.covariance import sdcor_from_theta, theta_from_sdcor, varpar_names
+from ..engine.covariance import CovarianceLayout
 from ..engine.glmm import Stage
-from ..engine.optimize import optimize
+from ..engine.optimize import minimize
 from ..errors import ModelError
 from .profile import select_parameters
 
@@ -43,8 +43,9 @@ class _Profile:
         self.dev = model.deviance_function
         self.objective = self.dev.objective(model.start, solve_beta=False)
         self.n_theta = self.dev.n_theta
-        self.names = varpar_names(model)[:-1] + list(model.design.fixed_names)
-        self.estimate = np.concatenate([sdcor_from_theta(self.dev, model.theta, 1.0), model.fixef.to_numpy()])
+        self.layout = CovarianceLayout.from_terms(model.design.terms)
+        self.names = list(self.layout.names[:-1]) + list(model.design.fixed_names)
+        self.estimate = np.concatenate([self.layout.sdcor(model.theta, 1.0)[:-1], model.fixef.to_numpy()])
         standard_deviation = np.isfinite(self.dev.lower)          # sd ≥ 0; correlations in [-1, 1]
         self.lower = np.concatenate([np.where(standard_deviation, 0.0, -1.0), np.full(model.design.p, -np.inf)])
         self.upper = np.concatenate([np.where(standard_deviation, np.inf, 1.0), np.full(model.design.p, np.inf)])
@@ -55,7 +56,7 @@ class _Profile:
 
     def deviance(self, params):
         params = np.clip(params, self.lower, self.upper)    # the optimizer sees bounds below only
-        theta = theta_from_sdcor(self.dev, params[:self.n_theta], 1.0)
+        theta = self.layout.theta_from_sdcor(np.append(params[:self.n_theta], 1.0))
         return self.objective(np.concatenate([theta, params[self.n_theta:]]))
 
     def zeta(self, k, value):
@@ -68,7 +69,8 @@ class _Profile:
             params[others] = x
             return self.deviance(params)
         start = np.clip(self.last.get(k, self.estimate[others]), self.lower[others], self.upper[others])
-        best, summary = optimize(Stage(restricted, self.lower[others]), "bobyqa", INNER_CONTROL, start)
+        stage = Stage(restricted, self.lower[others])
+        best, summary = minimize(stage, start, stage.lower, optimizer="bobyqa", control=INNER_CONTROL)
         self.last[k] = best                                  # the next trial value starts from here
         return np.sign(value - self.estimate[k]) * np.sqrt(max(summary.fmin - self.base, 0.0))
 
