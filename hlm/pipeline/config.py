@@ -348,7 +348,12 @@ def _unique(names, key):
 def formula_columns(formula, key="formula"):
     """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
     try:
-        tree = parse_formula(formula).tree
+        parsed = parse_formula(formula)
+        if parsed.offsets:   # the pipeline fits linear mixed models, which take no offset
+            raise FormulaError(f"'{parsed.offsets[0].label}' is not supported in a formula of the analysis: "
+                               "offsets are for generalized linear mixed models (hlm.glmer); subtract it from "
+                               "the response instead")
+        tree = parsed.tree
         check_functions(tree)
         names = used_columns(tree)
     except FormulaError as exc:

@@ -61,10 +61,6 @@ def fit_model(spec, table, outputs):
     record = model_record(model, spec, table)
     record["outcome_values"] = outcome_values(model.design.y)
     record["anova"] = omnibus_tests(model, spec["ddf"])
-    if record["outcome_values"] is not None:
-        log.warning("the outcome '%s' takes only the values %s: a linear mixed model treats it as continuous; "
-                    "a logistic multilevel model (lme4's glmer, family binomial) fits a 0/1 outcome",
-                    model.design.response, record["outcome_values"])
     write_json(outputs["model"], record)
 
 

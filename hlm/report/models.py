@@ -148,12 +148,10 @@ FEW_VALUES = 5   # a numeric predictor with this many values or fewer may be a c
 
 
 def design_warnings(model, summary, L):
-    """A two-valued outcome fitted as linear; a labelled or few-valued code entered as a number."""
+    """A labelled or few-valued code entered as a number. (A two-valued outcome fitted as linear
+    is one of the model's own messages, which the report lists with the others.)"""
     W = L["warnings"]
     out = []
-    if model.get("outcome_values"):
-        out.append(W["binary_outcome"].format(outcome=model["response"],
-                                              values=", ".join(map(str, model["outcome_values"]))))
     described = {v["name"]: v for v in summary.get("variables", [])}
     for name, variable in (model.get("variables") or {}).items():
         column = described.get(name)
