@@ -7,13 +7,11 @@ numeric column (a 0/1 dummy has no mean − 1 SD); otherwise mean − 1 SD, mean
 """
 import numpy as np
 import scipy.optimize
-from scipy.stats import norm
-from scipy.stats import t as t_dist
 
 from ..engine.design import FACTOR_FUNCTIONS
 from ..engine.formula import Call, Name, parse_formula
 from ..inference.contrasts import contrast_test
-from ..inference.intervals import Z95
+from ..inference.intervals import Z95, critical_value
 
 ALPHA = 0.05   # of the simple-slope tests and the Johnson–Neyman boundaries
 
@@ -127,7 +125,7 @@ def simple_slopes(model, predictor, moderator, frame, ddf="Satterthwaite"):
         value = values.get(moderator, label)
         rows.append({"at": key, "label": label, "moderator_value": value, **_contrast(model, L, ddf)})
     for row in rows:
-        q = t_dist.ppf(1 - ALPHA / 2, row["df"]) if row["df"] is not None else norm.ppf(1 - ALPHA / 2)
+        q = critical_value(row["df"], 1 - ALPHA)
         row["ci_low"] = row["Estimate"] - q * row["Std. Error"]
         row["ci_high"] = row["Estimate"] + q * row["Std. Error"]
     moderator_values = frame[moderator].to_numpy(float) if info.kind == "numeric" else None
@@ -175,7 +173,7 @@ def johnson_neyman(model, predictor, moderator, values, ddf="Satterthwaite"):
         return _contrast(model, slope_vector(names, predictor, {moderator: m}), ddf)["Pr(>|t|)"] - ALPHA
 
     df = _contrast(model, slope_vector(names, predictor, {moderator: float(values.mean())}), ddf)["df"]
-    q2 = (t_dist.ppf(1 - ALPHA / 2, df) if df is not None else norm.ppf(1 - ALPHA / 2)) ** 2
+    q2 = critical_value(df, 1 - ALPHA) ** 2
     a = b[j] ** 2 - q2 * V[j, j]
     bb = 2 * (b[i] * b[j] - q2 * V[i, j])
     c = b[i] ** 2 - q2 * V[i, i]
@@ -205,7 +203,7 @@ def _jn_curve(model, names, predictor, moderator, bounds, low, high, ddf, points
     near = [x for x in bounds if low - span <= x <= high + span]
     grid = np.linspace(min([low, *near]), max([high, *near]), points)
     rows = [_contrast(model, slope_vector(names, predictor, {moderator: m}), ddf) for m in grid]
-    q = [t_dist.ppf(1 - ALPHA / 2, r["df"]) if r["df"] is not None else norm.ppf(1 - ALPHA / 2) for r in rows]
+    q = [critical_value(r["df"], 1 - ALPHA) for r in rows]
     return {"x": grid.tolist(), "slope": [r["Estimate"] for r in rows],
             "low": [r["Estimate"] - k * r["Std. Error"] for r, k in zip(rows, q)],
             "high": [r["Estimate"] + k * r["Std. Error"] for r, k in zip(rows, q)],

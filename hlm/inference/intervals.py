@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 Z95 = 1.959963984540054   # qnorm(0.975): the half-width of 95% Wald intervals in SDs
 
 
+def critical_value(df, level=0.95):
+    """The two-sided critical value of a test's interval: t with df, normal without df (a Wald z
+    test), as lmerTest's contest1D(confint = TRUE) takes it."""
+    tail = (1 + level) / 2
+    return float(scipy.stats.t.ppf(tail, df) if df is not None else scipy.stats.norm.ppf(tail))
+
+
 def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, progress=None):
     """lme4's confint(m, method=, oldNames = FALSE): a DataFrame indexed by parameter name
     ("sd_(Intercept)|id", "cor_ses.(Intercept)|id", "sigma", then the fixed effects) with the

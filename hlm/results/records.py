@@ -5,7 +5,6 @@ Everything the report shows is computed here, so the report only formats.
 """
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from ..analysis.contextual import contextual
 from ..analysis.standardized import standardized
@@ -14,6 +13,7 @@ from ..engine.design import build_design
 from ..engine.model import restore_fit
 from ..engine.optimize import OptSummary
 from ..errors import ModelError
+from ..inference.intervals import critical_value
 from ..inference.lmertest import LmerTestModel
 from ..vocabulary import DDF_RECORD_KEYS, ddf_method
 from .writers import jsonable
@@ -65,8 +65,7 @@ def with_interval(row):
     estimate, se, df = row.get("Estimate"), row.get("Std. Error"), row.get("df")
     if estimate is None or se is None:
         return {**row, "ci_low": None, "ci_high": None}
-    tail = (1 + LEVEL) / 2
-    q = scipy.stats.t.ppf(tail, df) if df is not None else scipy.stats.norm.ppf(tail)
+    q = critical_value(df, LEVEL)
     return {**row, "ci_low": estimate - q * se, "ci_high": estimate + q * se}
 
 
