@@ -25,7 +25,7 @@ from .derivatives import derivatives
 from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
-from .optimize import OptSummary, is_singular, minimize
+from .optimize import OptSummary, is_singular, minimize, scaled_gradient_messages
 from .pirls import MAX_ITERATIONS, TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ MAX_AGQ = 25                 # lme4's limit on nAGQ
 BOUNDARY_TOLERANCE = 1e-5    # glmerControl's boundary.tol
 OPTIMIZERS = ("bobyqa", "nelder_mead")   # glmerControl's defaults, one per stage
 HESSIAN_TOLERANCE = 1e-6     # check.conv.hess
-GRADIENT_TOLERANCE = 0.002   # check.conv.grad
 COMPLETE_SHARE = 0.5         # a first block whose levels meet this share of the later columns is stored dense
 STAGE2_FTOL = 1e-9           # absolute change of the deviance at which the second stage stops
 PIRLS_FAILURES = {1: "the penalized least squares system is not positive definite",
@@ -532,15 +531,10 @@ def convergence_messages(gradient, hessian):
     """lme4's checkConv for a glmer fit: the scaled gradient, then the Hessian (negative or zero
     eigenvalues, a very large eigenvalue, a large eigenvalue ratio). Like lme4, which counts
     glmer's β among the variance parameters there, it does not check the Hessian of β alone."""
-    messages = []
     try:
-        scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hessian), gradient, lower=True, trans="T")
-        worst = np.minimum(np.abs(scaled), np.abs(gradient))
-        if worst.max() > GRADIENT_TOLERANCE:
-            messages.append(f"Model failed to converge with max|grad| = {worst.max():.6g} "
-                            f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})")
+        messages = scaled_gradient_messages(gradient, hessian)
     except np.linalg.LinAlgError:
-        messages.append("unable to evaluate scaled gradient")
+        messages = ["unable to evaluate scaled gradient"]
     return messages + _hessian_messages(hessian)
 
 

@@ -167,15 +167,20 @@ def convergence_messages(f, theta, lower):
         return value
 
     grad, hess = derivatives(restricted, theta[interior])
-    messages = []
     try:
-        scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
-        worst = np.minimum(np.abs(scaled), np.abs(grad))
-        if worst.max() > GRADIENT_TOLERANCE:
-            messages.append(f"Model failed to converge with max|grad| = {worst.max():.6g} "
-                            f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})")
+        return scaled_gradient_messages(grad, hess)
     except np.linalg.LinAlgError:
         negative = int((np.linalg.eigvalsh(hess) < 0).sum())
-        messages.append("unable to evaluate scaled gradient" if not negative else
-                        f"Model failed to converge: degenerate  Hessian with {negative} negative eigenvalues")
-    return messages
+        return ["unable to evaluate scaled gradient" if not negative else
+                f"Model failed to converge: degenerate  Hessian with {negative} negative eigenvalues"]
+
+
+def scaled_gradient_messages(grad, hess):
+    """lme4's scaled-gradient check (checkConv): [] or its one message; LinAlgError when the
+    Hessian has no Cholesky factor."""
+    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
+    worst = np.minimum(np.abs(scaled), np.abs(grad))
+    if worst.max() > GRADIENT_TOLERANCE:
+        return [f"Model failed to converge with max|grad| = {worst.max():.6g} "
+                f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})"]
+    return []
