@@ -120,3 +120,13 @@ def snakemake(workdir, *args):
 def ok(process):
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
     return process
+
+
+def planned_jobs(process):
+    """rule -> number of jobs, from the 'Job stats' table of a dry run."""
+    text = process.stdout + process.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    rows = (line.split() for line in table.splitlines()[3:])
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import copy_project, load_reference
-from test_pipeline import planned_jobs
+from conftest import copy_project, load_reference, planned_jobs
 
 from hlm.data import read_data
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_project, hsb_frame, ok, snakemake
+from conftest import ROOT, copy_project, hsb_frame, ok, planned_jobs, snakemake
 
 from hlm import cli
 from hlm.pipeline.config import check_config, comparison_names, model_specs
@@ -23,16 +23,6 @@ from hlm.pipeline.config import check_config, comparison_names, model_specs
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "hsb_lme4.json").read_text())
 RECORDS = json.loads((ROOT / "tests" / "fixtures" / "records_lme4.json").read_text())  # r/ref_records.R
 SEED_MODELS = ["null", "random_slope", "full", "contextual_group", "contextual_grand"]
-
-
-def planned_jobs(process):
-    """rule -> number of jobs, from the 'Job stats' table of a dry run."""
-    text = process.stdout + process.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    rows = (line.split() for line in table.splitlines()[3:])
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}
 
 
 def files_state(folder):
