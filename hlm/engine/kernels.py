@@ -47,22 +47,26 @@ def small_cholesky(A):
 
 
 @compiled
-def factor_first_block(A11, A21, lam):
-    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block.
+def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail):
+    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and subtract the level's
+    share of the tail's Schur complement, Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, from the lower
+    triangle of `tail` in place.
 
-    Returns (L, L⁻¹, Σ_j log|L_j|, W) where W = Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}: the first block's
-    share of the tail's Schur complement (zero-size when A21 is not given per level).
+    A21_j is given by its rows that are not zero: tail rows level_rows[level_ptr[j]:level_ptr[j + 1]]
+    with values level_values[same, :] (every tail row for one grouping factor; a few for crossed ones),
+    so a crossed model's update costs Σ_j (rows of level j)², not J·m². Returns (L, L⁻¹, Σ_j log|L_j|).
     Compiled, because it runs for every level at every evaluation of the deviance.
     """
     J, q = A11.shape[0], A11.shape[1]
-    m = A21.shape[1]
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
-    W = np.zeros((m, m))
     log_det = 0.0
     M = np.empty((q, q))
     R = np.empty((q, q))
-    S = np.empty((m, q))
+    longest = 0
+    for j in range(J):
+        longest = max(longest, level_ptr[j + 1] - level_ptr[j])
+    S = np.empty((longest, q))
     for j in range(J):
         for a in range(q):                       # M = Λ'A_jΛ + I (explicit loops: q is tiny)
             for b in range(q):
@@ -89,26 +93,43 @@ def factor_first_block(A11, A21, lam):
                 for k in range(c, r):
                     total -= L[j, r, k] * inv[j, k, c]
                 inv[j, r, c] = total / L[j, r, r]
-        if m:
-            for a in range(q):                   # R = Λ L_j^{-T}
+        for a in range(q):                       # R = Λ L_j^{-T}
+            for b in range(q):
+                total = 0.0
+                for c in range(b + 1):
+                    total += lam[a, c] * inv[j, b, c]
+                R[a, b] = total
+        start, stop = level_ptr[j], level_ptr[j + 1]
+        for k in range(stop - start):            # S = A21_j R
+            for b in range(q):
+                total = 0.0
+                for a in range(q):
+                    total += level_values[start + k, a] * R[a, b]
+                S[k, b] = total
+        for k in range(stop - start):            # tail -= S S', lower triangle (rows ascending)
+            row = level_rows[start + k]
+            for l in range(k + 1):
+                total = 0.0
                 for b in range(q):
-                    total = 0.0
-                    for c in range(b + 1):
-                        total += lam[a, c] * inv[j, b, c]
-                    R[a, b] = total
-            for r in range(m):                   # S = A21_j R; W += S S'
-                for b in range(q):
-                    total = 0.0
-                    for a in range(q):
-                        total += A21[j, r, a] * R[a, b]
-                    S[r, b] = total
-            for r in range(m):
-                for c in range(r + 1):
-                    total = 0.0
-                    for b in range(q):
-                        total += S[r, b] * S[c, b]
-                    W[r, c] += total
-    for r in range(m):
-        for c in range(r):
-            W[c, r] = W[r, c]
-    return L, inv, log_det, W
+                    total += S[k, b] * S[l, b]
+                tail[row, level_rows[start + l]] -= total
+    return L, inv, log_det
+
+
+@compiled
+def copy_lower(source, target):
+    """The lower triangle of source into target's (the rest of target is left as it is)."""
+    for r in range(source.shape[0]):
+        for c in range(r + 1):
+            target[r, c] = source[r, c]
+
+
+@compiled
+def scale_lower(matrix, scale, n_identity):
+    """matrix[r, c] *= scale[r]·scale[c] on the lower triangle, then 1 added to the first n_identity
+    diagonal entries: Λ_T' M Λ_T + I for a diagonal Λ_T, in place."""
+    for r in range(matrix.shape[0]):
+        for c in range(r + 1):
+            matrix[r, c] *= scale[r] * scale[c]
+    for r in range(n_identity):
+        matrix[r, r] += 1.0
