@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import copy_lower, eliminate_first_block, level_sums, scale_lower, small_cholesky
+from .kernels import copy_lower, eliminate_first_block, level_sums, small_cholesky, subtract_lower
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
@@ -203,11 +203,9 @@ class ProfiledDeviance:
         factors = self.layout.factors(theta)
         block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
         tail = np.zeros(self.A22.shape) if tail is None else tail
-        copy_lower(self.A22, tail)
         L1, L1_inv, log_det_first = eliminate_first_block(self.A11, block_factors[0], *self._first_block_rows, tail)
+        self._schur_complement(tail, block_factors)
         mR = self.n_random_tail
-        if mR:
-            self._scale_tail(tail, block_factors)
         tail, info = _lower_cholesky(tail)
         if info:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
@@ -236,16 +234,18 @@ class ProfiledDeviance:
                 out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
         return out
 
-    def _scale_tail(self, tail, factors):
-        """Λ_T' M Λ_T + I (identity on the later blocks' rows) in the lower triangle of the tail, in
-        place; in one compiled loop when every later block has q = 1 (the usual crossed or nested
-        model: then Λ_T is a diagonal scaling)."""
+    def _schur_complement(self, tail, factors):
+        """The tail's Schur complement Λ_T'(A22 − E)Λ_T + I (identity on the later blocks' rows) from
+        E, the first block's share, in the lower triangle of `tail`, in place; in one compiled loop
+        when every later block has q = 1 (the usual crossed or nested model: then Λ_T is a diagonal
+        scaling)."""
         mR = self.n_random_tail
         if all(block.q == 1 for block in self.blocks[1:]):
             scale = np.concatenate([np.full(b.nlevels, lam[0, 0]) for b, lam in zip(self.blocks[1:], factors[1:])]
                                    + [np.ones(self.p + 1)])
-            scale_lower(tail, scale, mR)
+            subtract_lower(self.A22, tail, scale, mR)
             return
+        subtract_lower(self.A22, tail, np.ones(len(tail)), 0)
         symmetric = np.tril(tail) + np.tril(tail, -1).T
         scaled = self._scale_rows(self._scale_rows(symmetric, factors).T, factors)
         scaled[(np.arange(mR),) * 2] += 1.0

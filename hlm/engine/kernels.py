@@ -47,10 +47,11 @@ def small_cholesky(A):
 
 
 @compiled
-def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail):
-    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and subtract the level's
-    share of the tail's Schur complement, Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, from the lower
-    triangle of `tail` in place.
+def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
+    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
+    share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
+    triangle of `eliminated` (overwritten; its upper triangle is left as it is). Summed apart from
+    A22 and subtracted once (subtract_lower), as rounding is smaller that way.
 
     A21_j is given by its rows that are not zero: tail rows level_rows[level_ptr[j]:level_ptr[j + 1]]
     with values level_values[same, :] (every tail row for one grouping factor; a few for crossed ones),
@@ -67,6 +68,9 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail):
     for j in range(J):
         longest = max(longest, level_ptr[j + 1] - level_ptr[j])
     S = np.empty((longest, q))
+    for r in range(eliminated.shape[0]):
+        for c in range(r + 1):
+            eliminated[r, c] = 0.0
     for j in range(J):
         for a in range(q):                       # M = Λ'A_jΛ + I (explicit loops: q is tiny)
             for b in range(q):
@@ -106,13 +110,14 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail):
                 for a in range(q):
                     total += level_values[start + k, a] * R[a, b]
                 S[k, b] = total
-        for k in range(stop - start):            # tail -= S S', lower triangle (rows ascending)
-            row = level_rows[start + k]
+        rows = level_rows[start:stop]
+        for k in range(stop - start):            # eliminated += S S', lower triangle (rows ascending)
+            target = eliminated[rows[k]]
             for l in range(k + 1):
                 total = 0.0
                 for b in range(q):
                     total += S[k, b] * S[l, b]
-                tail[row, level_rows[start + l]] -= total
+                target[rows[l]] += total
     return L, inv, log_det
 
 
@@ -125,11 +130,11 @@ def copy_lower(source, target):
 
 
 @compiled
-def scale_lower(matrix, scale, n_identity):
-    """matrix[r, c] *= scale[r]·scale[c] on the lower triangle, then 1 added to the first n_identity
-    diagonal entries: Λ_T' M Λ_T + I for a diagonal Λ_T, in place."""
-    for r in range(matrix.shape[0]):
+def subtract_lower(A22, eliminated, scale, n_identity):
+    """eliminated := scale[r]·scale[c]·(A22 − eliminated)[r, c] on the lower triangle, then 1 added
+    to the first n_identity diagonal entries: Λ_T'(A22 − E)Λ_T + I for a diagonal Λ_T, in place."""
+    for r in range(A22.shape[0]):
         for c in range(r + 1):
-            matrix[r, c] *= scale[r] * scale[c]
+            eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (scale[r] * scale[c])
     for r in range(n_identity):
-        matrix[r, r] += 1.0
+        eliminated[r, r] += 1.0
