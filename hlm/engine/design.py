@@ -10,7 +10,7 @@ variables, and each variable's kind (numeric, or a factor with its levels) and l
 grouping factors within whose groups it is constant).
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -275,10 +275,14 @@ class Columns:
     """The used columns on the rows a model keeps: what evaluate() and model_matrix() read.
 
     A plain mapping of Series, because subsetting a DataFrame costs more than fitting a
-    small model. `rows` are the kept rows' positions in the user's data.
+    small model. `rows` are the kept rows' positions in the user's data. Each column is
+    coded once (numbers, or a factor's codes and levels) and then read from `coded`: the
+    formula names a column several times (response, terms, grouping, checks), and coding a
+    text column costs more than the rest of a small design.
     """
     series: dict
     rows: np.ndarray
+    coded: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name):
         return self.series[name]
@@ -288,6 +292,23 @@ class Columns:
 
     def subset(self, keep):
         return Columns({c: v[keep].reset_index(drop=True) for c, v in self.series.items()}, self.rows[keep])
+
+    def value(self, name):
+        """The column as evaluate() reads it: a float array, or a Factor if it is categorical."""
+        return self._once(("value", name), lambda: _column(self.series[name]))
+
+    def factor(self, name):
+        """The column as a grouping factor (numbers too are levels)."""
+        return self._once(("factor", name), lambda: _factor(self.series[name]))
+
+    def _once(self, key, code):
+        if key not in self.coded:
+            value = code()
+            if isinstance(value, np.ndarray):   # shared by every reader: none may write to it
+                value = value.view()
+                value.flags.writeable = False
+            self.coded[key] = value
+        return self.coded[key]
 
 
 def _variable_nodes(formula):
@@ -349,7 +370,7 @@ def _response(variable, frame):
 def evaluate(node, frame):
     """Value of an expression on the frame: a float array or a Factor."""
     if isinstance(node, Name):
-        return _column(frame[node.name])
+        return frame.value(node.name) if isinstance(frame, Columns) else _column(frame[node.name])
     if isinstance(node, Number):
         return np.full(len(frame), float(node.text))
     if isinstance(node, Paren):
@@ -507,7 +528,7 @@ def _random_term(term, frame):
 
 def _grouping_factor(names, frame):
     """The grouping factor; `a:b` is the factor of observed combinations, levels `a:b`."""
-    factors = [_factor(frame[name]) for name in names]
+    factors = [frame.factor(name) for name in names]
     if len(factors) == 1:
         return factors[0]
     codes = np.column_stack([f.codes for f in factors])
