@@ -83,7 +83,12 @@ def test_elimination_touches_only_the_tail_rows_a_level_shares():
         met = data[data.g == g_levels[j]]
         expected = len(met.h.unique()) + len((met.h + ":" + met.k).unique()) + 3
         assert level_ptr[j + 1] - level_ptr[j] == expected
-        assert np.all(np.diff(rows[level_ptr[j]:level_ptr[j + 1]]) > 0)
+        level = slice(level_ptr[j], level_ptr[j + 1])
+        assert np.all(np.diff(rows[level]) > 0)
+        # Z_later'Z_g counts the level's rows once per later factor; X's intercept row counts them once
+        random = rows[level] < deviance.n_random_tail
+        assert values[level][random].sum() == 2 * len(met)
+        assert values[level][rows[level] == deviance.n_random_tail].item() == len(met)
 
 
 def fits_design(name):
