@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import copy_lower, eliminate_first_block, level_sums, small_cholesky, subtract_lower
+from .kernels import copy_lower, eliminate_first_block, level_products, small_cholesky, subtract_lower
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
@@ -121,7 +121,7 @@ class ProfiledDeviance:
         """The deviance of a design: every cross-product formed once, here."""
         blocks = by_size(group_terms(design.terms))
         x_columns = tuple(read_only(column) for column in design.X.T)
-        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, x_columns), design.y)
+        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, design.X), design.y)
         return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
                    read_only(_block_cross_products(blocks[0])), A21, A22)
 
@@ -378,31 +378,21 @@ def _lower_cholesky(tail):
 
 def _block_cross_products(term):
     """Z_j'Z_j for every level j of the first block: (J, q, q)."""
-    q = term.q
-    out = np.empty((term.nlevels, q, q))
-    for a in range(q):
-        for b in range(a, q):
-            out[:, a, b] = out[:, b, a] = level_sums(term.codes, term.matrix[:, a], term.matrix[:, b], term.nlevels)
-    return out
+    return level_products(term.codes, term.matrix, term.matrix, term.nlevels)
 
 
-def _group_cross_products(term, columns):
-    """[X y]'Z_j for every level j of the first block: (J, m, q), from the columns of [X y]."""
-    out = np.empty((term.nlevels, len(columns), term.q))
-    for c, column in enumerate(columns):
-        for a in range(term.q):
-            out[:, c, a] = level_sums(term.codes, column, term.matrix[:, a], term.nlevels)
-    return out
+def _group_cross_products(term, W):
+    """W_j'Z_j for every level j of a block: (J, m, q), for the (n, m) columns W of [X y]."""
+    return level_products(term.codes, term.matrix, W, term.nlevels)
 
 
-def _x_cross_products(blocks, x_columns):
+def _x_cross_products(blocks, X):
     """The cross-products that do not involve y: [Z_later X]'Z_first and [Z_later X]'[Z_later X]."""
     first, later = blocks[0], blocks[1:]
     if not later:
-        products = np.array([_inner_products(x_columns, x) for x in x_columns], dtype=float)
-        return _group_cross_products(first, x_columns), products.reshape(len(x_columns), len(x_columns))
-    dense = np.column_stack(x_columns) if x_columns else np.empty((len(first.codes), 0))
-    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(dense)]).tocsc()
+        products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
+        return _group_cross_products(first, X), products
+    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(X)]).tocsc()
     return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
 
 
@@ -417,8 +407,8 @@ def _with_response(blocks, x_columns, A21, A22, y):
     """A21 and A22 with the row (and column) of the response y appended: Z'y, X'y, y'y."""
     y = np.asarray(y, dtype=float)
     first, later = blocks[0], blocks[1:]
-    z_first_y = _group_cross_products(first, [y])                 # (J, 1, q)
-    tail_y = np.concatenate([_group_cross_products(b, [y]).ravel() for b in later]
+    z_first_y = _group_cross_products(first, y[:, None])          # (J, 1, q)
+    tail_y = np.concatenate([_group_cross_products(b, y[:, None]).ravel() for b in later]
                             + [_inner_products(x_columns + (y,), y)])
     if later:
         A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())

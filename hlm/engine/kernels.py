@@ -1,7 +1,7 @@
 """Compiled (numba) loops: the blocked Cholesky factor, which runs at every evaluation of the
 deviance for every level of the first grouping factor, where numpy's per-call cost dominates;
-and the per-level sums of the cross-products, which np.bincount would make with an n-row
-temporary (and a copy of read-only codes) per column pair.
+and the per-level sums of the cross-products, in one pass over the rows (np.bincount would make
+an n-row temporary, and a copy of read-only codes, per column pair).
 """
 import numba
 import numpy as np
@@ -18,11 +18,16 @@ def compiled(function):
 
 
 @compiled
-def level_sums(codes, a, b, nlevels):
-    """Σ a_i·b_i over the rows i of each level (codes[i] is row i's level)."""
-    out = np.zeros(nlevels)
+def level_products(codes, Z, W, nlevels):
+    """Σ W[i, c]·Z[i, a] over the rows i of each level j (codes[i] is row i's level): W_j'Z_j as a
+    (nlevels, W's columns, Z's columns) array, in one pass over the rows."""
+    out = np.zeros((nlevels, W.shape[1], Z.shape[1]))
     for i in range(len(codes)):
-        out[codes[i]] += a[i] * b[i]
+        j = codes[i]
+        for c in range(W.shape[1]):
+            w = W[i, c]
+            for a in range(Z.shape[1]):
+                out[j, c, a] += w * Z[i, a]
     return out
 
 
