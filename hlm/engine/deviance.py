@@ -7,11 +7,15 @@ cross-products of [Z X y] are formed once; each evaluation factors
     [   X'ZΛ       X'X     X'y ]  =  L L'
     [   y'ZΛ       y'X     y'y ]
 
-blockwise. Terms on one grouping factor form one block; the first block (the factor with most
-levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Everything after it
-(further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
-complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
-number of rows.
+blockwise. Terms on one grouping factor form one block, and blocks are ordered by size, the one
+with most random effects first (MixedModels.jl's order). The first block is block-diagonal (J
+blocks of q×q; a scalar term's stay diagonal) and is factored level by level by one compiled loop,
+which also sums its share of the Schur complement of everything after it (further grouping factors,
+X and y: the dense "tail" of size m) into the tail's lower triangle. For crossed and nested models
+that share is sparse: level j touches only the tail rows where A21_j is not zero (the levels of the
+other factors it meets, X and y), found once at construction, so it costs Σ_j (rows of j)², not
+J·m². The tail is then scaled by Λ and factored in place (LAPACK on one thread). With one grouping
+factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
 
 Related models share the cross-products: a new response (lme4's refit, MixedModels.jl's refit!)
 forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
