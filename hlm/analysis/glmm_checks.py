@@ -10,6 +10,7 @@
 
 Each returns a small frozen dataclass with what a sentence about it needs (statistic, p, verdict).
 """
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,11 @@ class BinnedResiduals:
         if self.share_inside >= BINNED_OK:
             return "ok"
         return "warning" if self.share_inside >= BINNED_POOR else "poor"
+
+    def to_dict(self):
+        """Plain numbers for a JSON record: the table by column, the share inside and the verdict."""
+        return {"term": self.term, "share_inside": self.share_inside, "verdict": self.verdict,
+                "table": {column: self.table[column].tolist() for column in BINNED_COLUMNS}}
 
 
 def binned_residuals(model, term=None, n_bins=None):
@@ -122,6 +128,9 @@ class ZeroInflation:
             return "underfitting"
         return "overfitting" if self.ratio > 1 + self.tolerance else "ok"
 
+    def to_dict(self):
+        return {**dataclasses.asdict(self), "verdict": self.verdict}
+
 
 def check_zeroinflation(model, tolerance=0.05):
     """Observed against predicted zeros of a Poisson GLMM (μ̂ with the random effects, as fitted())."""
@@ -174,6 +183,9 @@ class SimulationTest:
         if self.test == "uniformity":
             return "not uniform"
         return "overdispersed" if self.statistic > 1 else "underdispersed"
+
+    def to_dict(self):
+        return {**dataclasses.asdict(self), "significant": self.significant, "verdict": self.verdict}
 
 
 def simulate_residuals(model, nsim=250, seed=123, conditional=None):
@@ -243,7 +255,7 @@ def dispersion_test(scaled):
     observed = float(spread(scaled.observed[:, None])[0])
     simulated = spread(scaled.simulated)
     p = min(2 * min(np.mean(simulated <= observed), np.mean(simulated >= observed)), 1.0)
-    return SimulationTest("dispersion", observed / simulated.mean(), float(p),
+    return SimulationTest("dispersion", float(observed / simulated.mean()), float(p),
                           "DHARMa nonparametric dispersion test via sd of residuals fitted vs. simulated")
 
 

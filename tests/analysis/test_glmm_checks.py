@@ -2,6 +2,7 @@
 binned residuals and zero-inflation check, DHARMa's scaled residuals and tests on lme4's
 simulations; and the scaled residuals' behaviour on hlm's own simulations."""
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -176,3 +177,15 @@ def test_bad_requests_get_one_line():
     sleep = hlm.lmer("Reaction ~ Days + (1 | Subject)", pd.read_csv(FIXTURES / "data" / "sleepstudy.csv"))
     with pytest.raises(ModelError, match="not a GLMM; fit it with hlm.glmer"):
         simulate_residuals(sleep)
+
+
+def test_results_give_plain_numbers_for_records():
+    model = fit("grouseticks")
+    scaled = simulate_residuals(model, nsim=20, seed=1)
+    records = {"zeros": check_zeroinflation(model).to_dict(), "uniformity": uniformity_test(scaled).to_dict(),
+               "dispersion": dispersion_test(scaled).to_dict(), "binned": binned_residuals(fit("cbpp_laplace")).to_dict()}
+    assert json.loads(json.dumps(records)) == records
+    assert records["zeros"] == {"observed_zeros": 126, "predicted_zeros": 114, "ratio": 114 / 126, "tolerance": 0.05,
+                                "verdict": "underfitting"}
+    assert set(records["dispersion"]) == {"test", "statistic", "p_value", "method", "significant", "verdict"}
+    assert records["binned"]["table"]["n"] == R["binned_residuals"]["cbpp"]["table"]["n"]
