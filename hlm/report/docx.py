@@ -78,6 +78,8 @@ def _document(view):
                 lines += [(M["level1"], eq) for eq in equations.level1]
                 lines += [(M["level2"], eq) for eq in equations.level2]
                 lines += [(M["level3"], eq) for eq in equations.level3]
+            else:
+                document.add_paragraph(writer.render(model["equation_note"]))
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")

@@ -68,7 +68,8 @@ def model_view(name, model, title, names, summary, L):
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
                                     random_terms_of(model["varcorr"], model["ngroups"]),
-                                    [entry["column"] for entry in summary.get("levels") or []], names)
+                                    [entry["column"] for entry in summary.get("levels") or []], names,
+                                    model.get("nested_in"))
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
@@ -96,6 +97,7 @@ def model_view(name, model, title, names, summary, L):
         "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
                             for g, k in groups.items()),
         "equations": equations,
+        "equation_note": _equation_note(equations, names, L),
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
         "random": _random_rows(model, equations, names, L),
@@ -112,6 +114,22 @@ def model_view(name, model, title, names, summary, L):
     view.update(_notes(view, L))
     view["narrative"] = _narrative(view, model, equations, names, L)
     return view
+
+
+def _equation_note(equations, names, L):
+    """Why only the combined model is shown: a crossed design (naming its factors), or several
+    nested factors not declared as data.levels; None when the levels are shown."""
+    if equations is None or equations.two_level:
+        return None
+    M = L["model"]
+    if not equations.crossed:
+        return Say(M["generic_equation"])
+    fields = [f"factor{k}" for k in range(len(equations.crossed))]
+    factors = Say(L["variance_explained"]["list_sep"].join("{" + f + "}" for f in fields),
+                  tuple((f, Code(names.get(g, g))) for f, g in zip(fields, equations.crossed)))
+    first = equations.crossed[0]
+    example = next(symbol for (group, _), symbol in equations.random_symbols.items() if group == first)
+    return _say(M["crossed_equation"], factors=factors, example=example)
 
 
 def _notes(view, L):
