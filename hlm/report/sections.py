@@ -356,8 +356,8 @@ def figure_views(results, titles, L):
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-        elif name in results.models:
-            sentences.extend(_not_probed(results.models[name], G))
+        if name in results.models:
+            sentences.extend(_not_probed(results.models[name], G, record))
         out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})
     return out
 
@@ -404,13 +404,16 @@ def _johnson_neyman_sentences(record, G):
     return sentences
 
 
-def _not_probed(model, G):
-    """One sentence per interaction term the simple slopes did not probe, saying why."""
+def _not_probed(model, G, probed=None):
+    """One sentence per interaction term the simple slopes did not probe, saying why; `probed`
+    is the simple-slopes record of the one they did (None when none)."""
     variables = model.get("variables") or {}
+    probed_pair = {probed["predictor"], probed["moderator"]} if probed else None
+    mains = {term["label"] for term in model.get("terms") or [] if len(term["variables"]) == 1}
     out = []
     for term in model.get("terms") or []:
         names = term["variables"]
-        if len(names) < 2:
+        if len(names) < 2 or set(names) == probed_pair:
             continue
         if len(names) > 2:
             reason = G["not_probed_three_way"]
@@ -418,6 +421,9 @@ def _not_probed(model, G):
             reason = G["not_probed_transformed"]
         elif all(variables.get(v, {}).get("kind") == "factor" for v in names):
             reason = G["not_probed_factors"]
+        elif probed_pair and set(names) <= mains:
+            reason = _say(G["not_probed_one_per_model"], predictor=Code(probed["predictor"]),
+                          moderator=Code(probed["moderator"]))
         else:
             reason = G["not_probed_main_effects"]
         out.append(_say(G["not_probed"], term=Code(term["label"]), reason=reason))
