@@ -13,6 +13,12 @@ log = logging.getLogger(__name__)
 PRINT_BLOCK = 4   # models per block of the side-by-side table on a printed (landscape) page
 
 
+def worded(section, key, summary):
+    """A label in the wording of the design: with data.time level 1 is a measurement occasion
+    within a person, so the label's `<key>_time` variant."""
+    return section[f"{key}_time"] if summary.get("time") else section[key]
+
+
 def interval(row):
     """A record row's 95% interval (ci_low, ci_high), formatted; — when it has none."""
     low, high = row.get("ci_low"), row.get("ci_high")
@@ -112,7 +118,7 @@ def model_view(name, model, title, names, summary, L):
         "caption_random": L["model"]["table_random"].format(model=title),
     }
     view.update(_notes(view, L))
-    view["narrative"] = _narrative(view, model, equations, names, L)
+    view["narrative"] = _narrative(view, model, equations, names, summary, L)
     return view
 
 
@@ -212,10 +218,10 @@ def _factor_of(term, model):
     return None
 
 
-def _narrative(view, model, equations, names, L):
+def _narrative(view, model, equations, names, summary, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -226,7 +232,8 @@ def _narrative(view, model, equations, names, L):
             N["null_model"], g00=row["symbol"] or "γ00", estimate=row["estimate"], se=row["se"],
             tau=sym((_group_of(random_rows[0]["grp"], equations), INTERCEPT, None)) or "τ00",
             tau_value=apa.estimate(random_rows[0]["vcov"], digits=4),
-            sigma=Math(r"\sigma^2"), sigma_value=apa.estimate(residual["vcov"], digits=4)))
+            sigma=Math(r"\sigma^2"), sigma_value=apa.estimate(residual["vcov"], digits=4),
+            within=worded(N, "within", summary)))
     else:
         roles = _roles(equations, [r["term"] for r in fixed])
         effects = []
