@@ -120,6 +120,9 @@ def big_model(case):
 
 # ---- data -----------------------------------------------------------------------------------------
 
+PREPARED = {"hsb", "egsingle", "exam"}   # read from .sav/.dta and prepared; the others are CSVs as they are
+
+
 def load_frame(key):
     """The DataFrame a reference model was fitted to, prepared as its R script prepared it."""
     from hlm.data import read_data
@@ -141,12 +144,11 @@ def load_frame(key):
 
 
 def r_csv(model, frame):
-    """A CSV of the frame for lme4_time.R (the fixture's own CSV where there is one)."""
+    """A CSV of the frame for lme4_time.R: the fixture's own CSV, or the prepared frame written once."""
     if model.data.startswith("run:"):
         return run.data_paths(model.data[4:])[1]
-    own = FIXTURES / "data" / f"{model.data}.csv"
-    if own.exists():
-        return own
+    if model.data not in PREPARED:
+        return FIXTURES / "data" / f"{model.data}.csv"
     path = generate.DATA_DIR / f"peers_{model.data}.csv"
     if not path.exists():
         generate.DATA_DIR.mkdir(parents=True, exist_ok=True)
