@@ -11,7 +11,8 @@
 Method: one process; for each model the data are read into one pandas DataFrame that every
 package is given as it is (its formula in lme4's syntax, REML or ML as lme4 fitted it); one
 warm-up fit each, then `--rounds` rounds (7) in which every package fits once, in turn
-(round-robin, the first package rotating), and the median of its rounds is its time. Timed:
+(round-robin, the first package rotating, no garbage collection forced between fits: a
+gc.collect() before each fit doubles a small fit's time), and the median of its rounds is its time. Timed:
 the call that fits and the log-likelihood read (hlm: lmer() with .loglik and .fixef; mixedlm:
 lmer() and logLik(); lme-python: lmer(), which returns log_likelihood computed). Each package's
 log-likelihood is checked against lme4's in the fixture (|Δ| ≤ 1e-3, the design's tolerance):
@@ -21,7 +22,6 @@ lme4 runs in its own Rscript process per model (benchmarks/lme4_time.R: the medi
 """
 import argparse
 import contextlib
-import gc
 import io
 import json
 import statistics
@@ -214,7 +214,6 @@ def time_packages(model, frame, names, rounds, clock=time.perf_counter):
             out[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"}
     for k in range(rounds):
         for name in live[k % len(live):] + live[:k % len(live)] if live else []:
-            gc.collect()
             start = clock()
             quiet(PACKAGES[name][1], model, frame)
             out[name]["times"].append(clock() - start)
