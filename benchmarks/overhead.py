@@ -1,7 +1,7 @@
 """Where a small fit's time goes: hlm.lmer() split into its phases, each timed on its own.
 
-    python benchmarks/overhead.py                      # every case, medians of 200 fits
-    python benchmarks/overhead.py --cases penicillin --repeats 500
+    python benchmarks/overhead.py                      # the small reference models, medians of 200 fits
+    python benchmarks/overhead.py --cases penicillin_crossed --repeats 500   # any model of peers.py
 
 Phases, in the order lmer() runs them, each timed inside real lmer() calls (the functions it
 calls wrapped with a clock; medians over the fits): the design (formula, model frame, factor
@@ -18,19 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peers  # benchmarks/ is not a package
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "fixtures" / "data"
 CLOCK = time.process_time   # CPU seconds: on the shared machine, wall time mostly measures the queue
-
-CASES = {   # name: (formula, csv of tests/fixtures/data, REML)
-    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin", True),
-    "pastes": ("strength ~ 1 + (1 | batch/cask)", "Pastes", True),
-    "dyestuff": ("Yield ~ 1 + (1 | Batch)", "Dyestuff", True),
-    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", True),
-    "cake": ("angle ~ recipe * temp + (1 | recipe:replicate)", "cake", True),
-}
+SMALL = ["penicillin_crossed", "pastes_nested", "dyestuff_reml", "dyestuff2_singular", "sleepstudy_slope",
+         "cake_factor", "exam_main", "hsb_null", "hsb_full"]
 
 
 def timed(function, phase, totals):
@@ -100,18 +94,19 @@ def table(results):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", help="comma-separated: " + ",".join(CASES))
+    p.add_argument("--cases", help="comma-separated models of benchmarks/peers.py (default: " + ",".join(SMALL) + ")")
     p.add_argument("--repeats", type=int, default=200, help="fits per case (default 200)")
     args = p.parse_args(argv)
-    names = args.cases.split(",") if args.cases else list(CASES)
-    unknown = [n for n in names if n not in CASES]
+    by_name = {r.name: r for r in peers.REFERENCES}
+    names = args.cases.split(",") if args.cases else SMALL
+    unknown = [n for n in names if n not in by_name]
     if unknown:
-        p.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+        p.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(by_name)}")
     results = {}
     for name in names:
-        formula, csv, reml = CASES[name]
+        model = peers.resolve(by_name[name])
         print(f"{name} ...", file=sys.stderr, flush=True)
-        results[name] = phases(formula, pd.read_csv(DATA / f"{csv}.csv"), reml, args.repeats)
+        results[name] = phases(model.formula, peers.load_frame(model.data), model.reml, args.repeats)
     print(table(results))
 
 

@@ -4,13 +4,15 @@
     python benchmarks/peers.py --no-r --models penicillin_crossed,sleepstudy_slope
     python benchmarks/peers.py --big synthetic_1m,insteval --peers hlm,mixedlm   # run.py's large cases too
     python benchmarks/peers.py --output benchmarks/PEERS.md --json benchmarks/results/peers.json
+    python benchmarks/peers.py --clock cpu --rounds 15       # CPU seconds: steadier on a busy machine
 
 `pip install -e .[bench]` installs the peers; a peer that is not installed gets "n/a".
 
 Method: one process; for each model the data are read into one pandas DataFrame that every
 package is given as it is (its formula in lme4's syntax, REML or ML as lme4 fitted it); one
 warm-up fit each, then `--rounds` rounds (7) in which every package fits once, in turn
-(round-robin, the first package rotating), and the median of its rounds is its time. Timed:
+(round-robin, the first package rotating, no garbage collection forced between fits: a
+gc.collect() before each fit doubles a small fit's time), and the median of its rounds is its time. Timed:
 the call that fits and the log-likelihood read (hlm: lmer() with .loglik and .fixef; mixedlm:
 lmer() and logLik(); lme-python: lmer(), which returns log_likelihood computed). Each package's
 log-likelihood is checked against lme4's in the fixture (|Δ| ≤ 1e-3, the design's tolerance):
@@ -20,7 +22,6 @@ lme4 runs in its own Rscript process per model (benchmarks/lme4_time.R: the medi
 """
 import argparse
 import contextlib
-import gc
 import io
 import json
 import statistics
@@ -120,6 +121,9 @@ def big_model(case):
 
 # ---- data -----------------------------------------------------------------------------------------
 
+PREPARED = {"hsb", "egsingle", "exam"}   # read from .sav/.dta and prepared; the others are CSVs as they are
+
+
 def load_frame(key):
     """The DataFrame a reference model was fitted to, prepared as its R script prepared it."""
     from hlm.data import read_data
@@ -141,12 +145,11 @@ def load_frame(key):
 
 
 def r_csv(model, frame):
-    """A CSV of the frame for lme4_time.R (the fixture's own CSV where there is one)."""
+    """A CSV of the frame for lme4_time.R: the fixture's own CSV, or the prepared frame written once."""
     if model.data.startswith("run:"):
         return run.data_paths(model.data[4:])[1]
-    own = FIXTURES / "data" / f"{model.data}.csv"
-    if own.exists():
-        return own
+    if model.data not in PREPARED:
+        return FIXTURES / "data" / f"{model.data}.csv"
     path = generate.DATA_DIR / f"peers_{model.data}.csv"
     if not path.exists():
         generate.DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -196,7 +199,10 @@ def quiet(fit, model, frame):
         return fit(model, frame)
 
 
-def time_packages(model, frame, names, rounds):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_packages(model, frame, names, rounds, clock=time.perf_counter):
     """{package: {"seconds": median, "loglik": ..., "error": ...}}: a warm-up fit each, then
     `rounds` interleaved rounds."""
     out, live = {}, []
@@ -208,10 +214,9 @@ def time_packages(model, frame, names, rounds):
             out[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"}
     for k in range(rounds):
         for name in live[k % len(live):] + live[:k % len(live)] if live else []:
-            gc.collect()
-            start = time.perf_counter()
+            start = clock()
             quiet(PACKAGES[name][1], model, frame)
-            out[name]["times"].append(time.perf_counter() - start)
+            out[name]["times"].append(clock() - start)
     for name in live:
         out[name]["seconds"] = statistics.median(out[name].pop("times"))
     return out
@@ -295,6 +300,9 @@ def main(argv=None):
     p.add_argument("--big", default="", help="also run.py's cases, comma-separated: " + ",".join(run.CASES))
     p.add_argument("--peers", default=",".join(PACKAGES), help="packages to run (default: all installed)")
     p.add_argument("--rounds", type=int, default=7, help="timed rounds per model (default 7)")
+    p.add_argument("--clock", choices=CLOCKS, default="wall",
+                   help="wall (default) or cpu: this process's CPU seconds (lme4's stay elapsed), which the other "
+                        "jobs of a shared machine move much less; it counts every thread a package runs")
     p.add_argument("--no-r", action="store_true", help="do not run lme4")
     p.add_argument("--output", help="also write the Markdown table to this file")
     p.add_argument("--json", help="also write the raw measurements to this file")
@@ -314,7 +322,7 @@ def main(argv=None):
     for model in models:
         print(f"{model.name} ...", file=sys.stderr, flush=True)
         frame = frames.setdefault(model.data, load_frame(model.data))
-        results = time_packages(model, frame, names, args.rounds)
+        results = time_packages(model, frame, names, args.rounds, CLOCKS[args.clock])
         if use_r:
             results["lme4"] = time_lme4(model, frame, args.rounds)
         rows.append((model, len(frame), results))
@@ -329,8 +337,8 @@ def main(argv=None):
         "",
         table(rows, names),
         "",
-        (f"Median of {args.rounds} interleaved warm fits in one process (lme4: median of {args.rounds} in its own "
-         "Rscript process). \"≠ lme4\": the package's logLik differs from lme4's by more than 1e-3; \"fails\": it "
+        (f"Median of {args.rounds} interleaved warm fits in one process, {args.clock} clock (lme4: elapsed, median "
+         f"of {args.rounds} in its own Rscript process). \"≠ lme4\": the package's logLik differs from lme4's by more than 1e-3; \"fails\": it "
          "raised an error."),
         "",
         summary(rows),

@@ -334,11 +334,21 @@ def _complete_rows(formula, data):
     series = {c: data[c] for c in columns}
     missing = np.zeros(len(data), dtype=bool)
     for values in series.values():
-        missing |= values.isna().to_numpy()
+        missing |= _missing(values)
     if missing.all():
         raise DataError(f"every row has a missing value in one of {', '.join(columns)}; nothing to fit")
     frame = Columns(series, np.arange(len(data)))
     return frame.subset(~missing) if missing.any() else frame
+
+
+def _missing(series):
+    """Which values are missing; numpy columns without pandas' general isna (its cost is a
+    small fit's)."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iub":
+        return np.zeros(len(series), dtype=bool)   # numpy integers and booleans have no missing value
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+        return np.isnan(series.to_numpy())
+    return series.isna().to_numpy()
 
 
 def _defined_rows(formula, frame):
@@ -441,13 +451,16 @@ def _refuse_numbers_with_text(series, share=0.05):
     a level per number: name the cells and the fix."""
     if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
         return
-    values = series.dropna()
-    numbers = pd.to_numeric(values, errors="coerce")
-    text = values[numbers.isna()]
-    if len(text) and numbers.nunique() > 2 and len(text) <= max(3, share * len(values)):
-        cells = ", ".join(repr(str(v)) for v in dict.fromkeys(text.tolist()))
-        raise DataError(f"column '{series.name}' holds numbers but {len(text)} text cell"
-                        f"{'s' if len(text) > 1 else ''} ({cells[:200]}); list such values under "
+    codes, distinct = pd.factorize(series)   # in order of appearance; missing -> -1
+    counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
+    distinct = np.asarray(distinct, dtype=object)
+    numbers = pd.to_numeric(distinct, errors="coerce")   # once per distinct value, not per cell
+    is_text = pd.isna(numbers)
+    n_text = int(counts[is_text].sum())
+    if n_text and len(np.unique(numbers[~is_text])) > 2 and n_text <= max(3, share * counts.sum()):
+        cells = ", ".join(repr(str(v)) for v in distinct[is_text])
+        raise DataError(f"column '{series.name}' holds numbers but {n_text} text cell"
+                        f"{'s' if n_text > 1 else ''} ({cells[:200]}); list such values under "
                         "data.missing_codes (or fix the cells) so that it is read as numbers")
 
 
