@@ -170,19 +170,19 @@ def _replicate_test(model, y, index, ddf):
     try:
         refit = model.with_response(y)
         if not refit.converged:
-            return None, [_reason(refit.messages[-1])]
+            return None, [message_kind(refit.messages[-1])]
         if isinstance(refit, GlmerModel):
             p = float(refit.coef_table()["Pr(>|z|)"].iloc[index])
         else:
             p = float(contrast_test(refit, np.eye(refit.design.p)[index], ddf)["Pr(>|t|)"])
     except REFIT_ERRORS as exc:
-        return None, [f"refit failed: {_reason(str(exc))}"]
+        return None, [f"refit failed: {message_kind(str(exc))}"]
     if not np.isfinite(p):
         return None, ["the test gave no p-value"]
     return p, ["singular fit (kept)"] if refit.is_singular else []
 
 
-def _reason(message):
+def message_kind(message):
     """A message with its numbers taken out, so that alike failures count as one reason."""
     return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", message.splitlines()[0])[:200]
 
