@@ -20,8 +20,8 @@ import scipy.stats
 from tqdm import tqdm
 
 from ..engine.design import build_design
-from ..engine.glmm import fit_glmm
-from ..engine.model import fit_design
+from ..engine.glmm import GeneralizedLinearMixedModel, fit_glmm
+from ..engine.model import SINGULAR_MESSAGE, fit_design
 from ..engine.simulate import simulate
 from ..errors import ConfigError, HlmError, ModelError, did_you_mean
 from ..inference.contrasts import contrast_test
@@ -136,7 +136,7 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
     progress: True for a tqdm bar of this chunk, or a bar to advance (power_curve's)."""
     if not (_whole(start) and _whole(stop) and 0 <= start < stop <= spec.nsim):
         raise ModelError(f"replicates [{start}, {stop}) are not within the analysis' {spec.nsim} replicates")
-    params = _parameters(model, spec)
+    params = simulation_parameters(model, spec)
     sized = sized_model(model, data, spec.along, size)
     index = list(sized.design.fixed_names).index(spec.term)
     p, reasons = [], Counter()
@@ -154,23 +154,24 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
             "messages": [{"message": m, "count": c} for m, c in sorted(reasons.items())]}
 
 
-def _parameters(model, spec):
+def simulation_parameters(model, spec):
     """newparams of the simulation: the fit's estimates with the tested term set to the effect."""
     names = list(model.design.fixed_names)
     if spec.term not in names:
         raise ModelError(f"term '{spec.term}' of power analysis '{spec.name}' is not a fixed effect of "
                          f"'{model.formula}'{did_you_mean(spec.term, names)}; its terms are {', '.join(names)}")
-    params = {"beta": {**dict(zip(names, model.fixef.to_numpy())), spec.term: float(spec.effect)},
-              "theta": model.theta}
+    beta = np.array(model.fixef.to_numpy(), dtype=float)
+    beta[names.index(spec.term)] = float(spec.effect)
+    params = {"beta": beta, "theta": model.theta}
     return params if isinstance(model, GlmerModel) else {**params, "sigma": model.sigma}
 
 
 def _replicate_test(model, y, index, ddf):
     """(p, reasons) of one replicate: the test of coefficient `index` after refitting to y."""
     try:
-        refit = model.with_response(y)
+        refit = refit_to(model, y)
         if not refit.converged:
-            return None, [message_kind(refit.messages[-1])]
+            return None, [message_kind(_first_problem(refit))]
         if isinstance(refit, GlmerModel):
             p = float(refit.coef_table()["Pr(>|z|)"].iloc[index])
         else:
@@ -180,6 +181,20 @@ def _replicate_test(model, y, index, ddf):
     if not np.isfinite(p):
         return None, ["the test gave no p-value"]
     return p, ["singular fit (kept)"] if refit.is_singular else []
+
+
+def _first_problem(refit):
+    """The first of a refit's own messages that says why it did not converge."""
+    own = [m for m in refit.messages[len(refit.design.messages):] if m != SINGULAR_MESSAGE]
+    return own[0] if own else "the refit did not converge"
+
+
+def refit_to(model, y):
+    """The model refitted to a simulated response as lme4's refit does it: one optimization from
+    lme4's start, without the restarts a fresh hlm fit makes after a boundary optimum (a
+    simulation refits thousands of times, and lme4's loop does not restart either)."""
+    return model.with_response(y) if isinstance(model, GeneralizedLinearMixedModel) else \
+        model.with_response(y, restart=False)
 
 
 def message_kind(message):

@@ -57,21 +57,19 @@ def parameters(model, newparams=None):
 
 def _beta(model, given):
     names = list(model.design.fixed_names)
+    if given is not None and not isinstance(given, dict):
+        values = np.array(given, dtype=float)
+        if values.shape != (len(names),):
+            raise ModelError(f"newparams beta has {values.size} values; the model has {len(names)} fixed effects "
+                             f"({', '.join(names)}): pass one each, or a dict of those to change")
+        return values
     beta = np.array(model.fixef.to_numpy(), dtype=float)
-    if given is None:
-        return beta
-    if isinstance(given, dict):
-        for name, value in given.items():
-            if name not in names:
-                raise ModelError(f"newparams beta names '{name}', not a fixed effect of '{model.formula}'"
-                                 f"{did_you_mean(name, names)}; its fixed effects are {', '.join(names)}")
-            beta[names.index(name)] = float(value)
-        return beta
-    values = np.array(given, dtype=float)
-    if values.shape != beta.shape:
-        raise ModelError(f"newparams beta has {values.size} values; the model has {len(names)} fixed effects "
-                         f"({', '.join(names)}): pass one each, or a dict of those to change")
-    return values
+    for name, value in (given or {}).items():
+        if name not in names:
+            raise ModelError(f"newparams beta names '{name}', not a fixed effect of '{model.formula}'"
+                             f"{did_you_mean(name, names)}; its fixed effects are {', '.join(names)}")
+        beta[names.index(name)] = float(value)
+    return beta
 
 
 def random_effects(model, theta, rng):
