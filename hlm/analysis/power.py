@@ -96,10 +96,6 @@ class PowerSpec:
         sizes = tuple(sorted(sizes)) if isinstance(sizes, (list, tuple)) and all(_whole(s) for s in sizes) else sizes
         return cls(name=name, sizes=sizes, **values)
 
-    @property
-    def method(self):
-        return METHODS[ddf_method(self.ddf)]
-
 
 def _whole(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -150,8 +146,13 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
             bar.update(1)
     if progress is True:
         bar.close()
-    return {"size": int(size), "start": int(start), "stop": int(stop), "p": p,
+    return {"size": int(size), "start": int(start), "stop": int(stop), "method": test_method(model, spec), "p": p,
             "messages": [{"message": m, "count": c} for m, c in sorted(reasons.items())]}
+
+
+def test_method(model, spec):
+    """The test of each replicate, as the result names it."""
+    return "z" if isinstance(model, GeneralizedLinearMixedModel) else METHODS[ddf_method(spec.ddf)]
 
 
 def simulation_parameters(model, spec):
@@ -275,8 +276,12 @@ def gather(spec, chunk_results):
                              f"which is not among its sizes {list(spec.sizes)}; rerun its chunks")
         by_size[result["size"]].append(result)
     curve = [_curve_row(spec, size, _covering(spec, size, results)) for size, results in by_size.items()]
+    methods = sorted({result["method"] for result in chunk_results})
+    if len(methods) != 1:
+        raise ModelError(f"the chunks of power analysis '{spec.name}' used different tests ({', '.join(methods)}); "
+                         "rerun its chunks")
     out = {"name": spec.name, "term": spec.term, "effect": float(spec.effect), "along": spec.along,
-           "alpha": float(spec.alpha), "nsim": int(spec.nsim), "seed": int(spec.seed), "method": spec.method,
+           "alpha": float(spec.alpha), "nsim": int(spec.nsim), "seed": int(spec.seed), "method": methods[0],
            "curve": curve}
     return out if spec.model is None else {"name": spec.name, "model": spec.model, **out}
 
