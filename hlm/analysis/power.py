@@ -137,13 +137,14 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
     index = list(sized.design.fixed_names).index(spec.term)
     p, reasons = [], Counter()
     bar = tqdm(total=stop - start, desc=f"power {spec.name} at {size}", leave=False) if progress is True else progress
-    for i in range(start, stop):
-        y = simulate(sized, 1, rng=replicate_rng(spec, size, i), newparams=params)[:, 0]
-        value, why = _replicate_test(sized, y, index, spec.ddf)
-        p.append(value)
-        reasons.update(why)
-        if bar:
-            bar.update(1)
+    with CountedWarnings(reasons):
+        for i in range(start, stop):
+            y = simulate(sized, 1, rng=replicate_rng(spec, size, i), newparams=params)[:, 0]
+            value, why = _replicate_test(sized, y, index, spec.ddf)
+            p.append(value)
+            reasons.update(why)
+            if bar:
+                bar.update(1)
     if progress is True:
         bar.close()
     return {"size": int(size), "start": int(start), "stop": int(stop), "method": test_method(model, spec), "p": p,
@@ -153,6 +154,31 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
 def test_method(model, spec):
     """The test of each replicate, as the result names it."""
     return "z" if isinstance(model, GeneralizedLinearMixedModel) else METHODS[ddf_method(spec.ddf)]
+
+
+class CountedWarnings(logging.Filter):
+    """Within `with`, the warnings the tests and refits of replicates log (Satterthwaite's Hessian,
+    a GLMM's vcov) are counted in `counter` instead of written to the log thousands of times."""
+    LOGGERS = ("hlm.inference.satterthwaite", "hlm.inference.kenward_roger", "hlm.engine.glmm")
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def filter(self, record):
+        if record.levelno < logging.WARNING:
+            return True
+        self.counter[f"warning (p kept): {message_kind(record.getMessage())}"] += 1
+        return False
+
+    def __enter__(self):
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
 
 
 def simulation_parameters(model, spec):
