@@ -25,7 +25,7 @@ from ..engine.model import SINGULAR_MESSAGE, fit_design
 from ..engine.simulate import simulate
 from ..errors import ConfigError, HlmError, ModelError, did_you_mean
 from ..inference.contrasts import contrast_test
-from ..inference.glmm import GlmerModel, glmer_design
+from ..inference.glmm import glmer_design
 from ..vocabulary import ddf_method
 
 log = logging.getLogger(__name__)
@@ -147,11 +147,11 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
                 bar.update(1)
     if progress is True:
         bar.close()
-    return {"size": int(size), "start": int(start), "stop": int(stop), "method": test_method(model, spec), "p": p,
+    return {"size": int(size), "start": int(start), "stop": int(stop), "method": method_name(model, spec), "p": p,
             "messages": [{"message": m, "count": c} for m, c in sorted(reasons.items())]}
 
 
-def test_method(model, spec):
+def method_name(model, spec):
     """The test of each replicate, as the result names it."""
     return "z" if isinstance(model, GeneralizedLinearMixedModel) else METHODS[ddf_method(spec.ddf)]
 
@@ -190,7 +190,7 @@ def simulation_parameters(model, spec):
     beta = np.array(model.fixef.to_numpy(), dtype=float)
     beta[names.index(spec.term)] = float(spec.effect)
     params = {"beta": beta, "theta": model.theta}
-    return params if isinstance(model, GlmerModel) else {**params, "sigma": model.sigma}
+    return params if isinstance(model, GeneralizedLinearMixedModel) else {**params, "sigma": model.sigma}
 
 
 def _replicate_test(model, y, index, ddf):
@@ -199,7 +199,7 @@ def _replicate_test(model, y, index, ddf):
         refit = refit_to(model, y)
         if not refit.converged:
             return None, [message_kind(_first_problem(refit))]
-        if isinstance(refit, GlmerModel):
+        if isinstance(refit, GeneralizedLinearMixedModel):
             p = float(refit.coef_table()["Pr(>|z|)"].iloc[index])
         else:
             p = float(contrast_test(refit, np.eye(refit.design.p)[index], ddf)["Pr(>|t|)"])
@@ -236,7 +236,7 @@ def sized_model(model, data, along, size):
     extended by copies of its units: its design is what each replicate simulates on and refits."""
     frame = sized_frame(model, data, along, size)
     design_check = list(model.design.fixed_names)
-    if isinstance(model, GlmerModel):
+    if isinstance(model, GeneralizedLinearMixedModel):
         response = model.response
         if response.weights_name is None and not np.array_equal(response.weights, response.trials):
             raise ModelError("a model fitted with weights given as numbers cannot be resized; "

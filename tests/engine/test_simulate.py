@@ -175,3 +175,16 @@ def test_glmm_refuses_sigma_and_bad_counts(cbpp):
     counts[0] = 99
     with pytest.raises(ModelError, match="successes from 0 to each row's trials"):
         cbpp.with_response(counts)
+
+
+def test_proportions_with_weights_simulate_and_refit_successes():
+    # prop ~ period + (1 | herd), weights = size: simulate() gives successes out of size, and
+    # with_response(successes) is glmer's fit of those successes (R: the cbind fit of the same counts)
+    data = frame("cbpp")
+    model = hlm.glmer("prop ~ period + (1 | herd)", data, weights="size")
+    sims = simulate(model, 200, seed=4)
+    assert (sims <= data["size"].to_numpy()[:, None]).all() and (sims == np.round(sims)).all()
+    case = R["cbpp_with_response"]
+    refit = model.with_response(case["successes"])
+    np.testing.assert_allclose(refit.fixef.to_numpy(), case["beta"], rtol=1e-4)
+    assert refit.loglik == pytest.approx(case["logLik"], abs=LL_ATOL)
