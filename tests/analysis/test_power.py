@@ -192,3 +192,9 @@ def test_gather_refuses_gaps_and_overlaps(full, hsb):
         gather(s, [first, first, second])
     with pytest.raises(ModelError, match="size 40, which is not among its sizes"):
         gather(s, [first, second, {**second, "size": 40}])
+
+
+def test_kenward_roger_is_the_models_ddf_when_asked(full, hsb):
+    result = hlm.power_curve(full, hsb, spec(nsim=2, sizes=[20], ddf="KR"))
+    assert result["method"] == "Kenward-Roger"
+    assert all(p is not None for p in run_chunk(full, hsb, spec(nsim=2, sizes=[20], ddf="KR"), 20, 0, 2)["p"])
