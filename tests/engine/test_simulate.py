@@ -68,7 +68,7 @@ def test_lmm_moments_match_lme4(sleep, case_name, newparams):
     assert sims.shape == (sleep.nobs, 20000)
     assert np.abs(mean_z(sims, case)).max() < Z_LIMIT
     assert np.abs(var_z(sims, case)).max() < Z_LIMIT
-    first = np.flatnonzero(frame("sleepstudy")["Subject"] == sorted(frame("sleepstudy")["Subject"].unique())[0])
+    first = np.flatnonzero(frame("sleepstudy")["Subject"] == min(frame("sleepstudy")["Subject"].unique()))
     ours, theirs = np.cov(sims[first]), np.array(case["first_group_cov"])
     se = np.sqrt((np.outer(np.diag(theirs), np.diag(theirs)) + theirs ** 2) * (1 / 20000 + 1 / case["nsim"]))
     assert np.abs((ours - theirs) / se).max() < Z_LIMIT
