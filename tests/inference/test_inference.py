@@ -11,8 +11,7 @@ from conftest import ALL_MODELS, CLASSIC, DF_RTOL, EXTRA, FIXEF_RTOL, HSB, P_RTO
 
 import hlm
 from hlm.errors import ModelError
-from hlm.inference.bootstrap import bootstrap
-from hlm.inference.bootstrap import percentile_interval
+from hlm.inference.bootstrap import bootstrap, percentile_interval
 from hlm.inference.intervals import confint
 from hlm.inference.kenward_roger import kenward_roger_parts
 from hlm.inference.satterthwaite import _satterthwaite, satterthwaite_parts
