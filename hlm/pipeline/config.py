@@ -18,8 +18,8 @@ import yaml
 
 from ..data import centered_columns, read_columns, read_data, source_variable
 from ..engine.design import check_functions, used_columns
-from ..engine.formula import Call, parse_formula
 from ..engine.family import Family, glm_response, response_reader
+from ..engine.formula import Call, parse_formula
 from ..errors import ConfigError, DataError, FormulaError, ModelError, did_you_mean
 from ..resources import SCHEMA
 from ..vocabulary import link_name

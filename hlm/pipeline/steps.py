@@ -18,16 +18,19 @@ from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
+from ..inference.glmm import glmer
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
     derived_record,
+    glmm_record,
     model_record,
     ranef_frame,
     residuals_frame,
     restore_model,
 )
 from ..results.writers import file_sha256, jsonable, write_json, write_parquet
+from .config import is_glmm
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ def write_tables(spec, tables, summary):
 def fit_model(spec, table, outputs):
     """The fit step, the one optimization of a model: its record, residuals and random
     effects. outputs: name -> path for model, residuals, ranef."""
+    if is_glmm(spec):
+        fit_glmm_model(spec, table, outputs)
+        return
     model = lmer(spec["formula"], table, REML=spec["REML"], optimizer=spec["optimizer"],
                  control=spec["control"] or None)
     write_parquet(outputs["residuals"], residuals_frame(model, table))
@@ -62,6 +68,16 @@ def fit_model(spec, table, outputs):
     record["outcome_values"] = outcome_values(model.design.y)
     record["anova"] = omnibus_tests(model, spec["ddf"])
     write_json(outputs["model"], record)
+
+
+def fit_glmm_model(spec, table, outputs):
+    """The fit step of a GLMM (family binomial or poisson): hlm.glmer, as lme4's glmer."""
+    control = dict(spec["control"] or {}) | ({"optimizer": spec["optimizer"]} if spec["optimizer"] else {})
+    model = glmer(spec["formula"], table, family=spec["family"], link=spec["link"], nAGQ=spec["nAGQ"],
+                  weights=spec["weights"], control=control or None)
+    write_parquet(outputs["residuals"], residuals_frame(model, table))
+    write_parquet(outputs["ranef"], ranef_frame(model))
+    write_json(outputs["model"], glmm_record(model, spec))
 
 
 def omnibus_tests(model, ddf):

@@ -7,14 +7,18 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.contextual import contextual
+from ..analysis.latent import LINK_VARIANCES, distribution_variance
 from ..analysis.standardized import standardized
 from ..analysis.variance import icc, r2_nakagawa, variance_explained
 from ..engine.design import build_design
+from ..engine.glmm import GeneralizedLinearMixedModel
 from ..engine.model import restore_fit
 from ..engine.optimize import OptSummary
 from ..errors import ModelError
+from ..inference.glmm import RATIO_NAMES, restore_glmer
 from ..inference.intervals import critical_value
 from ..inference.lmertest import LmerTestModel
+from ..inference.summary import terms_dict
 from ..vocabulary import DDF_RECORD_KEYS, ddf_method
 from .writers import jsonable
 
@@ -53,8 +57,10 @@ def standardized_record(model, data, method):
 
 def restore_model(record, table):
     """The fit a model record saved, on the table it was fitted to, without optimizing again
-    (restore_fit checks the objective at the saved θ)."""
+    (restore_fit checks the objective at the saved θ; a GLMM's record restores with restore_glmer)."""
     spec = record["spec"]
+    if record.get("family"):
+        return restore_glmer(record, table)
     return restore_fit(build_design(spec["formula"], table), spec["REML"], OptSummary.from_dict(record["optsummary"]),
                        record["converged"], record["messages"], model_class=LmerTestModel)
 
@@ -72,15 +78,17 @@ def with_interval(row):
 def residuals_frame(model, frame):
     """One row per observation the model used: its row in `frame` (the model's table, the data
     it was fitted to), the grouping columns, fitted values, residuals and residuals scaled by
-    sigma (lme4's 'scaled')."""
+    sigma (lme4's 'scaled'); for a GLMM the fitted means μ, deviance and Pearson residuals."""
     rows = model.design.rows
     out = pd.DataFrame({"row": rows})
     for group in model.ngroups:
         if group in frame.columns:
             out[group] = frame[group].to_numpy()[rows]
     out["fitted"] = np.asarray(model.fitted, dtype=float)
-    out["residual"] = np.asarray(model.residuals(scaled=False), dtype=float)
-    out["scaled_residual"] = np.asarray(model.residuals(scaled=True), dtype=float)
+    glmm = isinstance(model, GeneralizedLinearMixedModel)   # deviance and Pearson residuals, as lme4's
+    out["residual"] = np.asarray(model.residuals("deviance") if glmm else model.residuals(scaled=False), dtype=float)
+    out["scaled_residual"] = np.asarray(model.residuals("pearson") if glmm else model.residuals(scaled=True),
+                                        dtype=float)
     return out
 
 
@@ -155,3 +163,26 @@ def design_effect(model, group, icc_value):
     """Kish's design effect 1 + (m - 1) ICC, m the mean size of the model's groups of `group`."""
     size = model.nobs / model.ngroups[group]
     return {"group": group, "mean_group_size": size, "value": 1 + (size - 1) * icc_value}
+
+
+def glmm_record(model, spec):
+    """A GLMM's record: glmer's numbers (GlmerModel.to_dict()) with its terms and variables, the
+    spec, Wald z tests with 95% intervals and exp(β) ratios (odds or rate ratios, with the limits
+    exp(β ± z·SE)), the latent-scale level-1 variance, ICC and Nakagawa R² (performance's)."""
+    record = {"name": spec["name"], "spec": spec, **jsonable(model.to_dict()), **jsonable(terms_dict(model.design))}
+    record["optimizer"] = record["optsummary"]["optimizer"]
+    record["ratio_name"] = RATIO_NAMES.get(model.link)
+    ratios = model.ratios(LEVEL).to_numpy() if record["ratio_name"] else None
+    record["coefficients"] = []
+    for k, (term, row) in enumerate(zip(model.fixef.index, jsonable(model.coef_table()))):
+        row = with_interval({"term": term, **row})
+        if ratios is not None:
+            row.update(jsonable(dict(zip(("ratio", "ratio_low", "ratio_high"), ratios[k]))))
+        record["coefficients"].append(row)
+    record["level1_variance"] = {"value": distribution_variance(model),
+                                 "kind": model.link if model.link in LINK_VARIANCES else "lognormal"}
+    record["r2_marginal"], record["r2_conditional"] = jsonable(r2_nakagawa(model))
+    record["icc_adjusted"] = jsonable(icc(model))
+    record["outcome_values"] = None
+    record["anova"] = []
+    return jsonable(record)
