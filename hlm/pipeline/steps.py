@@ -18,11 +18,12 @@ from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
-from ..inference.glmm import glmer
+from ..inference.glmm import GlmerModel, glmer
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
     derived_record,
+    glmm_icc_levels,
     glmm_record,
     model_record,
     ranef_frame,
@@ -111,7 +112,8 @@ def derive_statistics(records, tables, icc, variance_explained, contextual, leve
     levels = [levels] if isinstance(levels, str) else list(levels)
     models = {record["name"]: restore_model(record, table) for record, table in zip(records, tables, strict=True)}
     record = derived_record(models, icc, variance_explained, contextual, levels[0])
-    record["icc_levels"] = {name: jsonable(icc_by_level(models[name], levels)) for name in icc}
+    record["icc_levels"] = {name: jsonable(glmm_icc_levels(models[name]) if isinstance(models[name], GlmerModel)
+                                           else icc_by_level(models[name], levels)) for name in icc}
     write_json(output, record)
 
 
@@ -125,7 +127,7 @@ def write_simple_slopes(record, table, outputs, language="en"):
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
     jn_figures = [outputs[k] for k in ("johnson_neyman_svg", "johnson_neyman_png") if k in outputs]
     model = restore_model(record, table)
-    choice = choose_interaction(model.design)
+    choice = None if isinstance(model, GlmerModel) else choose_interaction(model.design)   # lmer's slopes only
     if choice is None:
         log.info("no interaction of a numeric predictor with a numeric or categorical moderator in %s", record["name"])
         for paths in (figures, jn_figures):
@@ -150,8 +152,14 @@ def write_trajectory(record, table, time, unit, outputs, language="en"):
     write_json(outputs["trajectory_json"], result)
 
 
-def write_diagnostic_figures(residuals, ranef, outputs, language="en"):
+def write_diagnostic_figures(residuals, ranef, outputs, language="en", glmm=False):
     """Panels A-D and the caterpillar plot of one model, as SVG and PNG. outputs: name -> path
-    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png."""
-    plot_diagnostics(residuals, ranef, [outputs["diagnostics_svg"], outputs["diagnostics_png"]], language)
+    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png. A GLMM (glmm true)
+    gets an empty diagnostics figure: normal QQ plots of its residuals mean nothing, and the
+    report says so."""
+    figures = [outputs["diagnostics_svg"], outputs["diagnostics_png"]]
+    if glmm:
+        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
+    else:
+        plot_diagnostics(residuals, ranef, figures, language)
     plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)

@@ -6,6 +6,7 @@ from pathlib import Path
 from ..data import centered_columns
 from . import apa
 from .equations import INTERCEPT, Math
+from .glmm_views import comparison_note, glmm_icc_sentences, is_glmm_record, no_qq_sentence, variance_note
 from .models import _group_of, interval
 from .names import term_name
 from .writers import Code, _say
@@ -36,6 +37,9 @@ def comparison_views(results, titles, L):
             sentences.append(_say(template, new=titles.get(row["model"], row["model"]),
                                   old=titles.get(previous["model"], previous["model"]),
                                   test=apa.chisq_test(chisq, df, p)))
+        compared = [results.models[m] for m in models if m in results.models]
+        if compared and all(is_glmm_record(m) for m in compared):
+            sentences.append(comparison_note(compared[0], L))
         refit = record.get("refitted_with_ML") or []
         if refit:
             sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
@@ -91,6 +95,8 @@ def variance_views(results, views, titles, names, L):
                                       component=label, before=apa.estimate(before["vcov"], digits=4),
                                       after=apa.estimate(after["vcov"], digits=4),
                                       value=apa.percent(value)))
+        if is_glmm_record(new_model):
+            sentences.append(variance_note(titles.get(old, old), titles.get(new, new), new_model, L))
         added = [t for t in new_model["fixef"] if t not in old_model["fixef"]]
         out.append({"name": name, "old": titles.get(old, old), "new": titles.get(new, new),
                     "old_name": old, "new_name": new, "rows": rows, "sentences": sentences,
@@ -144,7 +150,11 @@ def icc_views(results, titles, L):
         title = titles.get(name, name)
         if model is None:
             continue
-        if levels.get("kind") == "undefined":
+        if is_glmm_record(model) and apa.finite(value):
+            sentences = glmm_icc_sentences(name, value, model, title, levels, L)
+            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+            sentences.extend(_design_effect_sentences(name, value, results, I))
+        elif levels.get("kind") == "undefined":
             sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
         elif levels.get("kind") == "adjusted" and apa.finite(value):
             sentences = [_say(I["adjusted"], model=title, icc=apa.proportion(value))]
@@ -169,12 +179,15 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                       percent=apa.percent(value), group=Code(group))]
     sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+    return sentences + _design_effect_sentences(name, value, results, I)
+
+
+def _design_effect_sentences(name, value, results, I):
     deff = (results.derived.get("design_effect") or {}).get(name, {})
-    if apa.finite(deff.get("value")):
-        sentences.append(_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
-                              deff=apa.number(deff["value"], 2),
-                              deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"]))
-    return sentences
+    if not apa.finite(deff.get("value")):
+        return []
+    return [_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
+                 deff=apa.number(deff["value"], 2), deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"])]
 
 
 def _icc_levels_sentences(record, title, I):
@@ -333,17 +346,18 @@ def figure_views(results, titles, L):
     for name in results.config.get("diagnostics", []):
         files = results.figures.get(name, {})
         title = titles.get(name, name)
+        glmm = is_glmm_record(results.models.get(name, {}))
         figures = []
         for kind, caption in (("diagnostics", G["caption"].format(model=title)),
                               ("caterpillar", G["caterpillar_caption"].format(model=title))):
-            if f"{kind}_png" in files:
+            if f"{kind}_png" in files and not (glmm and kind == "diagnostics"):   # no normal QQ plot for a GLMM
                 figures.append(_figure(files, kind, caption, name))
         trajectory = results.trajectories.get(name)
         if trajectory and "trajectory_png" in files:
             figures.append(_figure(files, "trajectory", G["trajectory_caption"].format(
                 model=title, unit=trajectory["unit"], units=apa.integer(trajectory["n_units"]),
                 shown=len(trajectory["lines"]), time=trajectory["time"]), name))
-        slopes, sentences = None, []
+        slopes, sentences = None, ([no_qq_sentence(results.models[name], title, L)] if glmm else [])
         record = results.simple_slopes.get(name)
         if record:
             caption_key = "simple_slopes_caption" if record.get("moderator_kind", "continuous") == "continuous" \
@@ -356,7 +370,9 @@ def figure_views(results, titles, L):
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-        elif name in results.models:
+        elif glmm and any(len(t["variables"]) > 1 for t in results.models[name].get("terms") or []):
+            sentences.append(_say(L["glmm"]["no_slopes"], model=title))
+        elif name in results.models and not glmm:
             sentences.extend(_not_probed(results.models[name], G))
         out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})
     return out

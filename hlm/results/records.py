@@ -186,3 +186,10 @@ def glmm_record(model, spec):
     record["outcome_values"] = None
     record["anova"] = []
     return jsonable(record)
+
+
+def glmm_icc_levels(model):
+    """A GLMM's icc_levels entry: its ICC on the latent scale (performance's adjusted ICC) and the
+    level-1 variance it uses (π²/3 for logit, ...), as derived.json documents."""
+    return {"kind": "latent", "value": icc(model), "family": model.family, "link": model.link,
+            "level1_variance": distribution_variance(model)}

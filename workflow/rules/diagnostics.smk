@@ -12,6 +12,7 @@ rule diagnostics:
     input:
         residuals=PATHS["residuals"],
         ranef=PATHS["ranef"],
+        model=PATHS["model"],
     output:
         **{name: report(path, category="Diagnostics", subcategory="{model}",
                         caption="../report/diagnostics.rst") if name.endswith("_png") else path
