@@ -81,11 +81,16 @@ def _document(view):
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
-        std = bool(model["standardized"])
-        header = [M["term"], M["symbol"], M["estimate"], M["se"]] + ([M["df"]] if model["has_df"] else []) \
-            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else [])
+        for note in model.get("equation_notes") or []:
+            document.add_paragraph(note)
+        std, ratio = bool(model["standardized"]), bool(model.get("ratio"))   # a GLMM: z, and OR or IRR
+        header = [M["term"], M["symbol"], model.get("estimate_header") or M["estimate"], M["se"]] \
+            + ([M["df"]] if model["has_df"] else []) + [model.get("statistic") or M["t"]] \
+            + ([M["p"]] if model["has_p"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else []) \
+            + ([model["ratio"], model["ratio_ci_header"]] if ratio else [])
         rows = [[r["label"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
-                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                + [r["t"]] + ([r["p"]] if model["has_p"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                + ([r["ratio"], r["ratio_ci"]] if ratio else [])
                 for r in model["fixed"]]
         _table(document, counter, model["caption_fixed"], header, rows, note=model["fixed_note"], L=L)
         note = model["random_note"]

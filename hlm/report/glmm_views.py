@@ -135,7 +135,7 @@ def _narrative(view, model, names, summary, L):
         if meanings:
             sentences.append(Say(G["meanings_intro"] + "{parts}" + N["end"], (("parts", _joined(meanings, N["join"])),)))
         if intercept is not None:
-            sentences.extend(_probabilities(fixed, model, names, summary, intercept, N, G))
+            sentences.extend(_probabilities(fixed, model, names, summary, intercept, G))
     parts = []
     for r in random_rows:
         name = N["intercept"] if r["var1"] == INTERCEPT else term_name(r["var1"], names, model["variables"])
@@ -200,7 +200,7 @@ def _meanings(fixed, model, names, G):
     return out
 
 
-def _probabilities(fixed, model, names, summary, intercept, N, G):
+def _probabilities(fixed, model, names, summary, intercept, G):
     """Predicted probabilities (or counts) in a typical group: all predictors 0, then each
     category of a factor, and each numeric main effect one SD above 0."""
     family, inverse = model["family"], INVERSE_LINKS[model["link"]]
@@ -221,9 +221,9 @@ def _probabilities(fixed, model, names, summary, intercept, N, G):
             eta = intercept + raw["estimate"] * sds[term]
         else:
             continue
-        parts.append(_say(G["at_values"][family], condition=condition, probability=apa.estimate(inverse(eta))))
+        parts.append(_say(G["at_value"][family], condition=condition, probability=apa.estimate(inverse(eta))))
     if parts:
-        sentences.append(Say("{parts}" + N["end"], (("parts", _joined(parts, N["join"])),)))
+        sentences.append(Say(G["at_values"][family], (("parts", _joined(parts, G["at_join"])),)))
     return sentences
 
 

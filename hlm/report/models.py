@@ -356,6 +356,7 @@ def summary_table(models, views, L):
                        for n in names], "fixed": fixed,
             "ratio": any(views[n].get("ratio") for n in names),
             "glmm": any(views[n].get("glmm") for n in names),
+            "all_glmm": all(views[n].get("glmm") for n in names),
             "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}

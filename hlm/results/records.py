@@ -11,7 +11,7 @@ from ..analysis.latent import LINK_VARIANCES, distribution_variance
 from ..analysis.standardized import standardized
 from ..analysis.variance import icc, r2_nakagawa, variance_explained
 from ..engine.design import build_design
-from ..engine.glmm import GeneralizedLinearMixedModel
+from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel
 from ..engine.model import restore_fit
 from ..engine.optimize import OptSummary
 from ..errors import ModelError
@@ -170,7 +170,7 @@ def glmm_record(model, spec):
     spec, Wald z tests with 95% intervals and exp(β) ratios (odds or rate ratios, with the limits
     exp(β ± z·SE)), the latent-scale level-1 variance, ICC and Nakagawa R² (performance's)."""
     record = {"name": spec["name"], "spec": spec, **jsonable(model.to_dict()), **jsonable(terms_dict(model.design))}
-    record["optimizer"] = record["optsummary"]["optimizer"]
+    record["optimizer"] = spec.get("optimizer") or ", ".join(OPTIMIZERS)   # glmer's stages
     record["ratio_name"] = RATIO_NAMES.get(model.link)
     ratios = model.ratios(LEVEL).to_numpy() if record["ratio_name"] else None
     record["coefficients"] = []
