@@ -16,6 +16,7 @@ from conftest import FIXTURES, ROOT, copy_project, ok, snakemake
 from hlm.errors import ConfigError
 from hlm.pipeline.config import check_config, model_specs, table_columns
 from hlm.report import apa
+from hlm.results.verify import verify
 from hlm.results.writers import read_json
 
 R = json.loads((FIXTURES / "glmm_pipeline_lme4.json").read_text(encoding="utf-8"))
@@ -157,6 +158,21 @@ def test_a_rerun_is_byte_identical(english, tmp_path):
     again = run_example(tmp_path / "again", "en")
     for path in ("models/full.json", "comparisons/full_vs_null.json", "derived/derived.json", "report/report.md"):
         assert (again / "results" / path).read_bytes() == (english / "results" / path).read_bytes(), path
+
+
+def test_verify_compares_a_glmm_record_at_the_glmm_tolerances(english, tmp_path):
+    saved = tmp_path / "saved"
+    shutil.copytree(english / "results" / "models", saved / "models", ignore=shutil.ignore_patterns("*.parquet"))
+    assert verify(saved, english / "results").ok
+    record = read_json(saved / "models" / "full.json")
+    record["fixef"]["age"] *= 1 + 5e-5          # within glmer's 1e-4 (lmer's 1e-5 would refuse it)
+    record["se"]["age"] *= 1 + 5e-4             # within glmer's 1e-3
+    (saved / "models" / "full.json").write_text(json.dumps(record), encoding="utf-8")
+    assert verify(saved, english / "results").ok
+    record["fixef"]["age"] *= 1 + 5e-4
+    (saved / "models" / "full.json").write_text(json.dumps(record), encoding="utf-8")
+    (difference,) = verify(saved, english / "results").differences
+    assert difference.key == "fixef.age" and difference.allowed == "rel 0.0001"
 
 
 # ---- the config's checks --------------------------------------------------------------------------
