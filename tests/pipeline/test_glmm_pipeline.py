@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import docx
 import pytest
 import yaml
 from conftest import FIXTURES, ROOT, copy_project, ok, snakemake
@@ -236,3 +237,14 @@ def test_offsets_and_weights_are_legal_in_a_glmm(example):
     specs = model_specs(checked)
     assert specs["offset"]["nAGQ"] == 5 and specs["weighted"]["weights"] == "woman"
     assert table_columns(checked)["weighted"] == ["use", "urban", "district", "woman"]
+
+
+def test_the_word_tables_have_log_odds_z_and_odds_ratios(english):
+    document = docx.Document(english / "results" / "report" / "tables.docx")
+    tables = [[[cell.text for cell in row.cells] for row in table.rows] for table in document.tables]
+    fixed = [t for t in tables if t[0][:3] == ["Term", "Symbol", "Log-odds"]]
+    assert len(fixed) == 2 and fixed[1][0][4:] == ["z", "p", "95% CI", "OR", "OR 95% CI"]
+    ref = R["models"]["full"]["coefficients"]
+    for row, expected in zip(fixed[1][1:], ref, strict=True):
+        assert shows(row[2], expected["Estimate"]) and shows(row[4], expected["z"])
+        assert shows(row[7], expected["OR"]) and shows(row[8], expected["OR_low"], expected["OR_high"])
