@@ -30,8 +30,8 @@ def view_of(name, language="en", summary=None):
     return glmm_model_view(name, record_of(name), name, {}, summary or {"variables": []}, labels(language))
 
 
-def paragraph(view, writer=PlainWriter()):
-    return " ".join(writer.render(sentence) for sentence in view["narrative"])
+def paragraph(view):
+    return " ".join(PlainWriter().render(sentence) for sentence in view["narrative"])
 
 
 @pytest.fixture(scope="module")
