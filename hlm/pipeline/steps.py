@@ -25,6 +25,7 @@ from ..results.records import (
     derived_record,
     glmm_icc_levels,
     glmm_record,
+    glmm_slopes_record,
     model_record,
     ranef_frame,
     residuals_frame,
@@ -127,15 +128,19 @@ def write_simple_slopes(record, table, outputs, language="en"):
     figures = [outputs["simple_slopes_svg"], outputs["simple_slopes_png"]]
     jn_figures = [outputs[k] for k in ("johnson_neyman_svg", "johnson_neyman_png") if k in outputs]
     model = restore_model(record, table)
-    choice = None if isinstance(model, GlmerModel) else choose_interaction(model.design)   # lmer's slopes only
+    choice = choose_interaction(model.design)
     if choice is None:
         log.info("no interaction of a numeric predictor with a numeric or categorical moderator in %s", record["name"])
         for paths in (figures, jn_figures):
             _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), paths)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
-    result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
-    plot_simple_slopes(result, model.design.response, figures, language)
+    if isinstance(model, GlmerModel):   # Wald z tests on the link scale, the lines as probabilities (or counts)
+        result = glmm_slopes_record(simple_slopes(model, *choice, table, ddf="lme4"), model)
+        plot_simple_slopes({**result, "lines": result["response_lines"]}, result["response_scale"], figures, language)
+    else:
+        result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
+        plot_simple_slopes(result, model.design.response, figures, language)
     if "johnson_neyman" in result:
         plot_johnson_neyman(result, jn_figures, language)
     else:

@@ -204,10 +204,12 @@ def _rest(document, counter, view, L, writer):
     for block in view["diagnostics"]:
         if block["slopes"]:
             G, M, slopes = L["diagnostics"], L["model"], block["slopes"]
+            ratio = [slopes["ratio"], slopes["ratio_ci_header"]] if slopes["ratio"] else []   # a GLMM's exp(slope)
             _table(document, counter, slopes["caption"],
-                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", "t", "p", M["ci"]],
+                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", slopes["statistic"], "p", M["ci"]]
+                   + ratio,
                    [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
-                    for r in slopes["rows"]], note=G["simple_slopes_note"], L=L)
+                    + ([r["ratio"], r["ratio_ci"]] if ratio else []) for r in slopes["rows"]], note=slopes["note"], L=L)
             for sentence in block["sentences"]:
                 document.add_paragraph(writer.render(sentence))
     if view["warnings"]:

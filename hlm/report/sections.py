@@ -364,15 +364,13 @@ def figure_views(results, titles, L):
                 else "simple_slopes_caption_values"
             figures.append(_figure(files, "simple_slopes", G[caption_key].format(
                 model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-            slopes = _slopes_table(record, G)
+            slopes = _slopes_table(record, G, L)
             if record.get("johnson_neyman"):
                 sentences.extend(_johnson_neyman_sentences(record, G))
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-        elif glmm and any(len(t["variables"]) > 1 for t in results.models[name].get("terms") or []):
-            sentences.append(_say(L["glmm"]["no_slopes"], model=title))
-        elif name in results.models and not glmm:
+        elif name in results.models:
             sentences.extend(_not_probed(results.models[name], G))
         out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})
     return out
@@ -383,18 +381,27 @@ def _figure(files, kind, caption, name):
             "anchor": f"figure-{name}-{kind}"}
 
 
-def _slopes_table(record, G):
+def _slopes_table(record, G, L):
+    """The simple slopes' table: t tests with the model's df, or a GLMM's Wald z tests on the link
+    scale with exp(slope) as odds or rate ratios."""
     def at(row):
         key = row["at"]
         return G[{"mean": "at_mean"}.get(key, key)] if key in ("minus_sd", "mean", "plus_sd") else row.get("label", key)
 
+    glmm = bool(record.get("family"))
+    ratio = L["glmm"]["ratio"].get(record["link"]) if glmm and record.get("ratio_name") else None
     return {"caption": G["simple_slopes_table"].format(predictor=record["predictor"], moderator=record["moderator"]),
             "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
+            "statistic": "z" if glmm else "t", "ratio": ratio,
+            "ratio_ci_header": L["glmm"]["ratio_ci"].format(ratio=ratio) if ratio else "",
+            "note": L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"],
             "rows": [{"at": at(r),
                       "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
                       "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
                       "df": apa.df(r.get("df")), "t": apa.stat(r["t value"]), "p": apa.p_value(r["Pr(>|t|)"]),
-                      "ci": apa.ci(r.get("ci_low"), r.get("ci_high"))}
+                      "ci": apa.ci(r.get("ci_low"), r.get("ci_high")),
+                      "ratio": apa.estimate(r["ratio"]) if ratio else "",
+                      "ratio_ci": apa.ci(r["ratio_low"], r["ratio_high"]) if ratio else ""}
                      for r in record["slopes"]]}
 
 

@@ -193,3 +193,23 @@ def glmm_icc_levels(model):
     level-1 variance it uses (π²/3 for logit, ...), as derived.json documents."""
     return {"kind": "latent", "value": icc(model), "family": model.family, "link": model.link,
             "level1_variance": distribution_variance(model)}
+
+
+def glmm_slopes_record(result, model):
+    """simple_slopes' result for a GLMM (tested with Wald z, ddf lme4): the slopes on the link scale
+    (log-odds, log rate) with exp(slope) ratios and their limits for logit and log links, and
+    `response_lines`, the predicted lines and bands through the inverse link (probabilities or
+    expected counts, random effects at 0), `response_scale` naming them."""
+    link = model.link
+    inverse = model.response.family.linkinv
+    for row in result["slopes"]:
+        if link in RATIO_NAMES:
+            row.update({key: float(np.exp(row[source])) for key, source in
+                        (("ratio", "Estimate"), ("ratio_low", "ci_low"), ("ratio_high", "ci_high"))})
+    result["response_lines"] = {key: {"x": line["x"], **{part: inverse(np.array(line[part])).tolist()
+                                                       for part in ("fit", "low", "high")}}
+                                for key, line in result["lines"].items()}
+    name = model.design.response
+    result.update({"family": model.family, "link": link, "ratio_name": RATIO_NAMES.get(link),
+                   "response_scale": f"P({name})" if model.family == "binomial" else f"E({name})"})
+    return result
