@@ -84,7 +84,7 @@ def model_view(name, model, title, names, summary, L):
                       "symbol": equations.fixed_symbols.get(row["term"]) if equations else None,
                       "estimate": apa.estimate(row["estimate"]), "se": apa.estimate(row["se"]),
                       "df": apa.df(row["df"]), "t": apa.stat(row["t"]), "p": apa.p_value(row["p"]),
-                      "ci": interval(row),
+                      "ci": interval(row), "ratio": "", "ratio_ci": "",
                       "raw": row})
     groups = model.get("ngroups", {})
     view = {
@@ -100,6 +100,9 @@ def model_view(name, model, title, names, summary, L):
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
         "has_p": any(apa.finite(r["p"]) for r in coefficients),
+        # what a GLMM's view (glmm_views) sets: z, its estimates' scale, exp(β) ratios, notes
+        "glmm": False, "statistic": None, "estimate_header": None, "ratio": None, "ratio_ci_header": "",
+        "equation_notes": [],
         "random": _random_rows(model, equations, names, L),
         "standardized": (model.get("standardized") or {}).get("method") if standardized else None,
         "fit": {"aic": apa.number(model.get("AIC"), 1), "bic": apa.number(model.get("BIC"), 1),
