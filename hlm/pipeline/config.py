@@ -510,7 +510,8 @@ def _check_glmm_settings(config, given):
         family = model_family(model, config)
         owner = {k: (f"{key}.{k}" if k in model else f"estimation.{k}") for k in (*GLMM_ONLY_KEYS, "REML", "ddf")}
         if family == LINEAR_FAMILY:
-            extra = next((k for k in GLMM_ONLY_KEYS if k in model or (k != "weights" and k in estimation)), None)
+            linear_default = estimation.get("family", LINEAR_FAMILY) == LINEAR_FAMILY   # else estimation's are the GLMMs'
+            extra = next((k for k in GLMM_ONLY_KEYS if k in model or (linear_default and k in estimation)), None)
             if extra:
                 raise ConfigError(f"config key '{owner[extra]}': {extra} is for a generalized linear mixed model; "
                                   "add 'family: binomial' (or poisson), or remove it")

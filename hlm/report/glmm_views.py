@@ -10,7 +10,7 @@ import re
 
 from . import apa
 from .equations import INTERCEPT, Equation, Math
-from .models import _factor_of, _group_of, _joined, _roles, model_view
+from .models import _factor_of, _group_of, _groups_text, _joined, _roles, model_view
 from .names import term_name
 from .writers import Code, Say, _say
 
@@ -116,8 +116,7 @@ def _narrative(view, model, names, summary, L):
     family, link = model["family"], model["link"]
     inverse = INVERSE_LINKS[link]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      groups=", ".join(f"{apa.integer(k)}" + (f" ({g})" if len(model["ngroups"]) > 1 else "")
-                                       for g, k in model["ngroups"].items()))]
+                      groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2")]
     equations = view["equations"]
@@ -229,7 +228,7 @@ def _probabilities(fixed, model, names, summary, intercept, G):
 
 # ---- the other sections ----------------------------------------------------------------------------
 
-def glmm_icc_sentences(name, value, model, title, record, L):
+def glmm_icc_sentences(value, model, title, L):
     """The latent-scale ICC of a GLMM: τ00 / (τ00 + the link's level-1 variance)."""
     G = L["glmm"]
     taus = [r for r in model["varcorr"] if not r.get("var2")]

@@ -151,7 +151,7 @@ def icc_views(results, titles, L):
         if model is None:
             continue
         if is_glmm_record(model) and apa.finite(value):
-            sentences = glmm_icc_sentences(name, value, model, title, levels, L)
+            sentences = glmm_icc_sentences(value, model, title, L)
             sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
             sentences.extend(_design_effect_sentences(name, value, results, I))
         elif levels.get("kind") == "undefined":

@@ -263,6 +263,14 @@ def test_bad_glmm_settings_get_one_line(example, change, words):
         assert word in message, message
 
 
+def test_estimations_link_serves_the_glmms_beside_a_linear_model(example):
+    config = copy.deepcopy(example)
+    config["estimation"]["link"] = "probit"
+    config["models"]["linear"] = {"formula": "age ~ urban + (1 | district)", "family": "gaussian"}
+    specs = model_specs(check_config(config, ROOT))
+    assert specs["full"]["link"] == "probit" and "link" not in specs["linear"]
+
+
 def test_offsets_and_weights_are_legal_in_a_glmm(example):
     config = copy.deepcopy(example)
     config["models"]["offset"] = {"formula": "use ~ urban + offset(log(woman)) + (1 | district)", "nAGQ": 5}

@@ -73,7 +73,7 @@ def test_a_poisson_icc_uses_the_lognormal_level1_variance():
     record = record_of("epil_offset")
     assert icc_formula(record) == r"\mathrm{ICC} = \frac{\tau_{00}}{\tau_{00} + \ln(1 + 1/\lambda)}"
     ref = MODELS["epil_offset"]
-    (sentence,) = glmm_icc_sentences("epil", ref["icc_adjusted"], record, "Epilepsy", {}, labels("en"))
+    (sentence,) = glmm_icc_sentences(ref["icc_adjusted"], record, "Epilepsy", labels("en"))
     text = MarkdownWriter().render(sentence)
     tau = apa.estimate(ref["variance_components"]["var.random"], digits=4)
     level1 = apa.estimate(ref["variance_components"]["var.distribution"], digits=4)
@@ -125,5 +125,5 @@ def test_a_glmm_with_a_vector_term_reports_the_adjusted_latent_icc():
     record = {"varcorr": [{"grp": "g", "var1": "(Intercept)", "var2": None, "vcov": 0.5, "sdcor": 0.7},
                           {"grp": "g", "var1": "x", "var2": None, "vcov": 0.1, "sdcor": 0.3}],
               "level1_variance": {"value": math.pi ** 2 / 3, "kind": "logit"}}
-    (sentence,) = glmm_icc_sentences("m", 0.123, record, "M", {}, labels("en"))
+    (sentence,) = glmm_icc_sentences(0.123, record, "M", labels("en"))
     assert "adjusted ICC on the latent scale (performance::icc) = 0.123" in PlainWriter().render(sentence)
