@@ -10,7 +10,7 @@ import re
 
 from . import apa
 from .equations import INTERCEPT, Equation, Math
-from .models import _factor_of, _group_of, _groups_text, _joined, _roles, model_view
+from .models import _factor_of, _group_of, _groups_text, _joined, _roles, model_view, worded
 from .names import term_name
 from .writers import Code, Say, _say
 
@@ -116,7 +116,7 @@ def _narrative(view, model, names, summary, L):
     family, link = model["family"], model["link"]
     inverse = INVERSE_LINKS[link]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2")]
     equations = view["equations"]

@@ -290,3 +290,6 @@ def test_the_word_tables_have_log_odds_z_and_odds_ratios(english):
     for row, expected in zip(fixed[1][1:], ref, strict=True):
         assert shows(row[2], expected["Estimate"]) and shows(row[4], expected["z"])
         assert shows(row[7], expected["OR"]) and shows(row[8], expected["OR_low"], expected["OR_high"])
+    (summary,) = [t for t in tables if t[0][0] == "Predictors"]
+    assert summary[0][1:5] == ["Null model\nLog-odds (SE)", "z", "p", "OR 95% CI"]
+    assert "σ²" not in [row[0] for row in summary] and "Level-1 variance (latent scale, π²/3)" in [r[0] for r in summary]
