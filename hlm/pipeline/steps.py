@@ -8,12 +8,14 @@ optimizations are the ML refits of REML models that a likelihood-ratio test need
 
 import logging
 
+from ..analysis.glmm_checks import dispersion_test, simulate_residuals, uniformity_test
 from ..analysis.lrt import anova
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..analysis.variance import icc_by_level
 from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
+from ..figures.glmm_diagnostics import plot_scaled_residuals
 from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
@@ -157,14 +159,17 @@ def write_trajectory(record, table, time, unit, outputs, language="en"):
     write_json(outputs["trajectory_json"], result)
 
 
-def write_diagnostic_figures(residuals, ranef, outputs, language="en", glmm=False):
+def write_diagnostic_figures(residuals, ranef, outputs, language="en", record=None, table=None):
     """Panels A-D and the caterpillar plot of one model, as SVG and PNG. outputs: name -> path
-    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png. A GLMM (glmm true)
-    gets an empty diagnostics figure: normal QQ plots of its residuals mean nothing, and the
-    report says so."""
+    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png. A GLMM (its record
+    and table given) gets DHARMa's simulated scaled residuals instead of panels A-D, whose
+    normal QQ plots mean nothing for 0/1 or count residuals."""
     figures = [outputs["diagnostics_svg"], outputs["diagnostics_png"]]
-    if glmm:
-        _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), figures)
+    if record is not None and record.get("family"):
+        model = restore_model(record, table)
+        checks = record["checks"]     # the same simulations as the record's tests (its seed)
+        scaled = simulate_residuals(model, nsim=checks["simulations"], seed=checks["seed"])
+        plot_scaled_residuals(scaled, uniformity_test(scaled), dispersion_test(scaled), figures, language)
     else:
         plot_diagnostics(residuals, ranef, figures, language)
     plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)

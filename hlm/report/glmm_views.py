@@ -266,5 +266,25 @@ def comparison_note(model, L):
     return _say(L["glmm"]["comparison_note"], approximation=approximation(model, L["glmm"]))
 
 
-def no_qq_sentence(model, title, L):
-    return _say(L["glmm"]["no_qq"], model=title, outcome=Code(model.get("response", "")))
+def glmm_check_sentences(model, title, L):
+    """Why a GLMM has no normal QQ plot, and what its checks (the record's, glmm_checks) found."""
+    G, checks = L["glmm"], model["checks"]
+    uniformity, dispersion = checks["uniformity"], checks["dispersion"]
+    sentences = [_say(G["no_qq"], model=title, outcome=Code(model.get("response", "")), nsim=checks["simulations"]),
+                 _say(G["uniformity"][uniformity["verdict"]], D=apa.number(uniformity["statistic"], 3),
+                      p=apa.p_value(uniformity["p_value"], with_symbol=True)),
+                 _say(G["dispersion"][dispersion["verdict"]], ratio=apa.number(dispersion["statistic"], 3),
+                      p=apa.p_value(dispersion["p_value"], with_symbol=True))]
+    if "binned_residuals" in checks:
+        binned = checks["binned_residuals"]
+        sentences.append(_say(G["binned"][binned["verdict"]], bins=binned["bins"],
+                              percent=apa.percent(binned["share_inside"], 0)))
+    if "zero_inflation" in checks:
+        zeros = checks["zero_inflation"]
+        sentences.append(_say(G["zero_inflation"][zeros["verdict"]], observed=apa.integer(zeros["observed_zeros"]),
+                              predicted=apa.integer(zeros["predicted_zeros"]), ratio=apa.number(zeros["ratio"], 2)))
+    return sentences
+
+
+def dharma_caption(model, title, L):
+    return L["glmm"]["dharma_caption"].format(model=title, nsim=model["checks"]["simulations"])

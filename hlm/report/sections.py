@@ -6,7 +6,14 @@ from pathlib import Path
 from ..data import centered_columns
 from . import apa
 from .equations import INTERCEPT, Math
-from .glmm_views import comparison_note, glmm_icc_sentences, is_glmm_record, no_qq_sentence, variance_note
+from .glmm_views import (
+    comparison_note,
+    dharma_caption,
+    glmm_check_sentences,
+    glmm_icc_sentences,
+    is_glmm_record,
+    variance_note,
+)
 from .models import _group_of, interval, worded
 from .names import term_name
 from .writers import Code, _say
@@ -352,16 +359,17 @@ def figure_views(results, titles, L):
         title = titles.get(name, name)
         glmm = is_glmm_record(results.models.get(name, {}))
         figures = []
-        for kind, caption in (("diagnostics", G["caption"].format(model=title)),
+        residual_caption = dharma_caption(results.models[name], title, L) if glmm else G["caption"].format(model=title)
+        for kind, caption in (("diagnostics", residual_caption),
                               ("caterpillar", G["caterpillar_caption"].format(model=title))):
-            if f"{kind}_png" in files and not (glmm and kind == "diagnostics"):   # no normal QQ plot for a GLMM
+            if f"{kind}_png" in files:
                 figures.append(_figure(files, kind, caption, name))
         trajectory = results.trajectories.get(name)
         if trajectory and "trajectory_png" in files:
             figures.append(_figure(files, "trajectory", G["trajectory_caption"].format(
                 model=title, unit=trajectory["unit"], units=apa.integer(trajectory["n_units"]),
                 shown=len(trajectory["lines"]), time=trajectory["time"]), name))
-        slopes, sentences = None, ([no_qq_sentence(results.models[name], title, L)] if glmm else [])
+        slopes, sentences = None, (glmm_check_sentences(results.models[name], title, L) if glmm else [])
         record = results.simple_slopes.get(name)
         if record:
             caption_key = "simple_slopes_caption" if record.get("moderator_kind", "continuous") == "continuous" \

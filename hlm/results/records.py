@@ -7,6 +7,13 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.contextual import contextual
+from ..analysis.glmm_checks import (
+    binned_residuals,
+    check_zeroinflation,
+    dispersion_test,
+    simulate_residuals,
+    uniformity_test,
+)
 from ..analysis.latent import LINK_VARIANCES, distribution_variance
 from ..analysis.standardized import standardized
 from ..analysis.variance import icc, r2_nakagawa, variance_explained
@@ -185,7 +192,27 @@ def glmm_record(model, spec):
     record["icc_adjusted"] = jsonable(icc(model))
     record["outcome_values"] = None
     record["anova"] = []
+    record["checks"] = glmm_checks(model)
     return jsonable(record)
+
+
+SIMULATIONS, SIMULATION_SEED = 250, 123   # DHARMa's simulateResiduals(m, n = 250); the seed makes reruns identical
+
+
+def glmm_checks(model):
+    """What the report says of a GLMM's fit: DHARMa's uniformity and dispersion tests of its
+    simulated scaled residuals, and performance's binned residuals (binomial) or zero-inflation
+    check (poisson), as plain numbers."""
+    scaled = simulate_residuals(model, nsim=SIMULATIONS, seed=SIMULATION_SEED)
+    checks = {"simulations": SIMULATIONS, "seed": SIMULATION_SEED, "conditional": scaled.conditional,
+              "uniformity": uniformity_test(scaled).to_dict(), "dispersion": dispersion_test(scaled).to_dict()}
+    if model.family == "binomial":
+        binned = binned_residuals(model)
+        checks["binned_residuals"] = {"share_inside": binned.share_inside, "verdict": binned.verdict,
+                                      "bins": len(binned.table)}
+    else:
+        checks["zero_inflation"] = check_zeroinflation(model).to_dict()
+    return checks
 
 
 def glmm_icc_levels(model):

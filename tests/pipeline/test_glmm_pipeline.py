@@ -126,6 +126,17 @@ def test_the_comparison_and_derived_statistics_are_lme4s(english):
     assert close(values["district: (Intercept)"], R["tau00_reduction"], 3e-3)
 
 
+def test_the_fit_checks_are_in_the_record(english):
+    checks = read_json(english / "results" / "models" / "full.json")["checks"]
+    # performance::binned_residuals(full): 44 bins, 93% inside their bounds
+    assert checks["binned_residuals"]["bins"] == R["binned"]["bins"]
+    assert checks["binned_residuals"]["share_inside"] == pytest.approx(R["binned"]["share_inside"], abs=1e-12)
+    assert checks["binned_residuals"]["verdict"] == "warning"
+    assert (checks["simulations"], checks["seed"], checks["conditional"]) == (250, 123, True)
+    for test in ("uniformity", "dispersion"):
+        assert 0 <= checks[test]["p_value"] <= 1 and checks[test]["significant"] == (checks[test]["p_value"] < 0.05)
+
+
 def test_simple_slopes_are_wald_z_tests_on_the_log_odds_scale(english):
     result = read_json(english / "results" / "figures" / "moderated_simple_slopes.json")
     record = read_json(english / "results" / "models" / "moderated.json")
@@ -184,8 +195,13 @@ def test_the_report_says_what_a_logistic_model_is(english, chinese, language):
     summary = text.split("\n# 3 ", 1)[1].split("\n# 4 ", 1)[0]
     assert not any(row[0] == "σ²" for row in rows(summary))     # no residual variance row
     assert "π²/3" in summary
-    assert "_diagnostics.png" not in text and "full_caterpillar.png" in text
+    assert "full_diagnostics.png" in text and "full_caterpillar.png" in text   # DHARMa's panels, no panels A-D
+    assert ("QQ plot of the level-1 residuals" if language == "en" else "层1残差的 QQ 图") not in text
     assert ("normal QQ" if language == "en" else "正态 QQ 图") in text
+    assert ("Dispersion test (DHARMa)" if language == "en" else "离散度检验（DHARMa）") in text
+    binned = apa.percent(R["binned"]["share_inside"], 0)      # performance's share of bins inside, 93%
+    assert (f"Binned residuals (performance::binned\\_residuals): only {binned} of the 44 bins" if language == "en"
+            else f"44 个分箱中只有 {binned} 的平均残差") in text
     assert ("σ² is not compared" if language == "en" else "不比较 σ²") in text
 
 
