@@ -2,6 +2,7 @@
 model (Contraception) as glmer fits them, against lme4's numbers (tests/fixtures/glmm_lme4.json);
 and the warning that a 0/1 outcome fitted as a linear model gets, naming family: binomial.
 """
+import json
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from hlm.data import prepare, read_data
 from hlm.labels import labels
 from hlm.pipeline.steps import fit_model
 from hlm.report import apa
-from hlm.report.glmm_views import glmm_icc_sentences, glmm_model_view, icc_formula
+from hlm.report.glmm_views import glmm_check_sentences, glmm_icc_sentences, glmm_model_view, icc_formula
 from hlm.report.models import model_view, summary_table
 from hlm.report.writers import MarkdownWriter, PlainWriter
 from hlm.results.records import glmm_record
@@ -127,3 +128,16 @@ def test_a_glmm_with_a_vector_term_reports_the_adjusted_latent_icc():
               "level1_variance": {"value": math.pi ** 2 / 3, "kind": "logit"}}
     (sentence,) = glmm_icc_sentences(0.123, record, "M", labels("en"))
     assert "adjusted ICC on the latent scale (performance::icc) = 0.123" in PlainWriter().render(sentence)
+
+
+def test_a_count_models_checks_say_whether_zeros_are_inflated():
+    # performance::check_zeroinflation(epil_offset): 23 zeros observed, 12 predicted (tests/fixtures/glmm_checks.json)
+    zeros = json.loads((FIXTURES / "glmm_checks.json").read_text(encoding="utf-8"))["zeroinflation"]["epil_offset"]
+    record = record_of("epil_offset")
+    assert "binned_residuals" not in record["checks"]
+    sentences = [PlainWriter().render(s) for s in glmm_check_sentences(record, "Epilepsy", labels("en"))]
+    assert sentences[0].startswith("Epilepsy is a generalized linear mixed model") and "250 outcomes simulated" in sentences[0]
+    assert sentences[-1] == (f"Zero-inflation check (performance::check_zeroinflation): {zeros['observed_zeros']} zeros "
+                             f"observed but only {zeros['predicted_zeros']} predicted (ratio "
+                             f"{apa.number(zeros['ratio'], 2)}): probable zero inflation.")
+    assert any(s.startswith("Dispersion test (DHARMa)") for s in sentences)
