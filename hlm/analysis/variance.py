@@ -104,7 +104,8 @@ def variance_explained(old, new):
 
 def _variances(model):
     vc = model.varcorr
-    out = {"Residual": float(vc.loc[vc.grp == "Residual", "vcov"].iloc[0])}
+    residual = vc.loc[vc.grp == "Residual", "vcov"]   # none for a GLMM: only its τ's compare
+    out = {"Residual": float(residual.iloc[0])} if len(residual) else {}
     for row in vc[(vc.grp != "Residual") & vc.var2.isna()].itertuples():
         out[f"{row.grp}: {row.var1}"] = float(row.vcov)
     return out

@@ -13,13 +13,16 @@ import re
 from collections.abc import Hashable
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from ..data import centered_columns, read_columns, read_data, source_variable
 from ..engine.design import check_functions, used_columns
-from ..engine.formula import parse_formula
-from ..errors import ConfigError, DataError, FormulaError, did_you_mean
+from ..engine.family import Family, glm_response, response_reader
+from ..engine.formula import Call, parse_formula
+from ..errors import ConfigError, DataError, FormulaError, ModelError, did_you_mean
 from ..resources import SCHEMA
+from ..vocabulary import link_name
 
 DEFAULT_CONFIG = Path("config") / "config.yaml"
 
@@ -85,8 +88,10 @@ def check_config(config, workdir="."):
         raise ConfigError("the config must be a mapping of keys (title, data, models, ...); "
                           "see config/README.md")
     config = _yaml_names(copy.deepcopy(config))
+    given = copy.deepcopy(config)   # before the schema fills in defaults: what the user wrote
     _validate_schema(config)
     _check_name_lengths(config)
+    _check_glmm_settings(config, given)
     config.setdefault("icc", [next(iter(config["models"]))])
     config["centering"] = {v: _methods(m) for v, m in config["centering"].items()}
     config["categorical"] = {v: dict(options or {}) for v, options in config["categorical"].items()}
@@ -95,8 +100,11 @@ def check_config(config, workdir="."):
     _check_columns(config, columns)
     _check_references(config)
     _check_random_terms(config)
+    _check_linear_formulas(config)
+    _check_glmm_uses(config)
     _check_contextual(config)
     _check_data(config, workdir)
+    _check_glmm_outcomes(config, workdir)
     return config
 
 
@@ -150,7 +158,7 @@ def _schema_message(error):
                 "use .sav, .zsav, .por, .csv, .tsv, .dta or .parquet")
     if error.validator == "oneOf" and where.startswith("models."):
         return (f"config key '{where}': a model is a formula string or a mapping with 'formula' "
-                f"and optionally {', '.join(MODEL_KEYS)}")
+                f"and optionally {', '.join((*MODEL_KEYS, 'family', *GLMM_ONLY_KEYS))}")
     if error.validator == "oneOf" and where.startswith("centering."):
         return f"config key '{where}': centering is grand, group or none, or a list of them"
     return f"config key '{where or '(top level)'}': {error.message}"
@@ -238,7 +246,7 @@ def _check_columns(config, columns):
                                       f"'{new}', which the data already has; rename that column")
                 available.append(new)
     for name, spec in model_specs(config).items():
-        for column in formula_columns(spec["formula"], f"models.{name}"):
+        for column in model_columns(spec, f"models.{name}"):
             if column not in available:
                 raise ConfigError(f"config key 'models.{name}': column '{column}' not in data"
                                   f"{did_you_mean(column, available)}")
@@ -346,15 +354,15 @@ def _unique(names, key):
 
 
 def formula_columns(formula, key="formula"):
-    """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g."""
+    """The data columns a formula uses, in order of appearance: 'y ~ log(x) + (1 | g)' -> y, x, g
+    (offset() and a cbind(successes, failures) response included: _check_linear_formulas refuses
+    them for linear models)."""
     try:
-        parsed = parse_formula(formula)
-        if parsed.offsets:   # the pipeline fits linear mixed models, which take no offset
-            raise FormulaError(f"'{parsed.offsets[0].label}' is not supported in a formula of the analysis: "
-                               "offsets are for generalized linear mixed models (hlm.glmer); subtract it from "
-                               "the response instead")
-        tree = parsed.tree
-        check_functions(tree)
+        tree = parse_formula(formula).tree
+        response = tree.left
+        for part in response.args if isinstance(response, Call) and response.func == "cbind" else (response,):
+            check_functions(part)
+        check_functions(tree.right)
         names = used_columns(tree)
     except FormulaError as exc:
         raise ConfigError(f"config key '{key}': {_one_line(exc)}") from exc
@@ -367,10 +375,14 @@ def _one_line(exc):
 
 def model_specs(config):
     """name -> {name, formula, REML, optimizer, ddf, control, standardized}: each model with the
-    defaults applied (standardized: report.standardized, the fit step computes them)."""
+    defaults applied (standardized: report.standardized, the fit step computes them); a GLMM
+    (family binomial or poisson) gets glmm_spec's keys instead."""
     specs = {}
     for name, model in config["models"].items():
         model = {"formula": model} if isinstance(model, str) else model
+        if model_family(model, config) != LINEAR_FAMILY:
+            specs[name] = glmm_spec(name, model, config)
+            continue
         spec = {"name": name, "formula": model["formula"]}
         spec.update({key: model.get(key, config["estimation"][key]) for key in MODEL_KEYS})
         spec["standardized"] = config.get("report", {}).get("standardized", "none")
@@ -415,7 +427,7 @@ def data_spec(config):
             "columns": table_columns(config)}
     if data["missing"] == "listwise":
         used = {source_variable(c, config["centering"], data["levels"])
-                for s in model_specs(config).values() for c in formula_columns(s["formula"])}
+                for s in model_specs(config).values() for c in model_columns(s)}
         spec["complete"] = sorted(used)
     return spec
 
@@ -424,7 +436,7 @@ def table_columns(config):
     """model -> the columns of its table (results/data/<model>.parquet): those its formula
     names, in order, then the ids of the levels (and the time column) the formula does not name."""
     structure = [*config["data"]["levels"], *([config["data"]["time"]] if config["data"].get("time") else [])]
-    return {name: list(dict.fromkeys([*formula_columns(spec["formula"]), *structure]))
+    return {name: list(dict.fromkeys([*model_columns(spec), *structure]))
             for name, spec in model_specs(config).items()}
 
 
@@ -435,3 +447,152 @@ def factor_columns(config):
     for spec in model_specs(config).values():
         found |= set(re.findall(r"(?:as\.)?factor\(\s*`?([A-Za-z_.][A-Za-z0-9_.]*)`?\s*\)", spec["formula"]))
     return sorted(found)
+
+
+# ---- generalized linear mixed models (family binomial or poisson: hlm.glmer) ----------------
+
+LINEAR_FAMILY = "gaussian"        # hlm.lmer: what a model without family fits
+GLMM_ONLY_KEYS = ("link", "nAGQ", "weights")
+
+
+def model_family(model, config):
+    """The family a model entry fits: its own, estimation's, or gaussian (a linear mixed model)."""
+    return model.get("family", config["estimation"].get("family", LINEAR_FAMILY))
+
+
+def is_glmm(spec):
+    return spec.get("family", LINEAR_FAMILY) != LINEAR_FAMILY
+
+
+def glmm_spec(name, model, config):
+    """{name, formula, family, link, nAGQ, weights, optimizer, control, REML, ddf, standardized} of a
+    GLMM: glmer's link (the family's default when not given), nAGQ 1 (Laplace) unless given, the
+    model entry's optimizer for both stages or none (glmer's bobyqa, then Nelder–Mead); REML is
+    false (glmer maximises the likelihood), ddf and standardized do not apply (Wald z tests)."""
+    estimation = config["estimation"]
+    family = model_family(model, config)
+    return {"name": name, "formula": model["formula"], "family": family,
+            "link": link_name(family, model.get("link", estimation.get("link"))),
+            "nAGQ": model.get("nAGQ", estimation.get("nAGQ", 1)), "weights": model.get("weights"),
+            "optimizer": model.get("optimizer"), "control": model.get("control", estimation["control"]),
+            "REML": False, "ddf": None, "standardized": "none"}
+
+
+def model_columns(spec, key="formula"):
+    """The data columns a model reads: its formula's and its weights column."""
+    return list(dict.fromkeys([*formula_columns(spec["formula"], key), *([spec["weights"]] if spec.get("weights")
+                                                                         else [])]))
+
+
+def _check_linear_formulas(config):
+    """offset() and cbind() are glmer's: a linear model's formula takes neither."""
+    for name, spec in model_specs(config).items():
+        if is_glmm(spec):
+            continue
+        parsed = parse_formula(spec["formula"])
+        if parsed.offsets:
+            raise ConfigError(f"config key 'models.{name}': '{parsed.offsets[0].label}' is an offset, which only a "
+                              "generalized linear mixed model takes; add 'family: poisson' (or binomial) to the "
+                              "model, or subtract it from the response")
+        if isinstance(parsed.tree.left, Call) and parsed.tree.left.func == "cbind":
+            raise ConfigError(f"config key 'models.{name}': the response '{parsed.response.label}' counts successes "
+                              "and failures; add 'family: binomial' to the model")
+
+
+def _check_glmm_settings(config, given):
+    """Keys that make no sense for the family the model fits, said once, before any job: link,
+    nAGQ and weights for a linear model; REML: true and ddf for a GLMM (glmer maximises the
+    likelihood and tests with Wald z); a link of another family; nAGQ > 1 beyond one scalar term."""
+    estimation = given.get("estimation") or {}
+    for name, model in given["models"].items():
+        model = {"formula": model} if isinstance(model, str) else model
+        key = f"models.{name}"
+        family = model_family(model, config)
+        owner = {k: (f"{key}.{k}" if k in model else f"estimation.{k}") for k in (*GLMM_ONLY_KEYS, "REML", "ddf")}
+        if family == LINEAR_FAMILY:
+            linear_default = estimation.get("family", LINEAR_FAMILY) == LINEAR_FAMILY   # else estimation's are the GLMMs'
+            extra = next((k for k in GLMM_ONLY_KEYS if k in model or (linear_default and k in estimation)), None)
+            if extra:
+                raise ConfigError(f"config key '{owner[extra]}': {extra} is for a generalized linear mixed model; "
+                                  "add 'family: binomial' (or poisson), or remove it")
+            continue
+        level = model if "family" in model else estimation   # the entry that made it a GLMM
+        for setting in ("REML", "ddf"):
+            value = model.get(setting, level.get(setting))
+            if (setting in model or setting in level) and (setting == "ddf" or value is True):
+                where = f"{key}.{setting}" if setting in model else owner[setting]
+                raise ConfigError(f"config key '{where}': {setting}{': true' if setting == 'REML' else ''} does not "
+                                  f"apply to family {family}: glmer fits by maximum likelihood and tests fixed "
+                                  "effects with Wald z; remove it")
+        try:
+            link_name(family, model.get("link", estimation.get("link")))
+        except ModelError as exc:
+            raise ConfigError(f"config key '{owner['link']}': {exc}") from exc
+        _check_nagq(model.get("nAGQ", estimation.get("nAGQ", 1)), model["formula"], owner["nAGQ"])
+
+
+def _check_nagq(nagq, formula, key):
+    """nAGQ > 1 (adaptive quadrature) needs one scalar random term, as lme4 allows."""
+    if nagq <= 1:
+        return
+    try:
+        random = parse_formula(formula).random
+    except FormulaError as exc:
+        raise ConfigError(f"config key '{key.rsplit('.', 1)[0]}': {_one_line(exc)}") from exc
+    if len(random) != 1:
+        raise ConfigError(f"config key '{key}': nAGQ = {nagq} needs a single scalar random term such as (1 | group); "
+                          f"'{formula}' has {len(random)} random terms: use nAGQ: 1 (Laplace)")
+    size = int(random[0].lhs.intercept) + len(random[0].lhs.terms)
+    if size != 1:
+        raise ConfigError(f"config key '{key}': nAGQ = {nagq} needs a scalar random term such as (1 | group); "
+                          f"'{random[0].label}' is vector-valued: use nAGQ: 1 (Laplace)")
+
+
+def _likelihood_kind(spec):
+    """What a model's likelihood is, for the comparisons that need one kind."""
+    if not is_glmm(spec):
+        return "a linear mixed model"
+    return f"family {spec['family']} ({spec['link']}, {'Laplace' if spec['nAGQ'] <= 1 else 'adaptive quadrature'})"
+
+
+def _check_glmm_uses(config):
+    """Comparisons and variance explained need models of one kind; contextual effects are lmer's."""
+    specs = model_specs(config)
+    for key in ("comparisons", "variance_explained"):
+        for i, names in enumerate(config[key]):
+            kinds = [_likelihood_kind(specs[n]) for n in names]
+            different = next((n for n, k in zip(names, kinds) if k != kinds[0]), None)
+            if different:
+                what = ("likelihoods of different kinds" if key == "comparisons"
+                        else "variance components on different scales")
+                raise ConfigError(f"config key '{key}[{i}]': models '{names[0]}' ({kinds[0]}) and '{different}' "
+                                  f"({_likelihood_kind(specs[different])}) have {what}; compare models of one "
+                                  "family, link and approximation")
+    for i, entry in enumerate(config["contextual"]):
+        if is_glmm(specs[entry["model"]]):
+            raise ConfigError(f"config key 'contextual[{i}].model': '{entry['model']}' is a generalized linear "
+                              "mixed model; contextual effects are computed for linear mixed models only")
+
+
+def _check_glmm_outcomes(config, workdir):
+    """Each GLMM's response takes values its family can: 0/1, two categories or cbind() counts
+    (binomial, proportions with weights), counts 0, 1, 2, ... (poisson); checked on the data as
+    read, missing codes removed."""
+    specs = {name: spec for name, spec in model_specs(config).items() if is_glmm(spec)}
+    if not specs:
+        return
+    data = config["data"]
+    frame = read_data(Path(workdir) / data["path"]).frame
+    frame = frame.mask(frame.isin(list(data["missing_codes"])))
+    for name, spec in specs.items():
+        response = parse_formula(spec["formula"]).response
+        columns = [c for c in model_columns(spec) if c in frame.columns]
+        used = frame[columns].dropna()
+        if not set(formula_columns(f"{response.label} ~ 1")) <= set(used.columns):
+            continue   # a response made by centering: the fit step checks it
+        try:
+            values = response_reader(Family.named(spec["family"], spec["link"]))(response, used)
+            weights = pd.to_numeric(used[spec["weights"]], errors="coerce") if spec["weights"] else None
+            glm_response(values, response.label, Family.named(spec["family"], spec["link"]), weights, None)
+        except (DataError, FormulaError) as exc:
+            raise ConfigError(f"config key 'models.{name}': {_one_line(exc)}") from exc

@@ -8,26 +8,33 @@ optimizations are the ML refits of REML models that a likelihood-ratio test need
 
 import logging
 
+from ..analysis.glmm_checks import dispersion_test, simulate_residuals, uniformity_test
 from ..analysis.lrt import anova
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..analysis.variance import icc_by_level
 from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
+from ..figures.glmm_diagnostics import plot_scaled_residuals
 from ..figures.johnson_neyman import plot_johnson_neyman
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
+from ..inference.glmm import GlmerModel, glmer
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
     derived_record,
+    glmm_icc_levels,
+    glmm_record,
+    glmm_slopes_record,
     model_record,
     ranef_frame,
     residuals_frame,
     restore_model,
 )
 from ..results.writers import file_sha256, jsonable, write_json, write_parquet
+from .config import is_glmm
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ def write_tables(spec, tables, summary):
 def fit_model(spec, table, outputs):
     """The fit step, the one optimization of a model: its record, residuals and random
     effects. outputs: name -> path for model, residuals, ranef."""
+    if is_glmm(spec):
+        fit_glmm_model(spec, table, outputs)
+        return
     model = lmer(spec["formula"], table, REML=spec["REML"], optimizer=spec["optimizer"],
                  control=spec["control"] or None)
     write_parquet(outputs["residuals"], residuals_frame(model, table))
@@ -62,6 +72,16 @@ def fit_model(spec, table, outputs):
     record["outcome_values"] = outcome_values(model.design.y)
     record["anova"] = omnibus_tests(model, spec["ddf"])
     write_json(outputs["model"], record)
+
+
+def fit_glmm_model(spec, table, outputs):
+    """The fit step of a GLMM (family binomial or poisson): hlm.glmer, as lme4's glmer."""
+    control = dict(spec["control"] or {}) | ({"optimizer": spec["optimizer"]} if spec["optimizer"] else {})
+    model = glmer(spec["formula"], table, family=spec["family"], link=spec["link"], nAGQ=spec["nAGQ"],
+                  weights=spec["weights"], control=control or None)
+    write_parquet(outputs["residuals"], residuals_frame(model, table))
+    write_parquet(outputs["ranef"], ranef_frame(model))
+    write_json(outputs["model"], glmm_record(model, spec))
 
 
 def omnibus_tests(model, ddf):
@@ -95,7 +115,8 @@ def derive_statistics(records, tables, icc, variance_explained, contextual, leve
     levels = [levels] if isinstance(levels, str) else list(levels)
     models = {record["name"]: restore_model(record, table) for record, table in zip(records, tables, strict=True)}
     record = derived_record(models, icc, variance_explained, contextual, levels[0])
-    record["icc_levels"] = {name: jsonable(icc_by_level(models[name], levels)) for name in icc}
+    record["icc_levels"] = {name: jsonable(glmm_icc_levels(models[name]) if isinstance(models[name], GlmerModel)
+                                           else icc_by_level(models[name], levels)) for name in icc}
     write_json(output, record)
 
 
@@ -116,8 +137,12 @@ def write_simple_slopes(record, table, outputs, language="en"):
             _render(language, lambda plt: plt.figure(figsize=(2, 0.5)), paths)
         write_json(outputs["simple_slopes_json"], {"available": False})
         return
-    result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
-    plot_simple_slopes(result, model.design.response, figures, language)
+    if isinstance(model, GlmerModel):   # Wald z tests on the link scale, the lines as probabilities (or counts)
+        result = glmm_slopes_record(simple_slopes(model, *choice, table, ddf="lme4"), model)
+        plot_simple_slopes({**result, "lines": result["response_lines"]}, result["response_scale"], figures, language)
+    else:
+        result = simple_slopes(model, *choice, table, ddf=record["spec"]["ddf"])
+        plot_simple_slopes(result, model.design.response, figures, language)
     if "johnson_neyman" in result:
         plot_johnson_neyman(result, jn_figures, language)
     else:
@@ -134,8 +159,17 @@ def write_trajectory(record, table, time, unit, outputs, language="en"):
     write_json(outputs["trajectory_json"], result)
 
 
-def write_diagnostic_figures(residuals, ranef, outputs, language="en"):
+def write_diagnostic_figures(residuals, ranef, outputs, language="en", record=None, table=None):
     """Panels A-D and the caterpillar plot of one model, as SVG and PNG. outputs: name -> path
-    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png."""
-    plot_diagnostics(residuals, ranef, [outputs["diagnostics_svg"], outputs["diagnostics_png"]], language)
+    for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png. A GLMM (its record
+    and table given) gets DHARMa's simulated scaled residuals instead of panels A-D, whose
+    normal QQ plots mean nothing for 0/1 or count residuals."""
+    figures = [outputs["diagnostics_svg"], outputs["diagnostics_png"]]
+    if record is not None and record.get("family"):
+        model = restore_model(record, table)
+        checks = record["checks"]     # the same simulations as the record's tests (its seed)
+        scaled = simulate_residuals(model, nsim=checks["simulations"], seed=checks["seed"])
+        plot_scaled_residuals(scaled, uniformity_test(scaled), dispersion_test(scaled), figures, language)
+    else:
+        plot_diagnostics(residuals, ranef, figures, language)
     plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)

@@ -104,6 +104,11 @@ def t_test(t, df_value, p):
     return f"t({df(df_value)}) = {stat(t)}, {p_value(p, with_symbol=True)}"
 
 
+def z_test(z, p):
+    """'z = -11.47, p < .001': a GLMM's Wald z test."""
+    return f"z = {stat(z)}, {p_value(p, with_symbol=True)}"
+
+
 def f_test(f, df1, df2, p):
     """'F(2, 3745.30) = 12.31, p < .001': lmerTest's type III test of a term."""
     return f"F({df(df1)}, {df(df2)}) = {stat(f)}, {p_value(p, with_symbol=True)}"

@@ -83,11 +83,16 @@ def _document(view):
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
-        std = bool(model["standardized"])
-        header = [M["term"], M["symbol"], M["estimate"], M["se"]] + ([M["df"]] if model["has_df"] else []) \
-            + [M["t"]] + ([M["p"]] if model["has_df"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else [])
+        for note in model.get("equation_notes") or []:
+            document.add_paragraph(note)
+        std, ratio = bool(model["standardized"]), bool(model.get("ratio"))   # a GLMM: z, and OR or IRR
+        header = [M["term"], M["symbol"], model.get("estimate_header") or M["estimate"], M["se"]] \
+            + ([M["df"]] if model["has_df"] else []) + [model.get("statistic") or M["t"]] \
+            + ([M["p"]] if model["has_p"] else []) + [M["ci"]] + ([M["std"], M["std_ci"]] if std else []) \
+            + ([model["ratio"], model["ratio_ci_header"]] if ratio else [])
         rows = [[r["label"], _symbol(r["symbol"]), r["estimate"], r["se"]] + ([r["df"]] if model["has_df"] else [])
-                + [r["t"]] + ([r["p"]] if model["has_df"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                + [r["t"]] + ([r["p"]] if model["has_p"] else []) + [r["ci"]] + ([r["std"], r["std_ci"]] if std else [])
+                + ([r["ratio"], r["ratio_ci"]] if ratio else [])
                 for r in model["fixed"]]
         _table(document, counter, model["caption_fixed"], header, rows, note=model["fixed_note"], L=L)
         note = model["random_note"]
@@ -121,22 +126,27 @@ def _summary(document, counter, view, L):
     from docx.enum.section import WD_ORIENT, WD_SECTION
     S, M, summary = L["summary"], L["model"], view["summary"]
     std = bool(summary["standardized"])   # report.standardized: a fourth column per model, as in the HTML
-    per = 4 if std else 3
+    ratio = bool(summary["ratio"])        # a GLMM's odds or rate ratios: one more
+    per = 3 + std + ratio
     wide = len(summary["models"]) * per > 9
     if wide:
         _orientation(document.add_section(WD_SECTION.NEW_PAGE), WD_ORIENT.LANDSCAPE)
     document.add_heading(L["sections"]["summary"], level=1)
     header = [S["predictors"]]
     for model in summary["models"]:
-        header += [f"{model['title']}\n{S['estimate_se']}", "df", "p"] + ([f"{M['std']} {M['std_ci']}"] if std else [])
-    rows = [[row["label"]] + [x for c in row["cells"] for x in (c["est"], c["df"], c["p"]) + ((c["std"],) if std else ())]
+        header += [f"{model['title']}\n{model['estimate_header']}", model["stat_header"], "p"] \
+            + ([f"{M['std']} {M['std_ci']}"] if std else []) + ([model["ratio_header"]] if ratio else [])
+    rows = [[row["label"]] + [x for c in row["cells"] for x in (c["est"], c["df"], c["p"]) + ((c["std"],) if std else ())
+                              + ((c["ratio"],) if ratio else ())]
             for row in summary["fixed"]]
     rows.append([S["random_part"]] + [""] * (per * len(summary["models"])))
     rows += [[row["label"]] + [x for v in row["values"] for x in (v,) + ("",) * (per - 1)]
              for row in summary["random"] + summary["fit"]]
-    note = S["note"] + (" " + S["reml_note"] if summary["any_reml"] else "")
+    note = "" if summary["all_glmm"] else S["note"] + (" " + S["reml_note"] if summary["any_reml"] else "")
     if std:
         note += " " + M["std_notes"][summary["standardized"]]
+    if summary["glmm"]:
+        note = (note + " " + L["glmm"]["summary_note"]).strip()
     _table(document, counter, S["caption"], header, rows, note=note, L=L, font_size=7 if wide else 9,
            merge_from=len(summary["fixed"]) + 1, merge_width=per)
     if wide:
@@ -205,10 +215,12 @@ def _rest(document, counter, view, L, writer):
     for block in view["diagnostics"]:
         if block["slopes"]:
             G, M, slopes = L["diagnostics"], L["model"], block["slopes"]
+            ratio = [slopes["ratio"], slopes["ratio_ci_header"]] if slopes["ratio"] else []   # a GLMM's exp(slope)
             _table(document, counter, slopes["caption"],
-                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", "t", "p", M["ci"]],
+                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", slopes["statistic"], "p", M["ci"]]
+                   + ratio,
                    [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
-                    for r in slopes["rows"]], note=G["simple_slopes_note"], L=L)
+                    + ([r["ratio"], r["ratio_ci"]] if ratio else []) for r in slopes["rows"]], note=slopes["note"], L=L)
             for sentence in block["sentences"]:
                 document.add_paragraph(writer.render(sentence))
     if view["warnings"]:

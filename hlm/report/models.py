@@ -26,9 +26,10 @@ def interval(row):
 
 
 def coefficient_rows(model):
-    """lmerTest's coefficient table as dicts: term, estimate, se, df, t, p, ci_low, ci_high."""
+    """lmerTest's coefficient table as dicts: term, estimate, se, df, t, p, ci_low, ci_high
+    (a GLMM's z and its p under t and p)."""
     return [{"term": r["term"], "estimate": r.get("Estimate"), "se": r.get("Std. Error"),
-             "df": r.get("df"), "t": r.get("t value"), "p": r.get("Pr(>|t|)"),
+             "df": r.get("df"), "t": r.get("t value", r.get("z value")), "p": r.get("Pr(>|t|)", r.get("Pr(>|z|)")),
              "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")} for r in model["coefficients"]]
 
 
@@ -90,7 +91,7 @@ def model_view(name, model, title, names, summary, L):
                       "symbol": equations.fixed_symbols.get(row["term"]) if equations else None,
                       "estimate": apa.estimate(row["estimate"]), "se": apa.estimate(row["se"]),
                       "df": apa.df(row["df"]), "t": apa.stat(row["t"]), "p": apa.p_value(row["p"]),
-                      "ci": interval(row),
+                      "ci": interval(row), "ratio": "", "ratio_ci": "",
                       "raw": row})
     groups = model.get("ngroups", {})
     view = {
@@ -106,6 +107,10 @@ def model_view(name, model, title, names, summary, L):
         "equation_note": _equation_note(equations, names, L),
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
+        "has_p": any(apa.finite(r["p"]) for r in coefficients),
+        # what a GLMM's view (glmm_views) sets: z, its estimates' scale, exp(β) ratios, notes
+        "glmm": False, "statistic": None, "estimate_header": None, "ratio": None, "ratio_ci_header": "",
+        "equation_notes": [],
         "random": _random_rows(model, equations, names, L),
         "standardized": (model.get("standardized") or {}).get("method") if standardized else None,
         "fit": {"aic": apa.number(model.get("AIC"), 1), "bic": apa.number(model.get("BIC"), 1),
@@ -306,18 +311,24 @@ def _joined(sentences, sep):
 
 
 def summary_table(models, views, L):
-    """Rows of the side-by-side table: fixed effects, then the random part and fit statistics."""
+    """Rows of the side-by-side table: fixed effects, then the random part and fit statistics.
+    A GLMM's column shows z instead of df and its odds or rate ratios; a table of GLMMs only has
+    the latent level-1 variance where σ² would be."""
     S = L["summary"]
     names = list(models)
+
+    def _is_glmm(name):
+        return _is_glmm_model(models[name])
     rows_of = {r["term"]: r for v in views.values() for r in v["fixed"]}
     fixed = []
     for term in rows_of:
         cells = []
         for name in names:
             row = next((r for r in views[name]["fixed"] if r["term"] == term), None)
-            cells.append({"est": f"{row['estimate']} ({row['se']})", "df": row["df"], "p": row["p"],
-                          "std": f"{row['std']} {row['std_ci']}" if row["std"] else ""}
-                         if row else {"est": "", "df": "", "p": "", "std": ""})
+            cells.append({"est": f"{row['estimate']} ({row['se']})", "df": row["t"] if _is_glmm(name) else row["df"],
+                          "p": row["p"], "std": f"{row['std']} {row['std_ci']}" if row["std"] else "",
+                          "ratio": f"{row['ratio']} {row['ratio_ci']}" if row.get("ratio") else ""}
+                         if row else {"est": "", "df": "", "p": "", "std": "", "ratio": ""})
         fixed.append({"label": rows_of[term]["label"], "cells": cells})
 
     random_keys, random_labels = [], {}
@@ -349,8 +360,10 @@ def summary_table(models, views, L):
         return [fn(models[name]) for name in names]
 
     group_names = list(dict.fromkeys(g for m in models.values() for g in m.get("ngroups", {})))
-    other = [{"label": S["sigma2"], "values": each(
-        lambda m: apa.estimate(next(r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), digits=4))}]
+    other = [{"label": S["sigma2"], "values": each(lambda m: apa.estimate(next(
+        (r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), None), digits=4) if not _is_glmm_model(m) else "")}]
+    if all(_is_glmm_model(m) for m in models.values()):   # no residual variance: the latent level-1 variance
+        other = [glmm_level1_row(models, L)]
     other += [{"label": random_labels[k], "values": [random_value(n, k) for n in names]} for k in random_keys]
     other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(m.get("icc_adjusted")))})
     for group in group_names:
@@ -364,7 +377,26 @@ def summary_table(models, views, L):
     r2 = {"label": S["r2"], "values": each(
         lambda m: f"{apa.proportion(m.get('r2_marginal'))} / {apa.proportion(m.get('r2_conditional'))}")}
     standardized = next((views[n]["standardized"] for n in names if views[n]["standardized"]), None)
-    return {"models": [{"name": n, "title": views[n]["title"]} for n in names], "fixed": fixed,
+    return {"models": [{"name": n, "title": views[n]["title"],
+                        "estimate_header": views[n].get("summary_estimate_header", S["estimate_se"]),
+                        "stat_header": views[n]["statistic"] if views[n].get("glmm") else L["model"]["df"],
+                        "ratio_header": views[n].get("ratio_ci_header", "")}
+                       for n in names], "fixed": fixed,
+            "ratio": any(views[n].get("ratio") for n in names),
+            "glmm": any(views[n].get("glmm") for n in names),
+            "all_glmm": all(views[n].get("glmm") for n in names),
             "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}
+
+
+def _is_glmm_model(model):
+    return bool(model.get("family"))
+
+
+def glmm_level1_row(models, L):
+    """The side-by-side row of the latent level-1 variance (π²/3 for logit), which GLMMs fix."""
+    G = L["glmm"]
+    kinds = {m["level1_variance"]["kind"] for m in models.values()}
+    label = G["level1_row"].format(kind=", ".join(G["level1_short"][k] for k in sorted(kinds)))
+    return {"label": label, "values": [apa.estimate(m["level1_variance"]["value"], digits=4) for m in models.values()]}

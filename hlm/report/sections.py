@@ -6,6 +6,14 @@ from pathlib import Path
 from ..data import centered_columns
 from . import apa
 from .equations import INTERCEPT, Math
+from .glmm_views import (
+    comparison_note,
+    dharma_caption,
+    glmm_check_sentences,
+    glmm_icc_sentences,
+    is_glmm_record,
+    variance_note,
+)
 from .models import _group_of, interval, worded
 from .names import term_name
 from .writers import Code, _say
@@ -36,6 +44,9 @@ def comparison_views(results, titles, L):
             sentences.append(_say(template, new=titles.get(row["model"], row["model"]),
                                   old=titles.get(previous["model"], previous["model"]),
                                   test=apa.chisq_test(chisq, df, p)))
+        compared = [results.models[m] for m in models if m in results.models]
+        if compared and all(is_glmm_record(m) for m in compared):
+            sentences.append(comparison_note(compared[0], L))
         refit = record.get("refitted_with_ML") or []
         if refit:
             sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
@@ -91,6 +102,8 @@ def variance_views(results, views, titles, names, L):
                                       component=label, before=apa.estimate(before["vcov"], digits=4),
                                       after=apa.estimate(after["vcov"], digits=4),
                                       value=apa.percent(value)))
+        if is_glmm_record(new_model):
+            sentences.append(variance_note(titles.get(old, old), titles.get(new, new), new_model, L))
         added = [t for t in new_model["fixef"] if t not in old_model["fixef"]]
         out.append({"name": name, "old": titles.get(old, old), "new": titles.get(new, new),
                     "old_name": old, "new_name": new, "rows": rows, "sentences": sentences,
@@ -144,7 +157,11 @@ def icc_views(results, titles, L):
         title = titles.get(name, name)
         if model is None:
             continue
-        if levels.get("kind") == "undefined":
+        if is_glmm_record(model) and apa.finite(value):
+            sentences = glmm_icc_sentences(value, model, title, L)
+            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+            sentences.extend(_design_effect_sentences(name, value, results, I))
+        elif levels.get("kind") == "undefined":
             sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
         elif levels.get("kind") == "adjusted" and apa.finite(value):
             sentences = [_say(I["adjusted"], model=title, icc=apa.proportion(value))]
@@ -169,12 +186,15 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                       percent=apa.percent(value), group=Code(group), rest=worded(I, "rest", results.summary))]
     sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+    return sentences + _design_effect_sentences(name, value, results, I)
+
+
+def _design_effect_sentences(name, value, results, I):
     deff = (results.derived.get("design_effect") or {}).get(name, {})
-    if apa.finite(deff.get("value")):
-        sentences.append(_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
-                              deff=apa.number(deff["value"], 2),
-                              deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"]))
-    return sentences
+    if not apa.finite(deff.get("value")):
+        return []
+    return [_say(I["deff"], size=apa.number(deff["mean_group_size"], 2), icc=apa.proportion(value),
+                 deff=apa.number(deff["value"], 2), deff_note=I["deff_large"] if deff["value"] > 2 else I["deff_small"])]
 
 
 def _icc_levels_sentences(record, title, summary, L):
@@ -337,8 +357,10 @@ def figure_views(results, titles, L):
     for name in results.config.get("diagnostics", []):
         files = results.figures.get(name, {})
         title = titles.get(name, name)
+        glmm = is_glmm_record(results.models.get(name, {}))
         figures = []
-        for kind, caption in (("diagnostics", G["caption"].format(model=title)),
+        residual_caption = dharma_caption(results.models[name], title, L) if glmm else G["caption"].format(model=title)
+        for kind, caption in (("diagnostics", residual_caption),
                               ("caterpillar", G["caterpillar_caption"].format(model=title))):
             if f"{kind}_png" in files:
                 figures.append(_figure(files, kind, caption, name))
@@ -347,14 +369,14 @@ def figure_views(results, titles, L):
             figures.append(_figure(files, "trajectory", G["trajectory_caption"].format(
                 model=title, unit=trajectory["unit"], units=apa.integer(trajectory["n_units"]),
                 shown=len(trajectory["lines"]), time=trajectory["time"]), name))
-        slopes, sentences = None, []
+        slopes, sentences = None, (glmm_check_sentences(results.models[name], title, L) if glmm else [])
         record = results.simple_slopes.get(name)
         if record:
             caption_key = "simple_slopes_caption" if record.get("moderator_kind", "continuous") == "continuous" \
                 else "simple_slopes_caption_values"
             figures.append(_figure(files, "simple_slopes", G[caption_key].format(
                 model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-            slopes = _slopes_table(record, G)
+            slopes = _slopes_table(record, G, L)
             if record.get("johnson_neyman"):
                 sentences.extend(_johnson_neyman_sentences(record, G))
                 if "johnson_neyman_png" in files:
@@ -371,18 +393,27 @@ def _figure(files, kind, caption, name):
             "anchor": f"figure-{name}-{kind}"}
 
 
-def _slopes_table(record, G):
+def _slopes_table(record, G, L):
+    """The simple slopes' table: t tests with the model's df, or a GLMM's Wald z tests on the link
+    scale with exp(slope) as odds or rate ratios."""
     def at(row):
         key = row["at"]
         return G[{"mean": "at_mean"}.get(key, key)] if key in ("minus_sd", "mean", "plus_sd") else row.get("label", key)
 
+    glmm = bool(record.get("family"))
+    ratio = L["glmm"]["ratio"].get(record["link"]) if glmm and record.get("ratio_name") else None
     return {"caption": G["simple_slopes_table"].format(predictor=record["predictor"], moderator=record["moderator"]),
             "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
+            "statistic": "z" if glmm else "t", "ratio": ratio,
+            "ratio_ci_header": L["glmm"]["ratio_ci"].format(ratio=ratio) if ratio else "",
+            "note": L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"],
             "rows": [{"at": at(r),
                       "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
                       "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
                       "df": apa.df(r.get("df")), "t": apa.stat(r["t value"]), "p": apa.p_value(r["Pr(>|t|)"]),
-                      "ci": apa.ci(r.get("ci_low"), r.get("ci_high"))}
+                      "ci": apa.ci(r.get("ci_low"), r.get("ci_high")),
+                      "ratio": apa.estimate(r["ratio"]) if ratio else "",
+                      "ratio_ci": apa.ci(r["ratio_low"], r["ratio_high"]) if ratio else ""}
                      for r in record["slopes"]]}
 
 

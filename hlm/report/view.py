@@ -12,6 +12,7 @@ import yaml
 from ..data import missing_codes_line
 from ..labels import labels
 from . import apa
+from .glmm_views import glmm_model_view, icc_formula, icc_formula_text, is_glmm_record
 from .inputs import software_versions
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
@@ -25,7 +26,8 @@ def build_view(results, language):
     models = results.models
     titles = model_titles(config, L, language)
     names = variable_names(results, L, language)
-    views = {name: model_view(name, models[name], titles[name], names, results.summary, L) for name in config["models"] if name in models}
+    views = {name: (glmm_model_view if is_glmm_record(models[name]) else model_view)(
+        name, models[name], titles[name], names, results.summary, L) for name in config["models"] if name in models}
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
     data_messages = missing_code_warnings(results.summary, L)
@@ -50,8 +52,11 @@ def build_view(results, language):
         "comparisons": comparison_views(results, titles, L),
         "variance_explained": variance_views(results, views, titles, names, L),
         "icc": icc,
+        "icc_formulas": list(dict.fromkeys(icc_formula(models[i["name"]]) for i in icc)),
+        "icc_formula_texts": list(dict.fromkeys(icc_formula_text(models[i["name"]], L) for i in icc)),
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
+        "diagnostics_glmm": any(is_glmm_record(models.get(n, {})) for n in config.get("diagnostics", [])),
         "warnings": warnings,
         "references": reference_list(references),
         "software": software_versions(),

@@ -7,14 +7,25 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.contextual import contextual
+from ..analysis.glmm_checks import (
+    binned_residuals,
+    check_zeroinflation,
+    dispersion_test,
+    simulate_residuals,
+    uniformity_test,
+)
+from ..analysis.latent import LINK_VARIANCES, distribution_variance
 from ..analysis.standardized import standardized
 from ..analysis.variance import icc, r2_nakagawa, variance_explained
 from ..engine.design import build_design
+from ..engine.glmm import OPTIMIZERS, GeneralizedLinearMixedModel
 from ..engine.model import restore_fit
 from ..engine.optimize import OptSummary
 from ..errors import ModelError
+from ..inference.glmm import RATIO_NAMES, restore_glmer
 from ..inference.intervals import critical_value
 from ..inference.lmertest import LmerTestModel
+from ..inference.summary import terms_dict
 from ..vocabulary import DDF_RECORD_KEYS, ddf_method
 from .writers import jsonable
 
@@ -53,8 +64,10 @@ def standardized_record(model, data, method):
 
 def restore_model(record, table):
     """The fit a model record saved, on the table it was fitted to, without optimizing again
-    (restore_fit checks the objective at the saved θ)."""
+    (restore_fit checks the objective at the saved θ; a GLMM's record restores with restore_glmer)."""
     spec = record["spec"]
+    if record.get("family"):
+        return restore_glmer(record, table)
     return restore_fit(build_design(spec["formula"], table), spec["REML"], OptSummary.from_dict(record["optsummary"]),
                        record["converged"], record["messages"], model_class=LmerTestModel)
 
@@ -72,15 +85,17 @@ def with_interval(row):
 def residuals_frame(model, frame):
     """One row per observation the model used: its row in `frame` (the model's table, the data
     it was fitted to), the grouping columns, fitted values, residuals and residuals scaled by
-    sigma (lme4's 'scaled')."""
+    sigma (lme4's 'scaled'); for a GLMM the fitted means μ, deviance and Pearson residuals."""
     rows = model.design.rows
     out = pd.DataFrame({"row": rows})
     for group in model.ngroups:
         if group in frame.columns:
             out[group] = frame[group].to_numpy()[rows]
     out["fitted"] = np.asarray(model.fitted, dtype=float)
-    out["residual"] = np.asarray(model.residuals(scaled=False), dtype=float)
-    out["scaled_residual"] = np.asarray(model.residuals(scaled=True), dtype=float)
+    glmm = isinstance(model, GeneralizedLinearMixedModel)   # deviance and Pearson residuals, as lme4's
+    out["residual"] = np.asarray(model.residuals("deviance") if glmm else model.residuals(scaled=False), dtype=float)
+    out["scaled_residual"] = np.asarray(model.residuals("pearson") if glmm else model.residuals(scaled=True),
+                                        dtype=float)
     return out
 
 
@@ -155,3 +170,73 @@ def design_effect(model, group, icc_value):
     """Kish's design effect 1 + (m - 1) ICC, m the mean size of the model's groups of `group`."""
     size = model.nobs / model.ngroups[group]
     return {"group": group, "mean_group_size": size, "value": 1 + (size - 1) * icc_value}
+
+
+def glmm_record(model, spec):
+    """A GLMM's record: glmer's numbers (GlmerModel.to_dict()) with its terms and variables, the
+    spec, Wald z tests with 95% intervals and exp(β) ratios (odds or rate ratios, with the limits
+    exp(β ± z·SE)), the latent-scale level-1 variance, ICC and Nakagawa R² (performance's)."""
+    record = {"name": spec["name"], "spec": spec, **jsonable(model.to_dict()), **jsonable(terms_dict(model.design))}
+    record["optimizer"] = spec.get("optimizer") or ", ".join(OPTIMIZERS)   # glmer's stages
+    record["ratio_name"] = RATIO_NAMES.get(model.link)
+    ratios = model.ratios(LEVEL).to_numpy() if record["ratio_name"] else None
+    record["coefficients"] = []
+    for k, (term, row) in enumerate(zip(model.fixef.index, jsonable(model.coef_table()))):
+        row = with_interval({"term": term, **row})
+        if ratios is not None:
+            row.update(jsonable(dict(zip(("ratio", "ratio_low", "ratio_high"), ratios[k]))))
+        record["coefficients"].append(row)
+    record["level1_variance"] = {"value": distribution_variance(model),
+                                 "kind": model.link if model.link in LINK_VARIANCES else "lognormal"}
+    record["r2_marginal"], record["r2_conditional"] = jsonable(r2_nakagawa(model))
+    record["icc_adjusted"] = jsonable(icc(model))
+    record["outcome_values"] = None
+    record["anova"] = []
+    record["checks"] = glmm_checks(model)
+    return jsonable(record)
+
+
+SIMULATIONS, SIMULATION_SEED = 250, 123   # DHARMa's simulateResiduals(m, n = 250); the seed makes reruns identical
+
+
+def glmm_checks(model):
+    """What the report says of a GLMM's fit: DHARMa's uniformity and dispersion tests of its
+    simulated scaled residuals, and performance's binned residuals (binomial) or zero-inflation
+    check (poisson), as plain numbers."""
+    scaled = simulate_residuals(model, nsim=SIMULATIONS, seed=SIMULATION_SEED)
+    checks = {"simulations": SIMULATIONS, "seed": SIMULATION_SEED, "conditional": scaled.conditional,
+              "uniformity": uniformity_test(scaled).to_dict(), "dispersion": dispersion_test(scaled).to_dict()}
+    if model.family == "binomial":
+        binned = binned_residuals(model)
+        checks["binned_residuals"] = {"share_inside": binned.share_inside, "verdict": binned.verdict,
+                                      "bins": len(binned.table)}
+    else:
+        checks["zero_inflation"] = check_zeroinflation(model).to_dict()
+    return checks
+
+
+def glmm_icc_levels(model):
+    """A GLMM's icc_levels entry: its ICC on the latent scale (performance's adjusted ICC) and the
+    level-1 variance it uses (π²/3 for logit, ...), as derived.json documents."""
+    return {"kind": "latent", "value": icc(model), "family": model.family, "link": model.link,
+            "level1_variance": distribution_variance(model)}
+
+
+def glmm_slopes_record(result, model):
+    """simple_slopes' result for a GLMM (tested with Wald z, ddf lme4): the slopes on the link scale
+    (log-odds, log rate) with exp(slope) ratios and their limits for logit and log links, and
+    `response_lines`, the predicted lines and bands through the inverse link (probabilities or
+    expected counts, random effects at 0), `response_scale` naming them."""
+    link = model.link
+    inverse = model.response.family.linkinv
+    for row in result["slopes"]:
+        if link in RATIO_NAMES:
+            row.update({key: float(np.exp(row[source])) for key, source in
+                        (("ratio", "Estimate"), ("ratio_low", "ci_low"), ("ratio_high", "ci_high"))})
+    result["response_lines"] = {key: {"x": line["x"], **{part: inverse(np.array(line[part])).tolist()
+                                                       for part in ("fit", "low", "high")}}
+                                for key, line in result["lines"].items()}
+    name = model.design.response
+    result.update({"family": model.family, "link": link, "ratio_name": RATIO_NAMES.get(link),
+                   "response_scale": f"P({name})" if model.family == "binomial" else f"E({name})"})
+    return result

@@ -3,7 +3,7 @@
 Every JSON record under the saved folder (models, comparisons, derived statistics, and any
 record kind added later) is walked the same way: each number is compared with the number at the
 same key of the same file in the new results, at the tolerance of its key (the design's, listed
-in README.md). True/false and null must be equal; text (labels, formulas, versions) is not
+in README.md; a GLMM's record at the GLMM ones). True/false and null must be equal; text (labels, formulas, versions) is not
 compared. A file, key or list item the new run lacks counts as a difference; one it adds does not.
 """
 import fnmatch
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..vocabulary import FAMILIES
 
 TINY = 1e-15  # two numbers both smaller than this are equal (the design: p-values both < 1e-15)
 UNREADABLE = object()
@@ -59,6 +60,22 @@ TOLERANCES = {
     "evaluations": Tolerance(atol=math.inf),  # the optimizer's path, not a result: machines may differ
     "*": Tolerance(rtol=1e-4),
 }
+
+
+# A GLMM's record (one with a family: glmer's) at the design's GLMM tolerances: fixed effects 1e-4
+# and standard errors 1e-3 relative (z and the exp(β) ratios with them), the gradient of the deviance
+# at the optimum (near 0) 1e-3 absolute; wherever the table still has its default for the key.
+GLMM_TOLERANCES = {
+    **dict.fromkeys(["fixef", "Estimate"], Tolerance(rtol=1e-4)),
+    **dict.fromkeys(["se", "Std. Error", "z", "z value", "ratio*", "hessian"], Tolerance(rtol=1e-3)),
+    "gradient": Tolerance(atol=1e-3),
+}
+
+
+def glmm_tolerances(table):
+    """table with GLMM_TOLERANCES for the keys it holds at their defaults (a --rtol/--atol key stays)."""
+    glmm = {key: value for key, value in GLMM_TOLERANCES.items() if table.get(key) == TOLERANCES.get(key)}
+    return {**glmm, **{key: value for key, value in table.items() if key not in glmm}}
 
 
 @dataclass(frozen=True)
@@ -142,7 +159,8 @@ def verify(expected_dir, results_dir="results", table=TOLERANCES):
         if got is UNREADABLE:
             differences.append(Difference(file, "", "JSON", "not valid JSON", ""))
             continue
-        check = _RecordCheck(file, table)
+        glmm = isinstance(expected, dict) and expected.get("family") in FAMILIES
+        check = _RecordCheck(file, glmm_tolerances(table) if glmm else table)
         check.walk(expected, got, ())
         differences += check.differences
         numbers += check.numbers

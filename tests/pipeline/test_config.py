@@ -408,8 +408,7 @@ def test_yte_in_a_config_is_refused_and_never_run(tmp_path, monkeypatch, capsys)
     assert not (folder / "pwned").exists()
 
 
-@pytest.mark.parametrize("formula", ["mathach ~ poly(ses, 2) + (1 | id)", "mathach ~ ses + offset(ses) + (1 | id)",
-                                     "mathach ~ log(ses, 2) + (1 | id)"])
+@pytest.mark.parametrize("formula", ["mathach ~ poly(ses, 2) + (1 | id)", "mathach ~ log(ses, 2) + (1 | id)"])
 def test_functions_the_evaluator_lacks_are_refused(config, formula):
     config["models"]["full"] = formula
     message = error_of(config)

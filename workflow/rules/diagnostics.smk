@@ -7,11 +7,14 @@ TRAJECTORY_MODELS = [m for m in CONFIG["diagnostics"] if "trajectory_json" in FI
 rule diagnostics:
     """Figures of a model: residual diagnostics as sjPlot's plot_model(type = "diag") (A level-1
     QQ, B residual density vs normal, C residuals vs fitted, D QQ of each random effect with
-    95% intervals) and a caterpillar plot of the random effects. SVG for the HTML report, PNG
+    95% intervals; for a GLMM DHARMa's simulated scaled residuals instead) and a caterpillar plot
+    of the random effects. SVG for the HTML report, PNG
     for Markdown; the labels in the report's language."""
     input:
         residuals=PATHS["residuals"],
         ranef=PATHS["ranef"],
+        model=PATHS["model"],
+        table=PATHS["table"],
     output:
         **{name: report(path, category="Diagnostics", subcategory="{model}",
                         caption="../report/diagnostics.rst") if name.endswith("_png") else path
