@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from ..analysis.power import PowerSpec
 from ..data import centered_columns, read_columns, read_data, source_variable
 from ..engine.design import check_functions, used_columns
-from ..engine.formula import parse_formula
+from ..engine.formula import Call, parse_formula
 from ..errors import ConfigError, DataError, FormulaError, did_you_mean
 from ..resources import SCHEMA
 
@@ -97,6 +98,7 @@ def check_config(config, workdir="."):
     _check_random_terms(config)
     _check_contextual(config)
     _check_data(config, workdir)
+    check_power(config)
     return config
 
 
@@ -142,6 +144,9 @@ def _schema_message(error):
     if error.validator == "enum":
         return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
                 f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
+    if error.validator == "propertyNames" and where == "power":
+        return (f"config key 'power': analysis name '{error.instance}' must start with a letter and use only "
+                "letters, digits and _")
     if error.validator == "pattern" and where.startswith("models") or error.validator == "propertyNames":
         return (f"config key '{where or 'models'}': model name '{error.instance}' must start with a "
                 "letter and use only letters, digits and _")
@@ -335,6 +340,52 @@ def _check_same_rows(config, frame):
                 raise ConfigError(f"config key 'comparisons[{i}]': models '{names[0]}' and '{name}' are fitted to "
                                   "different rows (data.missing: per_model); a likelihood-ratio test needs the same "
                                   "rows: use data.missing: listwise")
+
+
+def check_power(config):
+    """Each power analysis names a declared model, a grouping column of it (along) and one of
+    its fixed effects (term), and has values hlm.analysis.power accepts; one line otherwise."""
+    specs = model_specs(config)
+    for name, entry in config.get("power", {}).items():
+        key = f"power.{name}"
+        if entry["model"] not in specs:
+            raise ConfigError(f"config key '{key}.model': model '{entry['model']}' is not declared under models"
+                              f"{did_you_mean(entry['model'], list(specs))}")
+        formula = parse_formula(specs[entry["model"]]["formula"])
+        groups = list(dict.fromkeys(term.group[0] for term in formula.random if len(term.group) == 1))
+        if entry["along"] not in groups:
+            raise ConfigError(f"config key '{key}.along': '{entry['along']}' is not a grouping column of model "
+                              f"'{entry['model']}' (its groups: {', '.join(groups) or 'none'})"
+                              f"{did_you_mean(entry['along'], groups)}")
+        _check_power_term(entry["term"], formula, entry["model"], config["categorical"], f"{key}.term")
+        power_spec(name, entry)
+
+
+def _check_power_term(term, formula, model, categorical, key):
+    """The term is a fixed effect of the model: a term label, or a coefficient of a term with a
+    categorical variable (whose names the data's levels decide: 'factor(sector)1')."""
+    labels = ["(Intercept)"] * formula.fixed.intercept + [":".join(v.label for v in t) for t in formula.fixed.terms]
+    coded = [label for t, label in zip(formula.fixed.terms, labels[formula.fixed.intercept:])
+             if any(_is_factor(v, categorical) for v in t)]
+    if term in labels or any(term.startswith(label) for label in coded):
+        return
+    raise ConfigError(f"config key '{key}': '{term}' is not a fixed effect of model '{model}' (its terms: "
+                      f"{', '.join(labels)}){did_you_mean(term, labels)}")
+
+
+def _is_factor(variable, categorical):
+    node = variable.node
+    return variable.label in categorical or isinstance(node, Call) and node.func in ("factor", "as.factor")
+
+
+def power_spec(name, entry):
+    """The PowerSpec of a config entry (hlm.analysis.power), its errors as config errors."""
+    try:
+        return PowerSpec.from_config(name, entry)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("config key") else f"config key 'power.{name}': {message}") \
+            from exc
 
 
 def _unique(names, key):

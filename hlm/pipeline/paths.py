@@ -15,6 +15,9 @@ PATHS = {
     "ranef": "results/models/{model}_ranef.parquet",
     "comparison": "results/comparisons/{comparison}.json",
     "derived": "results/derived/derived.json",
+    "power": "results/power/{power}.json",
+    "power_chunk": "results/power/{power}/{size}_{start}.json",
+    "power_figure": "results/figures/{power}_power.{ext}",  # no model figure ends in _power
     "figure": "results/figures/{model}_diagnostics.png",
     "report_figures": "results/report/figures",
     "manifest": "results/manifest.json",
@@ -52,6 +55,9 @@ def result_files(config):
                        "ranef": PATHS["ranef"].format(model=m)} for m in models},
         "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
         "derived": PATHS["derived"],
+        "power": {p: PATHS["power"].format(power=p) for p in config.get("power", {})},
+        "power_figures": {p: {ext: PATHS["power_figure"].format(power=p, ext=ext) for ext in ("svg", "png")}
+                          for p in config.get("power", {})},
         "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
         "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"], config["data"].get("time"))
                          for m in config["diagnostics"]},

@@ -9,12 +9,14 @@ optimizations are the ML refits of REML models that a likelihood-ratio test need
 import logging
 
 from ..analysis.lrt import anova
+from ..analysis.power import gather, run_chunk
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..analysis.variance import icc_by_level
 from ..data import missing_codes_line, prepare, read_data
 from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.johnson_neyman import plot_johnson_neyman
+from ..figures.power import plot_power_curve
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
@@ -27,7 +29,8 @@ from ..results.records import (
     residuals_frame,
     restore_model,
 )
-from ..results.writers import file_sha256, jsonable, write_json, write_parquet
+from ..results.writers import file_sha256, jsonable, read_json, write_json, write_parquet
+from .config import power_spec
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +142,21 @@ def write_diagnostic_figures(residuals, ranef, outputs, language="en"):
     for diagnostics_svg, diagnostics_png, caterpillar_svg, caterpillar_png."""
     plot_diagnostics(residuals, ranef, [outputs["diagnostics_svg"], outputs["diagnostics_png"]], language)
     plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)
+
+
+def power_chunk(name, entry, record, table, size, start, stop, output):
+    """One job of a power analysis (config key power.<name>): replicates [start, stop) at one
+    size, simulated from and refitted on the fit restored from the model's record."""
+    result = run_chunk(restore_model(record, table), table, power_spec(name, entry), size, start, stop)
+    write_json(output, result)
+
+
+def gather_power(name, entry, chunk_paths, output):
+    """The power curve of an analysis from its chunks; the same bytes whatever the chunking."""
+    result = gather(power_spec(name, entry), [read_json(path) for path in chunk_paths])
+    write_json(output, {**result, "model": entry["model"]})
+
+
+def write_power_figure(result_path, outputs, language="en"):
+    """The power-curve figure of a gathered power result, as SVG and PNG."""
+    plot_power_curve(read_json(result_path), [outputs["svg"], outputs["png"]], language)

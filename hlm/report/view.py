@@ -15,6 +15,7 @@ from . import apa
 from .inputs import software_versions
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
+from .power import power_views
 from .references import cited, reference_list
 from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
 
@@ -36,7 +37,7 @@ def build_view(results, language):
                             "messages": data_messages})
     icc = icc_views(results, titles, L)
     references = cited(config, [views[name]["spec"] for name in views], bool(icc),
-                       bool(config.get("centering") or config.get("contextual")))
+                       bool(config.get("centering") or config.get("contextual")), bool(results.power))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
@@ -52,6 +53,7 @@ def build_view(results, language):
         "icc": icc,
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
+        "power": power_views(results, titles, L),
         "warnings": warnings,
         "references": reference_list(references),
         "software": software_versions(),
