@@ -144,7 +144,7 @@ def _schema_message(error):
     if error.validator == "enum":
         return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
                 f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
-    if error.validator == "propertyNames" and where == "power":
+    if error.validator in ("propertyNames", "pattern") and where == "power":
         return (f"config key 'power': analysis name '{error.instance}' must start with a letter and use only "
                 "letters, digits and _")
     if error.validator == "pattern" and where.startswith("models") or error.validator == "propertyNames":

@@ -1,0 +1,127 @@
+"""Power analyses in the workflow (config key power): checked before any job, one job per chunk of
+replicates, gathered into results/power/<name>.json with the same bytes whatever the chunking and
+the number of cores, and a run killed during the chunk jobs recovers with a plain `hlm run`."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, copy_project, ok, planned_jobs, snakemake
+
+from hlm.errors import ConfigError
+from hlm.pipeline.config import check_config
+
+RESULT = "results/power/interaction.json"
+CHUNKS = Path("results/power/interaction")
+RUN = [sys.executable, "-m", "hlm.cli", "run"]
+
+# a small analysis: the seed's full model, power for its cross-level interaction at 10 and 20 schools
+POWER_CONFIG = {
+    "title": "Power of the cross-level interaction",
+    "data": {"path": "data/hsb.sav", "group": "id"},
+    "estimation": {"REML": False},
+    "models": {"full": "mathach ~ 1 + ses + disclim + ses:disclim + (1 + ses | id)"},
+    "power": {"interaction": {"model": "full", "term": "ses:disclim", "effect": 0.25, "along": "id",
+                              "sizes": [10, 20], "nsim": 8, "seed": 3, "chunk": 4}},
+    "report": {"formats": [], "language": "en"},
+}
+
+
+def with_power(**changes):
+    config = json.loads(json.dumps(POWER_CONFIG))
+    config["power"]["interaction"].update(changes)
+    return config
+
+
+def power_project(folder, **changes):
+    project = copy_project(folder)
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(with_power(**changes)), encoding="utf-8")
+    return project
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"model": "ful"}, "config key 'power.interaction.model': model 'ful' is not declared under models; "
+                       "did you mean 'full'?"),
+    ({"along": "ses"}, "config key 'power.interaction.along': 'ses' is not a grouping column of model 'full'"),
+    ({"term": "sex"}, "config key 'power.interaction.term': 'sex' is not a fixed effect of model 'full'"),
+    ({"term": "disclim:ses"}, "config key 'power.interaction.term': 'disclim:ses' is not a fixed effect"),
+    ({"sizes": [1, 20]}, "config key 'power.interaction.sizes'"),
+    ({"nsim": 0}, "config key 'power.interaction.nsim'"),
+    ({"chunk": 0}, "config key 'power.interaction.chunk'"),
+    ({"alpha": 1.5}, "config key 'power.interaction.alpha'"),
+    ({"nsim": "many"}, "config key 'power.interaction.nsim'"),
+    ({"effcet": 0.3}, "unknown config key 'power.interaction.effcet'; did you mean 'effect'?"),
+])
+def test_a_bad_power_analysis_is_one_line_naming_the_key(change, message):
+    with pytest.raises(ConfigError) as caught:
+        check_config(with_power(**change), ROOT)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_power_analysis_needs_its_keys_and_a_valid_name():
+    config = with_power()
+    del config["power"]["interaction"]["effect"]
+    with pytest.raises(ConfigError, match=r"^config key 'power.interaction.effect' is missing"):
+        check_config(config, ROOT)
+    config = with_power()
+    config["power"] = {"2x": config["power"]["interaction"]}
+    with pytest.raises(ConfigError, match=r"^config key 'power': analysis name '2x' must start with a letter"):
+        check_config(config, ROOT)
+
+
+def test_hlm_run_refuses_a_bad_power_analysis_before_any_job(tmp_path):
+    project = power_project(tmp_path, sizes=[1, 20])
+    process = subprocess.run(RUN, cwd=project, capture_output=True, text=True, timeout=300, check=False)
+    assert process.returncode == 2 and process.stderr.count("\n") == 1, process.stderr
+    assert process.stderr.startswith("hlm: error: config key 'power.interaction.sizes'")
+    assert not (project / "results").exists()
+
+
+def test_one_job_per_chunk_and_one_gather(tmp_path):
+    plan = planned_jobs(ok(snakemake(power_project(tmp_path, chunk=3), "--dry-run", RESULT)))
+    assert plan["power_chunk"] == 2 * 3 and plan["power"] == 1  # replicates 0-2, 3-5, 6-7 at each size
+
+
+@pytest.fixture(scope="module")
+def four_per_job(tmp_path_factory):
+    project = power_project(tmp_path_factory.mktemp("chunk4"))
+    ok(snakemake(project, "--cores", "2", RESULT))
+    return project
+
+
+def test_the_gathered_result_is_byte_identical_whatever_the_chunks_and_cores(four_per_job, tmp_path):
+    other = power_project(tmp_path, chunk=3)
+    ok(subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", RESULT], cwd=other,
+                      capture_output=True, text=True, timeout=900, check=False))
+    assert sorted(p.name for p in (four_per_job / CHUNKS).iterdir()) == ["10_0.json", "10_4.json", "20_0.json",
+                                                                         "20_4.json"]
+    assert sorted(p.name for p in (other / CHUNKS).iterdir()) == ["10_0.json", "10_3.json", "10_6.json",
+                                                                  "20_0.json", "20_3.json", "20_6.json"]
+    assert (other / RESULT).read_bytes() == (four_per_job / RESULT).read_bytes()
+    result = json.loads((four_per_job / RESULT).read_text())
+    assert [row["size"] for row in result["curve"]] == [10, 20]
+    assert all(row["nsim"] + row["failed"] == 8 for row in result["curve"])
+    assert (result["model"], result["term"], result["method"]) == ("full", "ses:disclim", "Satterthwaite t")
+
+
+def test_a_run_killed_during_the_chunk_jobs_recovers(four_per_job, tmp_path):
+    project = power_project(tmp_path)
+    process = subprocess.Popen(RUN, cwd=project, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    logs, deadline = project / "results" / "logs" / "power_chunk", time.monotonic() + 600
+    while not list(logs.rglob("*.log")):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before any chunk started"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (project / RESULT).exists()
+    for chunk in (project / CHUNKS).glob("*.json") if (project / CHUNKS).is_dir() else []:
+        json.loads(chunk.read_text())  # only whole chunks: each is written to a temporary file, then renamed
+
+    ok(subprocess.run(RUN, cwd=project, capture_output=True, text=True, timeout=900, check=False))
+    assert (project / RESULT).read_bytes() == (four_per_job / RESULT).read_bytes()
