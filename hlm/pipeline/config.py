@@ -28,6 +28,8 @@ DEFAULT_CONFIG = Path("config") / "config.yaml"
 MODEL_KEYS = ("REML", "optimizer", "ddf", "control")
 MAX_MODEL_NAME = 200     # bytes: a model names its result files (<name>_simple_slopes.json < 255)
 MAX_FILE_NAME = 255      # bytes, the usual file system limit
+BOOTSTRAP_NSIM = 1000    # comparisons with method: bootstrap, as pbkrtest's PBmodcomp
+BOOTSTRAP_SEED = 1
 
 
 def load_config(path, workdir="."):
@@ -99,6 +101,7 @@ def check_config(config, workdir="."):
     _check_contextual(config)
     _check_data(config, workdir)
     check_power(config)
+    check_bootstrap_comparisons(config)
     return config
 
 
@@ -156,6 +159,9 @@ def _schema_message(error):
     if error.validator == "oneOf" and where.startswith("models."):
         return (f"config key '{where}': a model is a formula string or a mapping with 'formula' "
                 f"and optionally {', '.join(MODEL_KEYS)}")
+    if error.validator == "oneOf" and where.startswith("comparisons["):
+        return (f"config key '{where}': a comparison is a list of two or more model names, or a mapping with "
+                "'models' and optionally 'method' (lrt or bootstrap), 'nsim' and 'seed'")
     if error.validator == "oneOf" and where.startswith("centering."):
         return f"config key '{where}': centering is grand, group or none, or a list of them"
     return f"config key '{where or '(top level)'}': {error.message}"
@@ -202,6 +208,9 @@ def _yaml_names(config):
     for entry in config.get("contextual") or []:
         if isinstance(entry, dict) and "model" in entry:
             entry["model"] = name(entry["model"])
+    for entry in config.get("comparisons") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("models"), list):
+            entry["models"] = [name(n) for n in entry["models"]]
     return config
 
 
@@ -259,7 +268,7 @@ def _check_references(config):
 
     for key in ("comparisons", "variance_explained"):
         for i, names in enumerate(config[key]):
-            for name in names:
+            for name in comparison_models(names):
                 known(name, f"{key}[{i}]")
     _unique(comparison_names(config), "comparisons")
     _unique(variance_explained_names(config), "variance_explained")
@@ -306,7 +315,7 @@ def _check_data(config, workdir):
     per_model = data["missing"] == "per_model" and config["comparisons"]
     if per_model:
         needed |= {source_variable(c, config["centering"], data["levels"])
-                   for names in config["comparisons"] for n in names
+                   for names in config["comparisons"] for n in comparison_models(names)
                    for c in formula_columns(model_specs(config)[n]["formula"])}
     if len(data["levels"]) < 2 and not per_model:
         return
@@ -329,7 +338,7 @@ def _check_nesting(frame, levels):
 
 def _check_same_rows(config, frame):
     levels = config["data"]["levels"]
-    for i, names in enumerate(config["comparisons"]):
+    for i, names in enumerate(map(comparison_models, config["comparisons"])):
         rows = []
         for name in names:
             used = {source_variable(c, config["centering"], levels)
@@ -431,7 +440,28 @@ def model_specs(config):
 
 def comparison_names(config):
     """['random_slope_vs_null', ...]: one name per declared comparison."""
-    return ["_vs_".join(names) for names in config["comparisons"]]
+    return ["_vs_".join(comparison_models(entry)) for entry in config["comparisons"]]
+
+
+def comparison_models(entry):
+    """The models of a comparisons entry: a list of names, or {models: [...], method, nsim, seed}."""
+    return entry["models"] if isinstance(entry, dict) else entry
+
+
+def comparison_bootstrap(entry):
+    """{nsim, seed} of a comparison with method: bootstrap (pbkrtest's PBmodcomp), else None."""
+    if not isinstance(entry, dict) or entry.get("method", "lrt") != "bootstrap":
+        return None
+    return {"nsim": entry.get("nsim", BOOTSTRAP_NSIM), "seed": entry.get("seed", BOOTSTRAP_SEED)}
+
+
+def check_bootstrap_comparisons(config):
+    """PBmodcomp compares two nested models: a bootstrap comparison names exactly two."""
+    for i, entry in enumerate(config["comparisons"]):
+        if comparison_bootstrap(entry) and len(comparison_models(entry)) != 2:
+            raise ConfigError(f"config key 'comparisons[{i}].models': method bootstrap compares two models "
+                              f"(pbkrtest's PBmodcomp), not {len(comparison_models(entry))}; "
+                              "split it into pairs")
 
 
 def derived_models(config):
