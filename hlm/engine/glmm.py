@@ -7,6 +7,7 @@ together (Nelder-Mead), each evaluation starting PIRLS from the previous stage's
 The Hessian of the stage-2 deviance gives the convergence checks and Var(β̂), as vcov.merMod
 with use.hessian = TRUE. nAGQ = 0 stops after the first stage.
 """
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -430,7 +431,7 @@ def fit_glmm(design, response, nAGQ=1, optimizers=OPTIMIZERS, control=None, mode
         return _fit(design, response, nAGQ, optimizers, control, model_class)
 
 
-def _fit(design, response, nAGQ, optimizers, control, model_class):
+def _fit(design, response, nAGQ, optimizers, control, model_class, level=logging.WARNING):
     check_nagq(nAGQ, design)
     optimizers = _stage_optimizers(optimizers)
     deviance = GlmmDeviance(design, response, nAGQ)
@@ -457,7 +458,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class):
         convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations")
     messages += convergence
     for message in messages[len(design.messages):]:
-        log.warning(message)
+        log.log(level, message)
     model_class = model_class or GeneralizedLinearMixedModel
     return model_class(design, deviance, summary, derivs, tuple(map(float, start_theta)), start, singular,
                        not convergence, tuple(messages))
@@ -485,6 +486,26 @@ def restore_glmm(design, response, nAGQ, optsummary, start_theta, derivs, conver
     singular = is_singular(params[:deviance.n_theta], deviance.lower)
     return model_class(design, deviance, optsummary, derivs, tuple(map(float, start_theta)), start, singular,
                        bool(converged), tuple(messages))
+
+
+def _with_counts(response, counts):
+    """The GlmResponse with new successes (binomial) or counts (Poisson), refused unless they are
+    whole numbers the family can take on every row."""
+    counts = np.array(counts, dtype=float)
+    trials = response.trials if response.family.name == "binomial" else np.full(response.n, np.inf)
+    if counts.shape != (response.n,):
+        raise ModelError(f"the new response has shape {counts.shape}; the model has {response.n} rows: "
+                         f"pass {response.n} counts")
+    bad = ~np.isfinite(counts) | (counts < 0) | (counts > trials) | (counts != np.round(counts))
+    if bad.any():
+        what = "successes from 0 to each row's trials" if response.family.name == "binomial" else "counts 0, 1, 2, ..."
+        raise ModelError(f"the new response has {int(bad.sum())} values that are not {what}; pass {what}")
+    if response.family.name == "poisson":
+        return dataclasses.replace(response, y=counts, constant=-scipy.special.gammaln(counts + 1), successes=counts)
+    y = np.divide(counts, trials, out=np.zeros(response.n), where=trials > 0)
+    constant = scipy.special.gammaln(trials + 1) - scipy.special.gammaln(counts + 1) \
+        - scipy.special.gammaln(trials - counts + 1)
+    return dataclasses.replace(response, y=y, constant=constant, successes=counts)
 
 
 def _stage_optimizers(optimizers):
@@ -571,6 +592,15 @@ class GeneralizedLinearMixedModel:
     def covariance_layout(self):
         """θ's layout (names, bounds, θ <-> Λ), as the linear mixed model has it."""
         return self.deviance_function.layout
+
+    def with_response(self, counts):
+        """This model fitted to new counts on the same rows (lme4's refit(m, y)): binomial successes
+        out of each row's trials (0/1 for a 0/1 outcome), or Poisson counts, as simulate() gives
+        them. The design, weights and offset are reused; glmer's two stages run from lme4's start
+        with its default optimizers. Messages are logged at debug level: a bootstrap refits often."""
+        response = _with_counts(self.response, counts)
+        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+            return _fit(self.design, response, self.nAGQ, OPTIMIZERS, None, type(self), level=logging.DEBUG)
 
     # ---- the fit ------------------------------------------------------------------------
     @cached_property

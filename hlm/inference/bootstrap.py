@@ -1,16 +1,21 @@
-"""Parametric bootstrap as lme4's bootMer: responses simulated from the fitted model, refitted
-on the same design.
+"""Parametric bootstrap as lme4's bootMer: responses simulated from the fitted model (engine's
+simulate, lme4's simulate.merMod), refitted on the same design; percentile intervals as
+confint(bootMer(...), type = "perc") (boot.ci).
 """
 import logging
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.stats
+from tqdm import tqdm
 
+from ..engine.simulate import simulate
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
+
+REFIT_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError, ModelError)
 
 
 @dataclass(frozen=True)
@@ -27,20 +32,19 @@ def bootstrap(model, nsim=500, seed=1, progress=None):
     """Seeded parametric bootstrap: simulate y* = Xβ̂ + Zb* + ε* (b* ~ N(0, σ̂²ΛΛ'),
     ε* ~ N(0, σ̂²)) with numpy's default_rng(seed), refit each with model.with_response(y*)
     (same design, REML setting and optimizer) and collect the sd/cor, σ and fixed-effect
-    estimates."""
+    estimates. progress: a tqdm bar (None: when stderr is a terminal)."""
     if int(nsim) < 2:
         raise ModelError(f"nsim = {nsim} is too small for a bootstrap; use e.g. nsim=500")
     rng = np.random.default_rng(seed)
     names = list(model.covariance_layout.names) + list(model.design.fixed_names)
-    mean = model.design.X @ model.beta
     rows, failed, singular = [], 0, 0
-    for _ in _progress(range(int(nsim)), int(nsim), "bootstrap", progress):
-        y = mean + _simulate_random(model, rng) + model.sigma * rng.standard_normal(model.nobs)
+    for _ in tqdm(range(int(nsim)), desc="bootstrap", disable=None if progress is None else not progress, leave=False):
+        y = simulate(model, 1, rng=rng)[:, 0]
         try:
             refit = model.with_response(y)
             rows.append(_estimates(refit))
             singular += refit.is_singular
-        except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError, ModelError):
+        except REFIT_ERRORS:
             failed += 1
             rows.append(np.full(len(names), np.nan))
     if singular:
@@ -56,23 +60,35 @@ def _estimates(model):
     return np.concatenate([model.covariance_layout.sdcor(model.theta, model.sigma), model.beta])
 
 
-def _simulate_random(model, rng):
-    """Zb* for b* = σ̂ Λ u, u ~ N(0, I), term by term."""
-    out = np.zeros(model.nobs)
-    for term, lam in zip(model.design.terms, model.covariance_layout.factors(model.theta)):
-        b = model.sigma * rng.standard_normal((term.nlevels, term.q)) @ lam.T
-        out += np.einsum("nq,nq->n", term.matrix, b[term.codes])
+def bootstrap_confint(boot, level=0.95):
+    """confint(bootMer(...), type = "perc"): percentile limits of every parameter, as a DataFrame
+    with R's column names ("2.5 %", "97.5 %"); failed refits are left out."""
+    if not 0 < level < 1:
+        raise ModelError(f"level {level} must be between 0 and 1, e.g. 0.95")
+    alpha = np.array([(1 - level) / 2, (1 + level) / 2])
+    limits = [percentile_interval(boot.replicates[c].to_numpy(), alpha) for c in boot.replicates.columns]
+    return pd.DataFrame(limits, index=list(boot.replicates.columns),
+                        columns=[f"{100 * a:.3g} %" for a in alpha])
+
+
+def percentile_interval(t, alpha):
+    """boot.ci(type = "perc"): the (R+1)α-th order statistics, interpolated on the normal
+    quantile scale between neighbours (boot's norm.inter)."""
+    t = np.sort(t[np.isfinite(t)])
+    R = len(t)
+    if R == 0:
+        return np.full(len(alpha), np.nan)
+    rk = (R + 1) * alpha
+    k = np.trunc(rk).astype(int)
+    out = np.empty(len(alpha))
+    for i, (ki, rki, a) in enumerate(zip(k, rk, alpha)):
+        if ki == rki and 0 < ki <= R:
+            out[i] = t[ki - 1]
+        elif ki <= 0:
+            out[i] = t[0]
+        elif ki >= R:
+            out[i] = t[-1]
+        else:
+            z, z1, z2 = scipy.stats.norm.ppf([a, ki / (R + 1), (ki + 1) / (R + 1)])
+            out[i] = t[ki - 1] + (z - z1) / (z2 - z1) * (t[ki] - t[ki - 1])
     return out
-
-
-def _progress(iterable, total, label, enabled):
-    """Yield from iterable, drawing a one-line progress bar on stderr when it is a terminal."""
-    show = sys.stderr.isatty() if enabled is None else bool(enabled)
-    for i, item in enumerate(iterable, start=1):
-        yield item
-        if show:
-            filled = int(30 * i / total)
-            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{total}")
-            if i == total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()

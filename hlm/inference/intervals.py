@@ -10,7 +10,7 @@ import scipy.linalg
 import scipy.stats
 
 from ..errors import ModelError
-from .bootstrap import bootstrap
+from .bootstrap import bootstrap, bootstrap_confint, percentile_interval  # noqa: F401 (percentile_interval: API)
 from .cache import _cached
 from .profile import profile, select_parameters
 
@@ -136,29 +136,4 @@ def _back_spline_predict(x, zeta, at):
 def _boot_confint(model, level, nsim, seed, progress):
     run = lambda: bootstrap(model, nsim, seed, progress)
     boot = run() if seed is None else _cached(model, ("bootstrap", int(nsim), seed), run)
-    alpha = np.array([(1 - level) / 2, (1 + level) / 2])
-    return np.array([percentile_interval(boot.replicates[c].to_numpy(), alpha)
-                     for c in boot.replicates.columns])
-
-
-def percentile_interval(t, alpha):
-    """boot.ci(type = "perc"): the (R+1)α-th order statistics, interpolated on the normal
-    quantile scale between neighbours (boot's norm.inter)."""
-    t = np.sort(t[np.isfinite(t)])
-    R = len(t)
-    if R == 0:
-        return np.full(len(alpha), np.nan)
-    rk = (R + 1) * alpha
-    k = np.trunc(rk).astype(int)
-    out = np.empty(len(alpha))
-    for i, (ki, rki, a) in enumerate(zip(k, rk, alpha)):
-        if ki == rki and 0 < ki <= R:
-            out[i] = t[ki - 1]
-        elif ki <= 0:
-            out[i] = t[0]
-        elif ki >= R:
-            out[i] = t[-1]
-        else:
-            z, z1, z2 = scipy.stats.norm.ppf([a, ki / (R + 1), (ki + 1) / (R + 1)])
-            out[i] = t[ki - 1] + (z - z1) / (z2 - z1) * (t[ki] - t[ki - 1])
-    return out
+    return bootstrap_confint(boot, level).to_numpy()
