@@ -367,7 +367,14 @@ def check_power(config):
                               f"'{entry['model']}' (its groups: {', '.join(groups) or 'none'})"
                               f"{did_you_mean(entry['along'], groups)}")
         _check_power_term(entry["term"], formula, entry["model"], config["categorical"], f"{key}.term")
+    for name, entry in power_entries(config).items():
         power_spec(name, entry)
+
+
+def power_entries(config):
+    """power.<name> -> its config entry with the ddf of its model (the test the model reports)."""
+    specs = model_specs(config)
+    return {name: {**entry, "ddf": specs[entry["model"]]["ddf"]} for name, entry in config.get("power", {}).items()}
 
 
 def _check_power_term(term, formula, model, categorical, key):

@@ -153,8 +153,7 @@ def power_chunk(name, entry, record, table, size, start, stop, output):
 
 def gather_power(name, entry, chunk_paths, output):
     """The power curve of an analysis from its chunks; the same bytes whatever the chunking."""
-    result = gather(power_spec(name, entry), [read_json(path) for path in chunk_paths])
-    write_json(output, {**result, "model": entry["model"]})
+    write_json(output, gather(power_spec(name, entry), [read_json(path) for path in chunk_paths]))
 
 
 def write_power_figure(result_path, outputs, language="en"):

@@ -105,7 +105,7 @@ def test_the_gathered_result_is_byte_identical_whatever_the_chunks_and_cores(fou
     assert (other / RESULT).read_bytes() == (four_per_job / RESULT).read_bytes()
     result = json.loads((four_per_job / RESULT).read_text())
     assert [row["size"] for row in result["curve"]] == [10, 20]
-    assert all(row["nsim"] + row["failed"] == 8 for row in result["curve"])
+    assert all(row["nsim"] == 8 and row["failed"] <= 1 for row in result["curve"])
     assert (result["model"], result["term"], result["method"]) == ("full", "ses:disclim", "Satterthwaite t")
 
 

@@ -1,9 +1,10 @@
 from hlm.analysis.power import chunks as power_chunks
 
+POWER = configuration.power_entries(CONFIG)  # power.<name> with its model's ddf
 # power.<name> -> {(size, start): stop}: its jobs, in hlm.analysis.power's order
 POWER_CHUNKS = {name: {(size, start): stop for size, start, stop in
                        power_chunks(configuration.power_spec(name, entry))}
-                for name, entry in CONFIG["power"].items()}
+                for name, entry in POWER.items()}
 
 
 def power_model_file(kind):
@@ -26,7 +27,7 @@ rule power_chunk:
     output:
         PATHS["power_chunk"],
     params:
-        entry=lambda wildcards: CONFIG["power"][wildcards.power],
+        entry=lambda wildcards: POWER[wildcards.power],
         stop=lambda wildcards: POWER_CHUNKS[wildcards.power][int(wildcards.size), int(wildcards.start)],
     wildcard_constraints:
         power=one_of(POWER_CHUNKS),
@@ -50,7 +51,7 @@ rule power:
     output:
         report(PATHS["power"], category="Power"),
     params:
-        entry=lambda wildcards: CONFIG["power"][wildcards.power],
+        entry=lambda wildcards: POWER[wildcards.power],
     wildcard_constraints:
         power=one_of(POWER_CHUNKS),
     log:
