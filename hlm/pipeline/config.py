@@ -30,6 +30,7 @@ MAX_MODEL_NAME = 200     # bytes: a model names its result files (<name>_simple_
 MAX_FILE_NAME = 255      # bytes, the usual file system limit
 BOOTSTRAP_NSIM = 1000    # comparisons with method: bootstrap, as pbkrtest's PBmodcomp
 BOOTSTRAP_SEED = 1
+BOOTSTRAP_CHUNK = 250    # replicates per job
 
 
 def load_config(path, workdir="."):
@@ -456,10 +457,17 @@ def comparison_models(entry):
 
 
 def comparison_bootstrap(entry):
-    """{nsim, seed} of a comparison with method: bootstrap (pbkrtest's PBmodcomp), else None."""
+    """{nsim, seed, chunk} of a comparison with method: bootstrap (pbkrtest's PBmodcomp), else None."""
     if not isinstance(entry, dict) or entry.get("method", "lrt") != "bootstrap":
         return None
-    return {"nsim": entry.get("nsim", BOOTSTRAP_NSIM), "seed": entry.get("seed", BOOTSTRAP_SEED)}
+    return {"nsim": entry.get("nsim", BOOTSTRAP_NSIM), "seed": entry.get("seed", BOOTSTRAP_SEED),
+            "chunk": entry.get("chunk", BOOTSTRAP_CHUNK)}
+
+
+def bootstrap_chunks(bootstrap):
+    """The jobs (start, stop) of a bootstrap comparison: replicates [start, stop)."""
+    return [(start, min(start + bootstrap["chunk"], bootstrap["nsim"]))
+            for start in range(0, bootstrap["nsim"], bootstrap["chunk"])]
 
 
 def check_bootstrap_comparisons(config):

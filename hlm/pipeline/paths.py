@@ -14,6 +14,7 @@ PATHS = {
     "residuals": "results/models/{model}_residuals.parquet",
     "ranef": "results/models/{model}_ranef.parquet",
     "comparison": "results/comparisons/{comparison}.json",
+    "comparison_chunk": "results/comparisons/{comparison}/{start}.json",  # a bootstrap's replicates
     "derived": "results/derived/derived.json",
     "power": "results/power/{power}.json",
     "power_chunk": "results/power/{power}/{size}_{start}.json",

@@ -9,6 +9,7 @@ optimizations are the ML refits of REML models that a likelihood-ratio test need
 import logging
 
 from ..analysis.lrt import anova
+from ..analysis.pbmodcomp import pb_chunk, pb_gather
 from ..analysis.power import gather, run_chunk
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..analysis.variance import icc_by_level
@@ -85,11 +86,29 @@ def outcome_values(y):
     return [int(v) if float(v).is_integer() else v for v in values] if len(values) == 2 else None
 
 
-def compare_models(records, tables, output):
-    """Likelihood-ratio test of the restored fits (lme4's anova; REML fits refitted by ML)."""
+def compare_models(records, tables, output, bootstrap=None, chunk_paths=()):
+    """Likelihood-ratio test of the restored fits (lme4's anova; REML fits refitted by ML); with
+    `bootstrap` ({nsim, seed}), pbkrtest's PBmodcomp p-value from the chunks beside it."""
     models = [restore_model(record, table) for record, table in zip(records, tables, strict=True)]
     result = anova(*models, names=[record["name"] for record in records])
-    write_json(output, comparison_record(result, [record["spec"] for record in records]))
+    record = comparison_record(result, [record["spec"] for record in records])
+    if bootstrap:
+        large, small = _by_size(models)
+        test = pb_gather([read_json(path) for path in chunk_paths], large, small, bootstrap["nsim"])
+        record["bootstrap"] = {"method": "PBmodcomp", "seed": bootstrap["seed"], **test.to_dict()}
+    write_json(output, record)
+
+
+def bootstrap_chunk(name, records, tables, bootstrap, start, stop, output):
+    """Replicates [start, stop) of a bootstrap comparison: LRT* of the two restored fits refitted
+    to responses simulated from the smaller one, seeded by (seed, name, replicate)."""
+    models = [restore_model(record, table) for record, table in zip(records, tables, strict=True)]
+    write_json(output, pb_chunk(*_by_size(models), bootstrap["seed"], start, stop, name=name))
+
+
+def _by_size(models):
+    """(large, small): the model with more parameters first, as PBmodcomp takes them."""
+    return tuple(sorted(models, key=lambda model: model.npar, reverse=True))
 
 
 def derive_statistics(records, tables, icc, variance_explained, contextual, levels, output):

@@ -151,10 +151,11 @@ def _comparisons(document, counter, view, L, writer):
         document.add_paragraph(C["none"])
         return
     for comparison in view["comparisons"]:
+        boot = [C["p_bootstrap"]] if comparison["bootstrap"] else []
         rows = [[f"{r['title']} ({r['model']})", r["npar"], r["aic"], r["bic"], r["loglik"], r["deviance"],
-                 r["chisq"], r["df"], r["p"]] for r in comparison["rows"]]
+                 r["chisq"], r["df"], r["p"], *([r["p_bootstrap"]] if boot else [])] for r in comparison["rows"]]
         _table(document, counter, comparison["caption"],
-               [C["model"], C["npar"], "AIC", "BIC", "logLik", "deviance", C["chisq"], C["df"], "p"], rows,
+               [C["model"], C["npar"], "AIC", "BIC", "logLik", "deviance", C["chisq"], C["df"], "p", *boot], rows,
                note=C["note"], L=L)
         for sentence in comparison["sentences"]:
             document.add_paragraph(writer.render(sentence))

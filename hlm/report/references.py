@@ -45,7 +45,7 @@ BY_DDF = {"Satterthwaite": ("satterthwaite1946", "kuznetsova2017"),
 BY_STANDARDIZED = {"refit": ("ben-shachar2020",), "pseudo": ("hoffman2015", "ben-shachar2020")}
 
 
-def cited(config, specs, has_icc, has_centering, has_power=False):
+def cited(config, specs, has_icc, has_centering, has_power=False, has_bootstrap=False):
     """The keys of the references the report cites, in alphabetical order (APA's reference list)."""
     keys = set(ALWAYS)
     for spec in specs:
@@ -57,6 +57,8 @@ def cited(config, specs, has_icc, has_centering, has_power=False):
         keys.add("enders2007")
     if has_power:
         keys.add("green2016")
+    if has_bootstrap:
+        keys.add("halekoh2014")
     return sorted(keys)
 
 

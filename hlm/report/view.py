@@ -37,7 +37,8 @@ def build_view(results, language):
                             "messages": data_messages})
     icc = icc_views(results, titles, L)
     references = cited(config, [views[name]["spec"] for name in views], bool(icc),
-                       bool(config.get("centering") or config.get("contextual")), bool(results.power))
+                       bool(config.get("centering") or config.get("contextual")), bool(results.power),
+                       any(record.get("bootstrap") for record in results.comparisons.values()))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
