@@ -26,7 +26,7 @@ def plot_power_curve(result, output, language="en"):
         ax.set(xlabel=L["x_label"].format(along=result["along"]), ylabel=L["y_label"], ylim=(0, 1.02),
                title=L["title"].format(term=result["term"]))
         ax.set_xticks(sizes)
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
+        ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
         fig.tight_layout()
         return fig
 

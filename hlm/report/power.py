@@ -55,6 +55,9 @@ def _sentences(name, record, titles, P):
         out.append(_say(P["failed"], failed=apa.integer(sum(r["failed"] for r in failed)), by_size=by_size))
     else:
         out.append(_say(P["no_failures"]))
+    singular = sum(m["count"] for r in curve for m in r.get("messages", []) if m["message"].startswith("singular"))
+    if singular:
+        out.append(_say(P["singular"], count=apa.integer(singular), total=apa.integer(sum(r["nsim"] for r in curve))))
     return out
 
 
