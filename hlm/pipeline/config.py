@@ -162,7 +162,7 @@ def _schema_message(error):
                 f"and optionally {', '.join(MODEL_KEYS)}")
     if error.validator == "oneOf" and where.startswith("comparisons["):
         return (f"config key '{where}': a comparison is a list of two or more model names, or a mapping with "
-                "'models' and optionally 'method' (lrt or bootstrap), 'nsim' and 'seed'")
+                "'models' and optionally 'method' (lrt or bootstrap), 'nsim', 'seed' and 'chunk'")
     if error.validator == "oneOf" and where.startswith("centering."):
         return f"config key '{where}': centering is grand, group or none, or a list of them"
     return f"config key '{where or '(top level)'}': {error.message}"

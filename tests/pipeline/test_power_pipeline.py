@@ -125,3 +125,66 @@ def test_a_run_killed_during_the_chunk_jobs_recovers(four_per_job, tmp_path):
 
     ok(subprocess.run(RUN, cwd=project, capture_output=True, text=True, timeout=900, check=False))
     assert (project / RESULT).read_bytes() == (four_per_job / RESULT).read_bytes()
+
+
+# ---- comparisons with method: bootstrap (pbkrtest's PBmodcomp) ---------------------------------
+
+BOOTSTRAP = "results/comparisons/random_slope_vs_random_intercept.json"
+
+
+def bootstrap_project(folder, **changes):
+    config = json.loads(json.dumps(POWER_CONFIG))
+    del config["power"]
+    config["models"] = {"random_slope": "mathach ~ 1 + ses + (1 + ses | id)",
+                        "random_intercept": "mathach ~ 1 + ses + (1 | id)"}
+    config["comparisons"] = [{"models": ["random_slope", "random_intercept"], "method": "bootstrap", "nsim": 12,
+                              "seed": 2, **changes}]
+    project = copy_project(folder)
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return project, config
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"models": ["random_slope", "random_intercept", "random_slope"]},
+     "config key 'comparisons[0].models': ['random_slope', 'random_intercept', 'random_slope'] has non-unique"),
+    ({"method": "parametric"}, "config key 'comparisons[0].method': 'parametric' is not allowed; use one of lrt, "
+                               "bootstrap"),
+    ({"nsim": 0}, "config key 'comparisons[0].nsim': 0 is less than the minimum of 1"),
+    ({"nsmi": 10}, "unknown config key 'comparisons[0].nsmi'; did you mean 'nsim'?"),
+])
+def test_a_bad_bootstrap_comparison_is_one_line(tmp_path, change, message):
+    _, config = bootstrap_project(tmp_path, **change)
+    with pytest.raises(ConfigError) as caught:
+        check_config(config, ROOT)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_comparison_is_a_list_or_a_mapping(tmp_path):
+    _, config = bootstrap_project(tmp_path)
+    config["comparisons"] = ["random_slope"]
+    with pytest.raises(ConfigError, match=r"^config key 'comparisons\[0\]': a comparison is a list of two or more "
+                                          r"model names, or a mapping with 'models' and optionally 'method'"):
+        check_config(config, ROOT)
+
+
+def test_a_bootstrap_of_three_models_is_refused(tmp_path):
+    _, config = bootstrap_project(tmp_path)
+    config["models"]["null"] = "mathach ~ 1 + (1 | id)"
+    config["comparisons"][0]["models"].append("null")
+    with pytest.raises(ConfigError, match=r"^config key 'comparisons\[0\].models': method bootstrap compares two"):
+        check_config(config, ROOT)
+
+
+def test_the_bootstrap_comparison_is_the_same_whatever_its_chunks(tmp_path):
+    five, _ = bootstrap_project(tmp_path / "five", chunk=5)
+    whole, _ = bootstrap_project(tmp_path / "whole")
+    assert planned_jobs(ok(snakemake(five, "--dry-run", BOOTSTRAP)))["compare_chunk"] == 3  # 0-4, 5-9, 10-11
+    ok(snakemake(five, BOOTSTRAP))
+    ok(snakemake(whole, BOOTSTRAP))
+    assert (five / BOOTSTRAP).read_bytes() == (whole / BOOTSTRAP).read_bytes()
+    record = json.loads((five / BOOTSTRAP).read_text())
+    boot = record["bootstrap"]
+    assert (boot["method"], boot["nsim"], boot["seed"], boot["df"]) == ("PBmodcomp", 12, 2, record["Df"])
+    assert boot["lrt"] == pytest.approx(record["Chisq"], rel=1e-9)  # the same LRT as the chi-square test
+    assert boot["p_bootstrap"] == (1 + boot["n_extreme"]) / (1 + boot["n_positive"])
+    assert boot["n_positive"] + boot["failed"] <= 12
