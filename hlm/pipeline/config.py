@@ -31,6 +31,7 @@ MAX_FILE_NAME = 255      # bytes, the usual file system limit
 BOOTSTRAP_NSIM = 1000    # comparisons with method: bootstrap, as pbkrtest's PBmodcomp
 BOOTSTRAP_SEED = 1
 BOOTSTRAP_CHUNK = 250    # replicates per job
+INTERVAL_LEVEL = 0.95
 
 
 def load_config(path, workdir="."):
@@ -468,6 +469,19 @@ def bootstrap_chunks(bootstrap):
     """The jobs (start, stop) of a bootstrap comparison: replicates [start, stop)."""
     return [(start, min(start + bootstrap["chunk"], bootstrap["nsim"]))
             for start in range(0, bootstrap["nsim"], bootstrap["chunk"])]
+
+
+def interval_options(config):
+    """model -> {method, nsim, seed, level} for the models with `intervals: bootstrap` (bootMer
+    percentile intervals); the fit's spec leaves them out, so adding them refits nothing."""
+    out = {}
+    for name, model in config["models"].items():
+        option = model.get("intervals") if isinstance(model, dict) else None
+        if option:
+            option = {"method": option} if isinstance(option, str) else option
+            out[name] = {"method": "bootstrap", "nsim": option.get("nsim", BOOTSTRAP_NSIM),
+                         "seed": option.get("seed", BOOTSTRAP_SEED), "level": INTERVAL_LEVEL}
+    return out
 
 
 def check_bootstrap_comparisons(config):

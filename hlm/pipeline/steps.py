@@ -21,6 +21,7 @@ from ..figures.power import plot_power_curve
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
+from ..inference.bootstrap import bootstrap, bootstrap_confint
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
@@ -104,6 +105,18 @@ def bootstrap_chunk(name, records, tables, bootstrap, start, stop, output):
     to responses simulated from the smaller one, seeded by (seed, name, replicate)."""
     models = [restore_model(record, table) for record, table in zip(records, tables, strict=True)]
     write_json(output, pb_chunk(*_by_size(models), bootstrap["seed"], start, stop, name=name))
+
+
+def bootstrap_intervals(record, table, options, output):
+    """Percentile intervals of a model's fixed effects and variance components from a parametric
+    bootstrap of the fit restored from its record (confint(bootMer(m, nsim), type = "perc"))."""
+    model = restore_model(record, table)
+    boot = bootstrap(model, nsim=options["nsim"], seed=options["seed"], progress=False)
+    limits = bootstrap_confint(boot, level=options["level"])
+    rows = [{"parameter": name, "estimate": boot.estimate[name], "ci_low": low, "ci_high": high}
+            for name, (low, high) in zip(limits.index, limits.to_numpy())]
+    write_json(output, {"model": record["name"], **options, "failed": boot.n_failed, "singular": boot.n_singular,
+                        "rows": jsonable(rows)})
 
 
 def _by_size(models):

@@ -13,6 +13,7 @@ from ..data import missing_codes_line
 from ..labels import labels
 from . import apa
 from .inputs import software_versions
+from .intervals import interval_view
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
 from .power import power_views
@@ -27,6 +28,8 @@ def build_view(results, language):
     titles = model_titles(config, L, language)
     names = variable_names(results, L, language)
     views = {name: model_view(name, models[name], titles[name], names, results.summary, L) for name in config["models"] if name in models}
+    for name, view in views.items():
+        view["bootstrap"] = interval_view(results.intervals.get(name), titles[name], L)
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
     data_messages = missing_code_warnings(results.summary, L)
@@ -38,7 +41,7 @@ def build_view(results, language):
     icc = icc_views(results, titles, L)
     references = cited(config, [views[name]["spec"] for name in views], bool(icc),
                        bool(config.get("centering") or config.get("contextual")), bool(results.power),
-                       any(record.get("bootstrap") for record in results.comparisons.values()))
+                       any(record.get("bootstrap") for record in results.comparisons.values()) or bool(results.intervals))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:

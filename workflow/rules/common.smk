@@ -40,7 +40,8 @@ def analysis_targets():
     """Data, model, comparison and derived files: everything but figures and the report."""
     models = [path for files in FILES["models"].values() for path in files.values()]
     return [*FILES["data"]["tables"].values(), FILES["data"]["summary"], *models,
-            *FILES["comparisons"].values(), FILES["derived"], *FILES["power"].values()]
+            *FILES["comparisons"].values(), FILES["derived"], *FILES["intervals"].values(),
+            *FILES["power"].values()]
 
 
 def log_path(step, name="{model}"):
