@@ -188,3 +188,40 @@ def test_the_bootstrap_comparison_is_the_same_whatever_its_chunks(tmp_path):
     assert boot["lrt"] == pytest.approx(record["Chisq"], rel=1e-9)  # the same LRT as the chi-square test
     assert boot["p_bootstrap"] == (1 + boot["n_extreme"]) / (1 + boot["n_positive"])
     assert boot["n_positive"] + boot["failed"] <= 12
+
+
+# ---- models with intervals: bootstrap (lme4's bootMer percentile intervals) -----------------------
+
+INTERVALS = "results/intervals/random_slope.json"
+
+
+def test_bad_interval_options_are_one_line(tmp_path):
+    _, config = bootstrap_project(tmp_path)
+    for option, message in [("profile", "config key 'models.random_slope.intervals': 'profile' is not allowed; "
+                                        "use one of bootstrap"),
+                            ({"method": "bootstrap", "nsim": 1}, "config key 'models.random_slope.intervals.nsim'")]:
+        config["models"]["random_slope"] = {"formula": "mathach ~ 1 + ses + (1 + ses | id)", "intervals": option}
+        with pytest.raises(ConfigError) as caught:
+            check_config(config, ROOT)
+        assert str(caught.value).startswith(message) and "\n" not in str(caught.value), caught.value
+
+
+def test_bootstrap_intervals_come_from_the_fit_and_adding_them_refits_nothing(tmp_path):
+    project, config = bootstrap_project(tmp_path)
+    config["comparisons"] = []
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    ok(snakemake(project, "results/models/random_slope.json"))
+    config["models"]["random_slope"] = {"formula": config["models"]["random_slope"],
+                                        "intervals": {"method": "bootstrap", "nsim": 20, "seed": 4}}
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    plan = planned_jobs(ok(snakemake(project, "--dry-run", INTERVALS)))
+    assert plan == {"intervals": 1}  # the fit's spec leaves the intervals out
+    ok(snakemake(project, INTERVALS))
+    record = json.loads((project / INTERVALS).read_text())
+    model = json.loads((project / "results/models/random_slope.json").read_text())
+    assert (record["nsim"], record["seed"], record["level"], record["failed"]) == (20, 4, 0.95, 0)
+    rows = {row["parameter"]: row for row in record["rows"]}
+    assert list(rows) == ["sd_(Intercept)|id", "cor_ses.(Intercept)|id", "sd_ses|id", "sigma", "(Intercept)", "ses"]
+    for term, value in model["fixef"].items():
+        assert rows[term]["estimate"] == value and rows[term]["ci_low"] < value < rows[term]["ci_high"]
+    assert rows["sigma"]["estimate"] == model["sigma"]
