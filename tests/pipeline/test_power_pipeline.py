@@ -1,6 +1,7 @@
 """Power analyses in the workflow (config key power): checked before any job, one job per chunk of
 replicates, gathered into results/power/<name>.json with the same bytes whatever the chunking and
 the number of cores, and a run killed during the chunk jobs recovers with a plain `hlm run`."""
+import itertools
 import json
 import os
 import signal
@@ -225,3 +226,12 @@ def test_bootstrap_intervals_come_from_the_fit_and_adding_them_refits_nothing(tm
     for term, value in model["fixef"].items():
         assert rows[term]["estimate"] == value and rows[term]["ci_low"] < value < rows[term]["ci_high"]
     assert rows["sigma"]["estimate"] == model["sigma"]
+
+
+def test_the_power_analysis_the_shipped_config_offers_is_valid_when_uncommented():
+    text = (ROOT / "config" / "config.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    block = list(itertools.takewhile(lambda line: line.startswith("# "), lines[lines.index("# power:"):]))
+    config = yaml.safe_load(text + "\n" + "\n".join(line[2:] for line in block) + "\n")
+    checked = check_config(config, ROOT)
+    assert checked["power"]["interaction"]["sizes"] == [40, 80, 160, 320]
