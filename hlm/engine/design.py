@@ -240,6 +240,14 @@ def _nesting(factors):
     return chain
 
 
+def nested_in(terms):
+    """Grouping factor -> the model's other factors it is nested in (each of its groups lies in
+    one of theirs); two factors neither of which is nested in the other are crossed."""
+    factors = {term.group: term for term in terms}
+    return {group: [other for other, outer in factors.items() if other != group and _constant_within(outer.codes, inner)]
+            for group, inner in factors.items()}
+
+
 def _constant_within(values, factor):
     """Whether values take one value within each group of a grouping factor (its codes)."""
     one_each = np.empty(factor.nlevels, dtype=values.dtype)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..engine.design import nested_in
 from ..vocabulary import DDF_TITLES, ddf_method
 
 DIGITS = 4
@@ -156,15 +157,15 @@ def _text(value):
 
 
 def terms_dict(design):
-    """The fixed terms (label, variables, columns) and each variable's kind and level, as the
-    model record carries them: what R's terms() and model frame know, for readers of records."""
+    """The fixed terms (label, variables, columns), each variable's kind and level and which
+    grouping factor is nested in which, as the model record carries them: what R's terms() and model frame know, for readers of records."""
     terms = [{"label": term.label, "variables": list(term.variables), "columns": list(design.term_columns(k))}
              for k, term in enumerate(design.fixed_terms)]
     variables = {v.label: {"kind": v.kind, "level": v.level, "constant_within": list(v.constant_within)}
                  | ({"levels": list(v.levels), "reference": v.reference} if v.kind == "factor" else {})
                  for v in design.variables}
     return {"response": design.response, "data_columns": list(design.data_columns),
-            "terms": terms, "variables": variables}
+            "terms": terms, "variables": variables, "nested_in": nested_in(design.terms)}
 
 
 def model_dict(model):

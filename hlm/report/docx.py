@@ -78,6 +78,8 @@ def _document(view):
                 lines += [(M["level1"], eq) for eq in equations.level1]
                 lines += [(M["level2"], eq) for eq in equations.level2]
                 lines += [(M["level3"], eq) for eq in equations.level3]
+            else:
+                document.add_paragraph(writer.render(model["equation_note"]))
             lines.append((M["combined"], equations.combined))
             for label, eq in lines:
                 document.add_paragraph(f"{label}: {eq.lhs.text} = {eq.rhs.text}")
@@ -117,22 +119,26 @@ def _symbol(math):
 
 def _summary(document, counter, view, L):
     from docx.enum.section import WD_ORIENT, WD_SECTION
-    S, summary = L["summary"], view["summary"]
-    wide = len(summary["models"]) > 3
+    S, M, summary = L["summary"], L["model"], view["summary"]
+    std = bool(summary["standardized"])   # report.standardized: a fourth column per model, as in the HTML
+    per = 4 if std else 3
+    wide = len(summary["models"]) * per > 9
     if wide:
         _orientation(document.add_section(WD_SECTION.NEW_PAGE), WD_ORIENT.LANDSCAPE)
     document.add_heading(L["sections"]["summary"], level=1)
     header = [S["predictors"]]
     for model in summary["models"]:
-        header += [f"{model['title']}\n{S['estimate_se']}", "df", "p"]
-    rows = [[row["label"]] + [x for c in row["cells"] for x in (c["est"], c["df"], c["p"])]
+        header += [f"{model['title']}\n{S['estimate_se']}", "df", "p"] + ([f"{M['std']} {M['std_ci']}"] if std else [])
+    rows = [[row["label"]] + [x for c in row["cells"] for x in (c["est"], c["df"], c["p"]) + ((c["std"],) if std else ())]
             for row in summary["fixed"]]
-    rows.append([S["random_part"]] + [""] * (3 * len(summary["models"])))
-    rows += [[row["label"]] + [x for v in row["values"] for x in (v, "", "")]
+    rows.append([S["random_part"]] + [""] * (per * len(summary["models"])))
+    rows += [[row["label"]] + [x for v in row["values"] for x in (v,) + ("",) * (per - 1)]
              for row in summary["random"] + summary["fit"]]
     note = S["note"] + (" " + S["reml_note"] if summary["any_reml"] else "")
+    if std:
+        note += " " + M["std_notes"][summary["standardized"]]
     _table(document, counter, S["caption"], header, rows, note=note, L=L, font_size=7 if wide else 9,
-           merge_triples=len(summary["fixed"]) + 1)
+           merge_from=len(summary["fixed"]) + 1, merge_width=per)
     if wide:
         _orientation(document.add_section(WD_SECTION.NEW_PAGE), WD_ORIENT.PORTRAIT)
 
@@ -219,10 +225,10 @@ def _rest(document, counter, view, L, writer):
 # ---- a three-line table -------------------------------------------------------------------------
 
 def _table(document, counter, title, header, rows, *, L, note=None, text_columns=(), font_size=9,
-           merge_triples=None):
+           merge_from=None, merge_width=3):
     """An APA table: 'Table n' (bold), the title (italic), rules above and below the head and
-    below the body, a note in a smaller font. merge_triples: from that row on, each model's three
-    cells are one (the random part of the side-by-side table)."""
+    below the body, a note in a smaller font. merge_from: from that row on, each model's
+    merge_width cells are one (the random part of the side-by-side table)."""
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.shared import Pt
 
@@ -245,11 +251,11 @@ def _table(document, counter, title, header, rows, *, L, note=None, text_columns
     for i, row in enumerate(rows, start=1):
         for j, text in enumerate(row):
             _cell(table.cell(i, j), text, font_size, align_left=(j == 0 or j in text_columns))
-    if merge_triples is not None:
-        for i in range(1 + merge_triples, 1 + len(rows)):
-            for j in range(1, len(header), 3):
+    if merge_from is not None:
+        for i in range(1 + merge_from, 1 + len(rows)):
+            for j in range(1, len(header), merge_width):
                 value = table.cell(i, j).text
-                merged = table.cell(i, j).merge(table.cell(i, j + 2))
+                merged = table.cell(i, j).merge(table.cell(i, j + merge_width - 1))
                 for paragraph in merged.paragraphs[1:]:
                     paragraph._p.getparent().remove(paragraph._p)
                 _cell(merged, value, font_size, align_left=False, center=True)

@@ -25,9 +25,14 @@ in children in schools) is written in Raudenbush & Bryk's three-level notation:
     level 3:   β_pqk = γ_pq0 + γ_pq1 W_k + u_pqk
 
 with a, X, W the level-1, level-2 and level-3 predictors (a growth model's time is a), τ_π the
-covariances of the r's and τ_β those of the u's. Models with crossed grouping factors, or
-nested ones not declared as levels, get a combined equation only, with one u per grouping
-factor (u^(subject), u^(item)).
+covariances of the r's and τ_β those of the u's. A model with crossed grouping factors (neither
+nested in the other, as the record's nested_in says) is one combined equation over observations
+i, each random effect indexed by the unit of its factor that observation i belongs to:
+
+    Y_i = γ_0 + γ_1 x_i + u_{0,primary[i]} + u_{0,second[i]} + e_i
+
+Nested factors not declared as levels get a combined equation only, with one u per grouping
+factor (u^(class), u^(school)).
 
 Every equation comes as LaTeX (for Markdown and pandoc) and as MathML (for the HTML report,
 converted by latex2mathml). Variable names are set in upright text and escaped for both.
@@ -91,6 +96,7 @@ class Equations:
     roles: dict              # coefficient name -> intercept, level1, level2, level3, cross or other
     predictors: dict = field(default_factory=dict)  # variable text -> Math (X_ij, W_j)
     level3: tuple = ()       # of Equation: a nested three-level model's β equations
+    crossed: tuple = ()      # the grouping factors of a crossed design, in the model's order
 
     def rows(self, which):
         return {"level1": self.level1, "level2": self.level2, "level3": self.level3,
@@ -196,11 +202,16 @@ def plain_text(template, names=()):
 
     def sub(match):
         body = match.group(1) or match.group(2)
-        return body.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
+        return "".join(piece if piece.startswith("\ue000") else _subscript(piece)
+                       for piece in re.split("(\ue000\\d+\ue001)", body))
     text = re.sub(r"_\{([^}]*)\}|_(\w)", sub, text)
     text = re.sub("\ue001\\\\,", "\ue001 × ", text)   # \\, between two names: a product
     text = text.replace(r"\,", " ").replace("\\", "").replace("{", "").replace("}", "")
     return re.sub("\ue000(\\d+)\ue001", lambda m: names[int(m.group(1))], text)
+
+
+def _subscript(text):
+    return text.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
 
 
 # ---- building the equations ---------------------------------------------------------------------
@@ -267,14 +278,16 @@ def _role(coefficient, p, q):
     return "level1" if q == 0 else "level2" if p == 0 else "cross"
 
 
-def model_equations(response, coefficients, terms, variables, random_terms, levels=(), labels=None):
+def model_equations(response, coefficients, terms, variables, random_terms, levels=(), labels=None,
+                    nested_in=None):
     """The equations of a fitted model, from its record.
 
     response: the outcome's label; coefficients: fixed-effect names in order (after dropped
     columns); terms and variables: the record's (summary.terms_dict); random_terms:
     [(group, [column, ...]), ...] as VarCorr lists them (random_terms_of); levels: the data's
     grouping columns from level 2 up (data.levels), which make two factors a three-level model;
-    labels: column -> the name the equations show.
+    labels: column -> the name the equations show; nested_in: the record's (grouping factor ->
+    the factors it is nested in), which tells a crossed design.
     """
     groups = list(dict.fromkeys(group for group, _ in random_terms))
     parts = column_parts(coefficients, terms, variables)
@@ -282,7 +295,8 @@ def model_equations(response, coefficients, terms, variables, random_terms, leve
     if nested:
         return _three_level_equations(response, coefficients, parts, variables, random_terms, *nested, labels)
     if len(groups) != 1:
-        return _generic_equations(response, coefficients, parts, random_terms, labels)
+        return _generic_equations(response, coefficients, parts, random_terms, labels,
+                                  crossed=_crossed(groups, nested_in or {}))
     group = groups[0]
     random_columns = [c for _, columns in random_terms for c in columns]
     names = _Names(labels)
@@ -502,8 +516,15 @@ def _three_level_role(coefficient, key):
     return {(0,): "level1", (1,): "level2", (2,): "level3"}.get(tuple(present), "cross")
 
 
-def _generic_equations(response, coefficients, parts, random_terms, labels=None):
-    """Crossed or nested factors (or none): the combined equation, one u per factor."""
+def _crossed(groups, nested_in):
+    """Whether some two of the grouping factors are crossed: neither nested in the other."""
+    return any(b not in nested_in.get(a, [b]) and a not in nested_in.get(b, [a])
+               for k, a in enumerate(groups) for b in groups[k + 1:])
+
+
+def _generic_equations(response, coefficients, parts, random_terms, labels=None, crossed=False):
+    """Several factors (or none): the combined equation, one u per factor; in a crossed design
+    u_{k,factor[i]}, the effect of the factor's unit that observation i is in, and e_i."""
     names = _Names(labels)
     outcome = names(response)
 
@@ -518,15 +539,18 @@ def _generic_equations(response, coefficients, parts, random_terms, labels=None)
     for group, columns in random_terms:
         for k, column in enumerate(columns):
             sup = r"^{(%s)}" % names(group)
-            symbol = f"u{sup}_{{{k}}}"
+            symbol = rf"u_{{{k},{names(group)}[i]}}" if crossed else f"u{sup}_{{{k}}}"
             terms.append(symbol + product(column))
             random_symbols[(group, column)] = names.math(symbol)
             variance_symbols[(group, column, None)] = names.math(r"\tau%s_{%s}" % (sup, _index(k, k)))
             for j, other in enumerate(columns[k + 1:], start=k + 1):
                 variance_symbols[(group, column, other)] = names.math(r"\rho%s_{%s}" % (sup, _index(k, j)))
-    combined = Equation(names.math(f"Y_{{i}}({outcome})"), names.math(" + ".join(terms + ["r_{i}"])))
+    residual = "e_{i}" if crossed else "r_{i}"
+    combined = Equation(names.math(f"Y_{{i}}({outcome})"), names.math(" + ".join(terms + [residual])))
     roles = {c: "intercept" if c == INTERCEPT else "other" for c in coefficients}
-    return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols, roles)
+    factors = tuple(dict.fromkeys(group for group, _ in random_terms)) if crossed else ()
+    return Equations(False, None, (), (), combined, fixed_symbols, random_symbols, variance_symbols, roles,
+                     crossed=factors)
 
 
 def group_of(label, groups=()):

@@ -13,6 +13,12 @@ log = logging.getLogger(__name__)
 PRINT_BLOCK = 4   # models per block of the side-by-side table on a printed (landscape) page
 
 
+def worded(section, key, summary):
+    """A label in the wording of the design: with data.time level 1 is a measurement occasion
+    within a person, so the label's `<key>_time` variant."""
+    return section[f"{key}_time"] if summary.get("time") else section[key]
+
+
 def interval(row):
     """A record row's 95% interval (ci_low, ci_high), formatted; — when it has none."""
     low, high = row.get("ci_low"), row.get("ci_high")
@@ -68,7 +74,8 @@ def model_view(name, model, title, names, summary, L):
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
                                     random_terms_of(model["varcorr"], model["ngroups"]),
-                                    [entry["column"] for entry in summary.get("levels") or []], names)
+                                    [entry["column"] for entry in summary.get("levels") or []], names,
+                                    model.get("nested_in"))
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)
         equations = None
@@ -96,6 +103,7 @@ def model_view(name, model, title, names, summary, L):
         "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
                             for g, k in groups.items()),
         "equations": equations,
+        "equation_note": _equation_note(equations, names, L),
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
         "random": _random_rows(model, equations, names, L),
@@ -110,8 +118,24 @@ def model_view(name, model, title, names, summary, L):
         "caption_random": L["model"]["table_random"].format(model=title),
     }
     view.update(_notes(view, L))
-    view["narrative"] = _narrative(view, model, equations, names, L)
+    view["narrative"] = _narrative(view, model, equations, names, summary, L)
     return view
+
+
+def _equation_note(equations, names, L):
+    """Why only the combined model is shown: a crossed design (naming its factors), or several
+    nested factors not declared as data.levels; None when the levels are shown."""
+    if equations is None or equations.two_level:
+        return None
+    M = L["model"]
+    if not equations.crossed:
+        return Say(M["generic_equation"])
+    fields = [f"factor{k}" for k in range(len(equations.crossed))]
+    factors = Say(L["variance_explained"]["list_sep"].join("{" + f + "}" for f in fields),
+                  tuple((f, Code(names.get(g, g))) for f, g in zip(fields, equations.crossed)))
+    first = equations.crossed[0]
+    example = next(symbol for (group, _), symbol in equations.random_symbols.items() if group == first)
+    return _say(M["crossed_equation"], factors=factors, example=example)
 
 
 def _notes(view, L):
@@ -194,10 +218,10 @@ def _factor_of(term, model):
     return None
 
 
-def _narrative(view, model, equations, names, L):
+def _narrative(view, model, equations, names, summary, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -208,7 +232,8 @@ def _narrative(view, model, equations, names, L):
             N["null_model"], g00=row["symbol"] or "γ00", estimate=row["estimate"], se=row["se"],
             tau=sym((_group_of(random_rows[0]["grp"], equations), INTERCEPT, None)) or "τ00",
             tau_value=apa.estimate(random_rows[0]["vcov"], digits=4),
-            sigma=Math(r"\sigma^2"), sigma_value=apa.estimate(residual["vcov"], digits=4)))
+            sigma=Math(r"\sigma^2"), sigma_value=apa.estimate(residual["vcov"], digits=4),
+            within=worded(N, "within", summary)))
     else:
         roles = _roles(equations, [r["term"] for r in fixed])
         effects = []

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..data import centered_columns
 from . import apa
 from .equations import INTERCEPT, Math
-from .models import _group_of, interval
+from .models import _group_of, interval, worded
 from .names import term_name
 from .writers import Code, _say
 
@@ -162,7 +162,7 @@ def icc_views(results, titles, L):
         elif levels.get("kind") == "adjusted" and apa.finite(value):
             sentences = [_say(I["adjusted"], model=title, icc=apa.proportion(value))]
         elif len(levels.get("levels", [])) > 1:
-            sentences = _icc_levels_sentences(levels, title, I)
+            sentences = _icc_levels_sentences(levels, title, results.summary, L)
         elif apa.finite(value):
             sentences = _icc_two_level_sentences(name, value, model, results, title, I)
         else:
@@ -180,7 +180,7 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
     sentences = [_say(I["sentence"], model=title,
                       tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
-                      percent=apa.percent(value), group=Code(group))]
+                      percent=apa.percent(value), group=Code(group), rest=worded(I, "rest", results.summary))]
     sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
     deff = (results.derived.get("design_effect") or {}).get(name, {})
     if apa.finite(deff.get("value")):
@@ -190,9 +190,10 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
     return sentences
 
 
-def _icc_levels_sentences(record, title, I):
+def _icc_levels_sentences(record, title, summary, L):
     """Each level's share of the total variance and the correlation within its units, every
     fraction printed with the numbers it is computed from."""
+    I = L["icc"]
     levels = sorted(record["levels"], key=lambda e: -(e["level"] or 0))
     variances = [apa.estimate(e["variance"], digits=4) for e in levels]
     sigma = apa.estimate(record["residual"], digits=4)
@@ -201,12 +202,14 @@ def _icc_levels_sentences(record, title, I):
                    tau=tau, total=total) for e, tau in zip(levels, variances)]
     sentences = [_say(I["three_level"], model=title, sum=" + ".join([*variances, sigma]), total=total,
                       shares=_joined_say(shares, I["share_join"]),
-                      residual=apa.percent(record["residual_share"]), sigma=sigma)]
+                      residual=apa.percent(record["residual_share"]), sigma=sigma,
+                      within=worded(I, "within", summary))]
     for k, entry in enumerate(levels):
         above = [tau for e, tau in zip(levels[:k + 1], variances[:k + 1])
                  if e["level"] is not None and entry["level"] is not None]
         numerator = f"({' + '.join(above)})" if len(above) > 1 else variances[k]
         sentences.append(_say(I["correlation"], group=Code(entry["column"]), numerator=numerator, total=total,
+                              units1=worded(L["data"], "units1", summary),
                               icc=apa.proportion(entry["correlation"]), icc_exact=apa.number(entry["correlation"], 4),
                               size=apa.number(entry["mean_size"], 2),
                               deff=apa.number(entry["design_effect"], 2)))
@@ -290,12 +293,13 @@ def _data_intro(summary, config, dropped_text, D):
                     group=Code(summary.get("group", config["data"]["group"])),
                     min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
                     mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")))
-    time = _say(D["time"], time=Code(summary["time"])) if summary.get("time") else ""
+    time = _say(D["time"], time=Code(summary["time"]), person=Code(levels[0]["column"])) if summary.get("time") else ""
+    units1 = worded(D, "units1", summary)
     parts = [_say(D["intro_levels"], path=Code(config["data"]["path"]),
                   n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
-                  n=apa.integer(summary.get("n")), time=time)]
+                  n=apa.integer(summary.get("n")), units1=units1, time=time)]
     for entry in levels:
-        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]),
+        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]), units1=units1,
                        group=Code(entry["column"]), min=apa.integer(entry["min"]), max=apa.integer(entry["max"]),
                        mean=apa.number(entry["mean"], 2), median=apa.df(entry["median"]))]
         below = entry.get("units_below")
@@ -369,8 +373,8 @@ def figure_views(results, titles, L):
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-        elif name in results.models:
-            sentences.extend(_not_probed(results.models[name], G))
+        if name in results.models:
+            sentences.extend(_not_probed(results.models[name], G, record))
         out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})
     return out
 
@@ -417,13 +421,16 @@ def _johnson_neyman_sentences(record, G):
     return sentences
 
 
-def _not_probed(model, G):
-    """One sentence per interaction term the simple slopes did not probe, saying why."""
+def _not_probed(model, G, probed=None):
+    """One sentence per interaction term the simple slopes did not probe, saying why; `probed`
+    is the simple-slopes record of the one they did (None when none)."""
     variables = model.get("variables") or {}
+    probed_pair = {probed["predictor"], probed["moderator"]} if probed else None
+    mains = {term["label"] for term in model.get("terms") or [] if len(term["variables"]) == 1}
     out = []
     for term in model.get("terms") or []:
         names = term["variables"]
-        if len(names) < 2:
+        if len(names) < 2 or set(names) == probed_pair:
             continue
         if len(names) > 2:
             reason = G["not_probed_three_way"]
@@ -431,6 +438,9 @@ def _not_probed(model, G):
             reason = G["not_probed_transformed"]
         elif all(variables.get(v, {}).get("kind") == "factor" for v in names):
             reason = G["not_probed_factors"]
+        elif probed_pair and set(names) <= mains:
+            reason = _say(G["not_probed_one_per_model"], predictor=Code(probed["predictor"]),
+                          moderator=Code(probed["moderator"]))
         else:
             reason = G["not_probed_main_effects"]
         out.append(_say(G["not_probed"], term=Code(term["label"]), reason=reason))

@@ -24,9 +24,10 @@ from hlm.labels import labels
 from hlm.pipeline.config import check_config
 from hlm.pipeline.steps import fit_model
 from hlm.report import apa
+from hlm.report.inputs import load_results
 from hlm.report.models import design_warnings
 from hlm.report.sections import _johnson_neyman_sentences
-from hlm.report.view import missing_code_warnings
+from hlm.report.view import build_view, missing_code_warnings
 from hlm.report.writers import MarkdownWriter
 from hlm.results.writers import read_json
 
@@ -92,8 +93,8 @@ def test_egsingle_structure_per_level_is_rs(egsingle):
         below["min"], below["median"], below["max"])
     assert summary["n"] == R["egsingle"]["n"] and summary["time"] == "year"
     intro = section(report(egsingle), 1).split("**Table 1**")[0]
-    assert "Level 2 is the 250 units of ` childid `, with 2 to 6 level-1 units each" in intro
-    assert "Level 3 is the 8 units of ` schoolid `, with 49 to 341 level-1 units each" in intro
+    assert "Level 2 is the 250 units of ` childid `, with 2 to 6 measurement occasions each" in intro
+    assert "Level 3 is the 8 units of ` schoolid `, with 49 to 341 measurement occasions each" in intro
     assert "11 to 80 units of ` childid ` each (Mdn = 25.50)" in intro
     assert "repeated measures over ` year `" in intro
 
@@ -165,6 +166,28 @@ def test_egsingle_equations_are_raudenbush_and_bryks_three_level_form(egsingle):
                  r"+ u_{10k}a_{ijk}(\mathrm{year}) + e_{ijk}"):
         assert line in model, line
     assert "only the combined model is shown" not in model
+
+
+def test_egsingle_level_1_is_an_occasion_within_persons_in_both_languages(egsingle):
+    # data.time: level 1 is a measurement occasion, never a student or an observation
+    text = report(egsingle)
+    data, models, icc = section(text, 1), section(text, 2), section(text, 6)
+    assert ("The analysis uses N = 1,062 measurement occasions (level 1: repeated measures over ` year `, "
+            "occasions within the persons of ` childid `). Level 2 is the 250 units of ` childid `, with 2 to 6 "
+            "measurement occasions each") in data
+    assert "with 49 to 341 measurement occasions each" in data and "level-1 units" not in data
+    assert models.count("to N = 1,062 measurement occasions in J = 250") == 3 and " observations in" not in models
+    assert "68.6% lies between the occasions within persons, at level 1 (1.600 / 2.334)" in icc
+    assert "Two measurement occasions in the same unit of ` childid ` correlate" in icc
+    zh = build_view(load_results(Path(egsingle) / "results" / "manifest.json"), "zh")
+    writer = MarkdownWriter()
+    intro = writer.render(zh["data"]["intro"])
+    assert "分析样本为 N = 1,062 个测量时点（层1：重复测量，时间变量 ` year `；测量时点嵌套于 ` childid ` 的个体之内）" in intro
+    assert "每个单元含 2 至 6 个测量时点" in intro and "层1单元" not in intro
+    assert writer.render(zh["models"][0]["narrative"][0]).startswith("零模型以")
+    assert "N = 1,062（测量时点），J = 250" in writer.render(zh["models"][0]["narrative"][0])
+    icc_zh = "".join(writer.render(s) for entry in zh["icc"] for s in entry["sentences"])
+    assert "层1（个体内、测量时点之间）占 68.6%" in icc_zh and "两个测量时点的相关" in icc_zh
 
 
 def test_egsingle_trajectory_figure_shows_rs_means(egsingle):

@@ -16,10 +16,11 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import hsb_frame
+from conftest import FIXTURES, hsb_frame
 from docx import Document
 
 import hlm
+from hlm.escape import code_span
 from hlm.data import prepare, read_data
 from hlm.engine.design import build_design
 from hlm.inference.summary import terms_dict
@@ -52,7 +53,7 @@ def equations_of(formula, frame):
     for term in design.terms:
         random_terms.setdefault(term.group, []).extend(term.columns)
     return model_equations(record["response"], list(design.fixed_names), record["terms"],
-                           record["variables"], list(random_terms.items()))
+                           record["variables"], list(random_terms.items()), nested_in=record["nested_in"])
 
 
 CASES = {
@@ -162,8 +163,8 @@ def test_crossed_factors_get_a_combined_equation_only():
     equations = equations_of("y ~ x + (1 | subject) + (1 | item)", frame)
     assert not equations.two_level and equations.level1 == () and equations.level2 == ()
     assert equations.combined.plain_latex == (
-        r"Y_{i}(\mathrm{y}) = \gamma_{0} + \gamma_{1}\,\mathrm{x} + u^{(\mathrm{subject})}_{0}"
-        r" + u^{(\mathrm{item})}_{0} + r_{i}")
+        r"Y_{i}(\mathrm{y}) = \gamma_{0} + \gamma_{1}\,\mathrm{x} + u_{0,\mathrm{subject}[i]}"
+        r" + u_{0,\mathrm{item}[i]} + e_{i}")
 
 
 @pytest.mark.parametrize("name, latex", [
@@ -240,3 +241,71 @@ def test_a_power_is_a_superscript_for_pandoc_not_a_hat_accent(tmp_path):
     with zipfile.ZipFile(tmp_path / "m.docx") as archive:
         xml = archive.read("word/document.xml").decode()
     assert "<m:sSup>" in xml and "<m:acc>" not in xml
+
+
+def test_crossed_factors_are_indexed_by_their_units():
+    # design.csv: 4 raters crossed with the classes, classes nested in schools
+    frame = pd.read_csv(FIXTURES / "data" / "design.csv")
+    equations = equations_of("y ~ x + (1 | class) + (1 | rater) + (1 | school)", frame)
+    assert equations.crossed == ("class", "rater", "school") and not equations.two_level
+    assert equations.combined.plain_latex == (
+        r"Y_{i}(\mathrm{y}) = \gamma_{0} + \gamma_{1}\,\mathrm{x} + u_{0,\mathrm{class}[i]}"
+        r" + u_{0,\mathrm{rater}[i]} + u_{0,\mathrm{school}[i]} + e_{i}")
+    assert equations.combined.rhs.text == "γ₀ + γ₁ x + u₀‚class[ᵢ] + u₀‚rater[ᵢ] + u₀‚school[ᵢ] + eᵢ"
+    # classes in schools, no crossed factor: the combined model with u^(factor), not called crossed
+    nested = equations_of("y ~ x + (1 | class) + (1 | school)", frame)
+    assert nested.crossed == () and "u^{(\\mathrm{class})}_{0}" in nested.combined.plain_latex
+
+
+def test_crossed_factor_names_are_escaped():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"a": np.repeat(list("abcdef"), 4), "b": list("wxyz") * 6, "y": rng.standard_normal(24)})
+    design = build_design("y ~ 1 + (1 | a) + (1 | b)", frame)
+    record = json.loads(json.dumps(terms_dict(design)))
+    labels = {"a": "<b>x_1</b>", "b": "$\\begin{x}"}
+    equations = model_equations("y", ["(Intercept)"], record["terms"], record["variables"],
+                                [("a", ["(Intercept)"]), ("b", ["(Intercept)"])], labels=labels,
+                                nested_in=record["nested_in"])
+    assert r"u_{0,\mathrm{<b>x\_1</b>}[i]} + u_{0,\mathrm{\$\backslash begin\{x\}}[i]}" in equations.combined.latex
+    mathml = equations.combined.rhs.mathml()
+    assert "<mtext>&lt;b&gt;x_1&lt;/b&gt;</mtext>" in mathml and "<b>" not in mathml
+    ET.fromstring(mathml)
+
+
+@pytest.fixture(scope="module")
+def penicillin_report(tmp_path_factory):
+    """The report view of lme4's crossed example, diameter ~ 1 + (1 | plate) + (1 | sample)."""
+    folder = tmp_path_factory.mktemp("penicillin")
+    shutil.copy(FIXTURES / "data" / "Penicillin.csv", folder / "penicillin.csv")
+    config = check_config({"data": {"path": "penicillin.csv", "group": "plate"},
+                           "models": {"crossed": "diameter ~ 1 + (1 | plate) + (1 | sample)"}}, folder)
+    frame, summary = prepare(read_data(folder / "penicillin.csv"), "plate", {})
+    spec = model_specs(config)["crossed"]
+    model = hlm.lmer(spec["formula"], frame, REML=spec["REML"], optimizer=spec["optimizer"])
+    record = json.loads(json.dumps(jsonable(model_record(model, spec))))
+    results = Results(folder, {"configfiles": ["config.yaml"]}, config, summary, {"crossed": record},
+                      comparisons={}, derived={}, figures={}, simple_slopes={})
+    return {language: build_view(results, language) for language in ("en", "zh")}
+
+
+def test_a_crossed_design_in_every_format(penicillin_report):
+    view = penicillin_report["en"]
+    sentence = ("This is a crossed design: the grouping factors {} are not nested in one another, so the model is one "
+                "combined equation over the observations i, each random effect indexed by the unit of its factor "
+                "that observation i belongs to (e.g. {}).")
+    markdown = render_markdown(view)
+    assert (r"Y_{i}(\mathrm{diameter}) &= \gamma_{0} + u_{0,\mathrm{plate}[i]} + u_{0,\mathrm{sample}[i]}"
+            r" + e_{i}") in markdown
+    assert sentence.format(f"{code_span('plate')}, {code_span('sample')}", r"$u_{0,\mathrm{plate}[i]}$") in markdown
+    page = render_html(view)
+    assert sentence.format("<code>plate</code>, <code>sample</code>", "<math")[:-6] in page
+    assert "several grouping factors" not in page and "several grouping factors" not in markdown
+    paragraphs = [p.text for p in Document(io.BytesIO(docx_bytes(view))).paragraphs]
+    assert sentence.format("plate, sample", "u₀‚plate[ᵢ]") in paragraphs
+    assert "Combined model: Yᵢ(diameter) = γ₀ + u₀‚plate[ᵢ] + u₀‚sample[ᵢ] + eᵢ" in paragraphs
+    # the variances beside their symbols are lme4's (tests/fixtures/classic_lme4.json, penicillin_crossed)
+    random = {(r["group"], r["symbol"].text if r["symbol"] else None): r["variance"] for r in view["models"][0]["random"]}
+    assert random == {("plate", "τ(plate)₀₀"): "0.7169", ("sample", "τ(sample)₀₀"): "3.731",
+                      ("Residual", "σ²"): "0.3024"}
+    zh = render_markdown(penicillin_report["zh"])
+    assert f"这是交叉设计：分组因子 {code_span('plate')}、{code_span('sample')} 互不嵌套" in zh
