@@ -16,6 +16,8 @@ _EXPORTS = {
     "anova": "analysis.lrt", "icc": "analysis.variance", "r2_nakagawa": "analysis.variance",
     "variance_explained": "analysis.variance", "contextual": "analysis.contextual",
     "allfit": "analysis.allfit",
+    "simulate": "engine.simulate", "PowerSpec": "analysis.power", "power_curve": "analysis.power",
+    "pbmodcomp": "analysis.pbmodcomp",
 }
 
 __all__ = ["HlmError", *_EXPORTS]

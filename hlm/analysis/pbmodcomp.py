@@ -3,7 +3,7 @@
 Responses simulated from the smaller model (fitted by ML) are refitted with both models; the
 observed LRT is compared with the LRT* of the refits. The χ² reference is conservative when the
 smaller model puts a variance on its boundary (a random-slope test); the bootstrap is not.
-pbkrtest 0.5.2's PBtest p-value is (1 + #{LRT* > LRT}) / (1 + #{LRT* > 0}): only positive LRT*
+Refits are lme4's refit (power.refit_to). pbkrtest 0.5.2's PBtest p-value is (1 + #{LRT* > LRT}) / (1 + #{LRT* > 0}): only positive LRT*
 count. Replicate i draws from PCG64 seeded by SeedSequence([seed, i]) (with the comparison's
 name: [seed, stable_hash(name), i]), so chunks of replicates can run anywhere and gather alike.
 """
@@ -19,7 +19,7 @@ from ..engine.simulate import simulate
 from ..errors import ModelError
 from ..inference.cache import ml_version
 from .checks import _check_model, _check_same_likelihood, _check_same_rows
-from .power import REFIT_ERRORS, message_kind, stable_hash
+from .power import REFIT_ERRORS, CountedWarnings, message_kind, refit_to, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +74,25 @@ def pb_chunk(large, small, seed, start, stop, name=None, progress=None):
     refits keep their LRT*, as pbkrtest keeps them)."""
     large, small = _ml_pair(large, small)
     values, reasons = [], Counter()
-    for i in range(int(start), int(stop)):
-        y = simulate(small, 1, rng=replicate_rng(seed, i, name))[:, 0]
-        try:
-            refits = (large.with_response(y), small.with_response(y))
-            values.append(float(2 * (refits[0].loglik - refits[1].loglik)))
-            reasons.update(message_kind(m) for fit in refits for m in fit.messages[len(fit.design.messages):])
-        except REFIT_ERRORS as exc:
-            values.append(None)
-            reasons[f"refit failed: {message_kind(str(exc))}"] += 1
-        if progress:
-            progress.update(1)
+    with CountedWarnings(reasons):
+        for i in range(int(start), int(stop)):
+            _replicate(large, small, replicate_rng(seed, i, name), values, reasons)
+            if progress:
+                progress.update(1)
     return {"start": int(start), "stop": int(stop), "lrt": values,
             "messages": [{"message": m, "count": c} for m, c in sorted(reasons.items())]}
+
+
+def _replicate(large, small, rng, values, reasons):
+    """Append one replicate's LRT* (None where a refit raised) and count its refits' messages."""
+    y = simulate(small, 1, rng=rng)[:, 0]
+    try:
+        refits = (refit_to(large, y), refit_to(small, y))
+        values.append(float(2 * (refits[0].loglik - refits[1].loglik)))
+        reasons.update(message_kind(m) for fit in refits for m in fit.messages[len(fit.design.messages):])
+    except REFIT_ERRORS as exc:
+        values.append(None)
+        reasons[f"refit failed: {message_kind(str(exc))}"] += 1
 
 
 def pb_gather(chunk_results, large, small, nsim):

@@ -20,12 +20,12 @@ import scipy.stats
 from tqdm import tqdm
 
 from ..engine.design import build_design
-from ..engine.glmm import fit_glmm
-from ..engine.model import fit_design
+from ..engine.glmm import GeneralizedLinearMixedModel, fit_glmm
+from ..engine.model import SINGULAR_MESSAGE, fit_design
 from ..engine.simulate import simulate
 from ..errors import ConfigError, HlmError, ModelError, did_you_mean
 from ..inference.contrasts import contrast_test
-from ..inference.glmm import GlmerModel, glmer_design
+from ..inference.glmm import glmer_design
 from ..vocabulary import ddf_method
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,6 @@ class PowerSpec:
         sizes = tuple(sorted(sizes)) if isinstance(sizes, (list, tuple)) and all(_whole(s) for s in sizes) else sizes
         return cls(name=name, sizes=sizes, **values)
 
-    @property
-    def method(self):
-        return METHODS[ddf_method(self.ddf)]
-
 
 def _whole(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -136,42 +132,74 @@ def run_chunk(model, data, spec, size, start, stop, progress=None):
     progress: True for a tqdm bar of this chunk, or a bar to advance (power_curve's)."""
     if not (_whole(start) and _whole(stop) and 0 <= start < stop <= spec.nsim):
         raise ModelError(f"replicates [{start}, {stop}) are not within the analysis' {spec.nsim} replicates")
-    params = _parameters(model, spec)
+    params = simulation_parameters(model, spec)
     sized = sized_model(model, data, spec.along, size)
     index = list(sized.design.fixed_names).index(spec.term)
     p, reasons = [], Counter()
     bar = tqdm(total=stop - start, desc=f"power {spec.name} at {size}", leave=False) if progress is True else progress
-    for i in range(start, stop):
-        y = simulate(sized, 1, rng=replicate_rng(spec, size, i), newparams=params)[:, 0]
-        value, why = _replicate_test(sized, y, index, spec.ddf)
-        p.append(value)
-        reasons.update(why)
-        if bar:
-            bar.update(1)
+    with CountedWarnings(reasons):
+        for i in range(start, stop):
+            y = simulate(sized, 1, rng=replicate_rng(spec, size, i), newparams=params)[:, 0]
+            value, why = _replicate_test(sized, y, index, spec.ddf)
+            p.append(value)
+            reasons.update(why)
+            if bar:
+                bar.update(1)
     if progress is True:
         bar.close()
-    return {"size": int(size), "start": int(start), "stop": int(stop), "p": p,
+    return {"size": int(size), "start": int(start), "stop": int(stop), "method": method_name(model, spec), "p": p,
             "messages": [{"message": m, "count": c} for m, c in sorted(reasons.items())]}
 
 
-def _parameters(model, spec):
+def method_name(model, spec):
+    """The test of each replicate, as the result names it."""
+    return "z" if isinstance(model, GeneralizedLinearMixedModel) else METHODS[ddf_method(spec.ddf)]
+
+
+class CountedWarnings(logging.Filter):
+    """Within `with`, the warnings the tests and refits of replicates log (Satterthwaite's Hessian,
+    a GLMM's vcov) are counted in `counter` instead of written to the log thousands of times."""
+    LOGGERS = ("hlm.inference.satterthwaite", "hlm.inference.kenward_roger", "hlm.engine.glmm")
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def filter(self, record):
+        if record.levelno < logging.WARNING:
+            return True
+        self.counter[f"warning (p kept): {message_kind(record.getMessage())}"] += 1
+        return False
+
+    def __enter__(self):
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+
+def simulation_parameters(model, spec):
     """newparams of the simulation: the fit's estimates with the tested term set to the effect."""
     names = list(model.design.fixed_names)
     if spec.term not in names:
         raise ModelError(f"term '{spec.term}' of power analysis '{spec.name}' is not a fixed effect of "
                          f"'{model.formula}'{did_you_mean(spec.term, names)}; its terms are {', '.join(names)}")
-    params = {"beta": {**dict(zip(names, model.fixef.to_numpy())), spec.term: float(spec.effect)},
-              "theta": model.theta}
-    return params if isinstance(model, GlmerModel) else {**params, "sigma": model.sigma}
+    beta = np.array(model.fixef.to_numpy(), dtype=float)
+    beta[names.index(spec.term)] = float(spec.effect)
+    params = {"beta": beta, "theta": model.theta}
+    return params if isinstance(model, GeneralizedLinearMixedModel) else {**params, "sigma": model.sigma}
 
 
 def _replicate_test(model, y, index, ddf):
     """(p, reasons) of one replicate: the test of coefficient `index` after refitting to y."""
     try:
-        refit = model.with_response(y)
+        refit = refit_to(model, y)
         if not refit.converged:
-            return None, [message_kind(refit.messages[-1])]
-        if isinstance(refit, GlmerModel):
+            return None, [message_kind(_first_problem(refit))]
+        if isinstance(refit, GeneralizedLinearMixedModel):
             p = float(refit.coef_table()["Pr(>|z|)"].iloc[index])
         else:
             p = float(contrast_test(refit, np.eye(refit.design.p)[index], ddf)["Pr(>|t|)"])
@@ -180,6 +208,20 @@ def _replicate_test(model, y, index, ddf):
     if not np.isfinite(p):
         return None, ["the test gave no p-value"]
     return p, ["singular fit (kept)"] if refit.is_singular else []
+
+
+def _first_problem(refit):
+    """The first of a refit's own messages that says why it did not converge."""
+    own = [m for m in refit.messages[len(refit.design.messages):] if m != SINGULAR_MESSAGE]
+    return own[0] if own else "the refit did not converge"
+
+
+def refit_to(model, y):
+    """The model refitted to a simulated response as lme4's refit does it: one optimization from
+    lme4's start, without the restarts a fresh hlm fit makes after a boundary optimum (a
+    simulation refits thousands of times, and lme4's loop does not restart either)."""
+    return model.with_response(y) if isinstance(model, GeneralizedLinearMixedModel) else \
+        model.with_response(y, restart=False)
 
 
 def message_kind(message):
@@ -194,7 +236,7 @@ def sized_model(model, data, along, size):
     extended by copies of its units: its design is what each replicate simulates on and refits."""
     frame = sized_frame(model, data, along, size)
     design_check = list(model.design.fixed_names)
-    if isinstance(model, GlmerModel):
+    if isinstance(model, GeneralizedLinearMixedModel):
         response = model.response
         if response.weights_name is None and not np.array_equal(response.weights, response.trials):
             raise ModelError("a model fitted with weights given as numbers cannot be resized; "
@@ -260,8 +302,12 @@ def gather(spec, chunk_results):
                              f"which is not among its sizes {list(spec.sizes)}; rerun its chunks")
         by_size[result["size"]].append(result)
     curve = [_curve_row(spec, size, _covering(spec, size, results)) for size, results in by_size.items()]
+    methods = sorted({result["method"] for result in chunk_results})
+    if len(methods) != 1:
+        raise ModelError(f"the chunks of power analysis '{spec.name}' used different tests ({', '.join(methods)}); "
+                         "rerun its chunks")
     out = {"name": spec.name, "term": spec.term, "effect": float(spec.effect), "along": spec.along,
-           "alpha": float(spec.alpha), "nsim": int(spec.nsim), "seed": int(spec.seed), "method": spec.method,
+           "alpha": float(spec.alpha), "nsim": int(spec.nsim), "seed": int(spec.seed), "method": methods[0],
            "curve": curve}
     return out if spec.model is None else {"name": spec.name, "model": spec.model, **out}
 

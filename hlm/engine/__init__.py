@@ -6,5 +6,6 @@ blocked Cholesky factor; kernels holds its compiled loops) -> optimize (the opti
 their record) -> model (the fitted model). derivatives: numerical derivatives for the
 convergence check and for inference. GLMMs: family (links, variances, the response as a family
 reads it) -> pirls (PIRLS as compiled loops; vector_math, their exp and log) -> glmm (the
-Laplace and quadrature deviance, glmer's two stages, the fitted GLMM).
+Laplace and quadrature deviance, glmer's two stages, the fitted GLMM). simulate: responses
+simulated from a fitted LMM or GLMM (lme4's simulate.merMod), which with_response refits.
 """

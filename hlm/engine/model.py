@@ -69,13 +69,14 @@ def restore_fit(design, REML, optsummary, converged, messages, model_class=None,
                        bool(converged), tuple(messages))
 
 
-def _fit(design, deviance, optimizer, control, start, model_class, level=logging.WARNING):
+def _fit(design, deviance, optimizer, control, start, model_class, level=logging.WARNING, restart=True):
     """Optimize θ, check the optimum as lme4 does and log the fit's messages at `level`.
 
     An optimizer can stop on the boundary (a variance at 0) or at a point that fails lme4's
     gradient check, short of the optimum lme4 finds (random slopes have optima on several
     boundaries): then it runs again from interior points and the best optimum is kept, so the
-    fit is never worse than lme4's; a message says when that changed the answer.
+    fit is never worse than lme4's; a message says when that changed the answer. restart=False
+    keeps the first optimum, as lme4 does.
     """
     try:
         theta, summary = optimize(deviance, optimizer, control, start)
@@ -84,7 +85,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
         raise
     singular, convergence = _checks(deviance, theta)
     first, restarted = summary, []
-    if singular or convergence:
+    if restart and (singular or convergence):
         for interior in _interior_starts(deviance.layout.lower, theta):
             try:
                 retry, retry_summary = optimize(deviance, optimizer, control, interior)
@@ -173,16 +174,17 @@ class LinearMixedModel:
         equals objective(θ)."""
         return self.deviance_function.objective_given_sigma(theta, sigma)
 
-    def with_response(self, y):
+    def with_response(self, y, restart=True):
         """This model fitted to response y on the same rows (lme4's refit(m, y), MixedModels.jl's
         refit!): X, Z and every cross-product without y are reused; only Z'y, X'y and y'y are formed.
         Same optimizer, settings and start as a fresh fit (lme4's start, as MixedModels.jl's refit!),
         so the result is the fit lmer gives on that response. lme4's refit starts at θ̂ instead; with
         BOBYQA's first step of 0.75 that takes more evaluations, not fewer (benchmarks/README.md).
-        Messages are logged at debug level: a bootstrap refits hundreds of times."""
+        restart=False: one optimization, as lme4's refit (see _fit), for simulations that refit
+        thousands of times. Messages are logged at debug level: a bootstrap refits hundreds of times."""
         y = _response(y, self.nobs)
         return _fit(replace(self.design, y=y), self.deviance_function.with_response(y), self.optsummary.optimizer,
-                    self.optsummary.control, None, type(self), level=logging.DEBUG)
+                    self.optsummary.control, None, type(self), level=logging.DEBUG, restart=restart)
 
     def refit(self, REML=None, optimizer=None, control=None):
         """The same model on the same rows, fitted again from lme4's start (e.g. by ML for a

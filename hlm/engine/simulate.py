@@ -4,12 +4,13 @@ Each replicate draws new random effects b = σΛu (u ~ N(0, I)) for every level 
 then the response: Xβ + Zb + σε for a linear mixed model; for a GLMM μ = g⁻¹(offset + Xβ + Zb)
 and binomial successes out of each row's trials (0/1 for a 0/1 outcome) or Poisson counts.
 `newparams` replaces any of β, θ and σ, as lme4's newparams does; the rest stay as fitted.
+
+A GLMM is told from a linear mixed model by its `response` (the outcome as its family reads
+it), so that simulating from an LMM loads none of the GLMM engine's compiled code.
 """
 import numpy as np
 
 from ..errors import ModelError, did_you_mean
-from .family import linkinv_array
-from .glmm import GeneralizedLinearMixedModel
 
 
 def simulate(model, nsim=1, seed=None, newparams=None, rng=None):
@@ -21,16 +22,21 @@ def simulate(model, nsim=1, seed=None, newparams=None, rng=None):
         raise ModelError(f"nsim = {nsim!r} is not a number of replicates; use a whole number of 1 or more")
     rng = np.random.default_rng(seed) if rng is None else rng
     beta, theta, sigma = parameters(model, newparams)
-    glmm = isinstance(model, GeneralizedLinearMixedModel)
-    eta_fixed = model.design.X @ beta + (model.response.offset if glmm else 0.0)
+    response = glm_response(model)
+    eta_fixed = model.design.X @ beta + (0.0 if response is None else response.offset)
     out = np.empty((model.nobs, int(nsim)))
     for k in range(int(nsim)):
         random = random_effects(model, theta, rng)
-        if glmm:
-            out[:, k] = family_draws(model.response, eta_fixed + random, rng)
+        if response is not None:
+            out[:, k] = family_draws(response, eta_fixed + random, rng)
         else:
             out[:, k] = eta_fixed + sigma * (random + rng.standard_normal(model.nobs))
     return out
+
+
+def glm_response(model):
+    """A GLMM's GlmResponse; None for a linear mixed model."""
+    return getattr(model, "response", None)
 
 
 def parameters(model, newparams=None):
@@ -47,7 +53,7 @@ def parameters(model, newparams=None):
     if (theta < model.covariance_layout.lower).any():
         raise ModelError("newparams theta has negative diagonal entries; relative standard deviations are 0 or more")
     sigma = newparams.get("sigma")
-    if sigma is not None and isinstance(model, GeneralizedLinearMixedModel):
+    if sigma is not None and glm_response(model) is not None:
         raise ModelError(f"newparams sigma: a {model.family} model has no residual standard deviation; leave it out")
     sigma = float(model.sigma if sigma is None else sigma)
     if not (np.isfinite(sigma) and sigma > 0):
@@ -57,21 +63,19 @@ def parameters(model, newparams=None):
 
 def _beta(model, given):
     names = list(model.design.fixed_names)
+    if given is not None and not isinstance(given, dict):
+        values = np.array(given, dtype=float)
+        if values.shape != (len(names),):
+            raise ModelError(f"newparams beta has {values.size} values; the model has {len(names)} fixed effects "
+                             f"({', '.join(names)}): pass one each, or a dict of those to change")
+        return values
     beta = np.array(model.fixef.to_numpy(), dtype=float)
-    if given is None:
-        return beta
-    if isinstance(given, dict):
-        for name, value in given.items():
-            if name not in names:
-                raise ModelError(f"newparams beta names '{name}', not a fixed effect of '{model.formula}'"
-                                 f"{did_you_mean(name, names)}; its fixed effects are {', '.join(names)}")
-            beta[names.index(name)] = float(value)
-        return beta
-    values = np.array(given, dtype=float)
-    if values.shape != beta.shape:
-        raise ModelError(f"newparams beta has {values.size} values; the model has {len(names)} fixed effects "
-                         f"({', '.join(names)}): pass one each, or a dict of those to change")
-    return values
+    for name, value in (given or {}).items():
+        if name not in names:
+            raise ModelError(f"newparams beta names '{name}', not a fixed effect of '{model.formula}'"
+                             f"{did_you_mean(name, names)}; its fixed effects are {', '.join(names)}")
+        beta[names.index(name)] = float(value)
+    return beta
 
 
 def random_effects(model, theta, rng):
@@ -85,7 +89,7 @@ def random_effects(model, theta, rng):
 
 def family_draws(response, eta, rng):
     """Binomial successes out of each row's trials, or Poisson counts, at μ = g⁻¹(η)."""
-    mu = linkinv_array(eta, response.family.link_code)
+    mu = response.family.linkinv(eta)
     if response.family.name == "binomial":
         return rng.binomial(response.trials.astype(np.int64), np.clip(mu, 0.0, 1.0)).astype(float)
     return rng.poisson(mu).astype(float)

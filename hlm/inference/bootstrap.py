@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.stats
+import scipy.special
 from tqdm import tqdm
 
 from ..engine.simulate import simulate
@@ -89,6 +89,6 @@ def percentile_interval(t, alpha):
         elif ki >= R:
             out[i] = t[-1]
         else:
-            z, z1, z2 = scipy.stats.norm.ppf([a, ki / (R + 1), (ki + 1) / (R + 1)])
+            z, z1, z2 = scipy.special.ndtri([a, ki / (R + 1), (ki + 1) / (R + 1)])
             out[i] = t[ki - 1] + (z - z1) / (z2 - z1) * (t[ki] - t[ki - 1])
     return out

@@ -68,7 +68,7 @@ def test_lmm_moments_match_lme4(sleep, case_name, newparams):
     assert sims.shape == (sleep.nobs, 20000)
     assert np.abs(mean_z(sims, case)).max() < Z_LIMIT
     assert np.abs(var_z(sims, case)).max() < Z_LIMIT
-    first = np.flatnonzero(frame("sleepstudy")["Subject"] == sorted(frame("sleepstudy")["Subject"].unique())[0])
+    first = np.flatnonzero(frame("sleepstudy")["Subject"] == min(frame("sleepstudy")["Subject"].unique()))
     ours, theirs = np.cov(sims[first]), np.array(case["first_group_cov"])
     se = np.sqrt((np.outer(np.diag(theirs), np.diag(theirs)) + theirs ** 2) * (1 / 20000 + 1 / case["nsim"]))
     assert np.abs((ours - theirs) / se).max() < Z_LIMIT
@@ -175,3 +175,16 @@ def test_glmm_refuses_sigma_and_bad_counts(cbpp):
     counts[0] = 99
     with pytest.raises(ModelError, match="successes from 0 to each row's trials"):
         cbpp.with_response(counts)
+
+
+def test_proportions_with_weights_simulate_and_refit_successes():
+    # prop ~ period + (1 | herd), weights = size: simulate() gives successes out of size, and
+    # with_response(successes) is glmer's fit of those successes (R: the cbind fit of the same counts)
+    data = frame("cbpp")
+    model = hlm.glmer("prop ~ period + (1 | herd)", data, weights="size")
+    sims = simulate(model, 200, seed=4)
+    assert (sims <= data["size"].to_numpy()[:, None]).all() and (sims == np.round(sims)).all()
+    case = R["cbpp_with_response"]
+    refit = model.with_response(case["successes"])
+    np.testing.assert_allclose(refit.fixef.to_numpy(), case["beta"], rtol=1e-4)
+    assert refit.loglik == pytest.approx(case["logLik"], abs=LL_ATOL)
