@@ -10,7 +10,7 @@ variables, and each variable's kind (numeric, or a factor with its levels) and l
 grouping factors within whose groups it is constant).
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -283,10 +283,14 @@ class Columns:
     """The used columns on the rows a model keeps: what evaluate() and model_matrix() read.
 
     A plain mapping of Series, because subsetting a DataFrame costs more than fitting a
-    small model. `rows` are the kept rows' positions in the user's data.
+    small model. `rows` are the kept rows' positions in the user's data. Each column is
+    coded once (numbers, or a factor's codes and levels) and then read from `coded`: the
+    formula names a column several times (response, terms, grouping, checks), and coding a
+    text column costs more than the rest of a small design.
     """
     series: dict
     rows: np.ndarray
+    coded: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name):
         return self.series[name]
@@ -296,6 +300,23 @@ class Columns:
 
     def subset(self, keep):
         return Columns({c: v[keep].reset_index(drop=True) for c, v in self.series.items()}, self.rows[keep])
+
+    def value(self, name):
+        """The column as evaluate() reads it: a float array, or a Factor if it is categorical."""
+        return self._once(("value", name), lambda: _column(self.series[name]))
+
+    def factor(self, name):
+        """The column as a grouping factor (numbers too are levels)."""
+        return self._once(("factor", name), lambda: _factor(self.series[name]))
+
+    def _once(self, key, code):
+        if key not in self.coded:
+            value = code()
+            if isinstance(value, np.ndarray):   # shared by every reader: none may write to it
+                value = value.view()
+                value.flags.writeable = False
+            self.coded[key] = value
+        return self.coded[key]
 
 
 def _variable_nodes(formula):
@@ -313,11 +334,21 @@ def _complete_rows(formula, data):
     series = {c: data[c] for c in columns}
     missing = np.zeros(len(data), dtype=bool)
     for values in series.values():
-        missing |= values.isna().to_numpy()
+        missing |= _missing(values)
     if missing.all():
         raise DataError(f"every row has a missing value in one of {', '.join(columns)}; nothing to fit")
     frame = Columns(series, np.arange(len(data)))
     return frame.subset(~missing) if missing.any() else frame
+
+
+def _missing(series):
+    """Which values are missing; numpy columns without pandas' general isna (its cost is a
+    small fit's)."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iub":
+        return np.zeros(len(series), dtype=bool)   # numpy integers and booleans have no missing value
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+        return np.isnan(series.to_numpy())
+    return series.isna().to_numpy()
 
 
 def _defined_rows(formula, frame):
@@ -357,7 +388,7 @@ def _response(variable, frame):
 def evaluate(node, frame):
     """Value of an expression on the frame: a float array or a Factor."""
     if isinstance(node, Name):
-        return _column(frame[node.name])
+        return frame.value(node.name) if isinstance(frame, Columns) else _column(frame[node.name])
     if isinstance(node, Number):
         return np.full(len(frame), float(node.text))
     if isinstance(node, Paren):
@@ -420,13 +451,16 @@ def _refuse_numbers_with_text(series, share=0.05):
     a level per number: name the cells and the fix."""
     if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
         return
-    values = series.dropna()
-    numbers = pd.to_numeric(values, errors="coerce")
-    text = values[numbers.isna()]
-    if len(text) and numbers.nunique() > 2 and len(text) <= max(3, share * len(values)):
-        cells = ", ".join(repr(str(v)) for v in dict.fromkeys(text.tolist()))
-        raise DataError(f"column '{series.name}' holds numbers but {len(text)} text cell"
-                        f"{'s' if len(text) > 1 else ''} ({cells[:200]}); list such values under "
+    codes, distinct = pd.factorize(series)   # in order of appearance; missing -> -1
+    counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
+    distinct = np.asarray(distinct, dtype=object)
+    numbers = pd.to_numeric(distinct, errors="coerce")   # once per distinct value, not per cell
+    is_text = pd.isna(numbers)
+    n_text = int(counts[is_text].sum())
+    if n_text and len(np.unique(numbers[~is_text])) > 2 and n_text <= max(3, share * counts.sum()):
+        cells = ", ".join(repr(str(v)) for v in distinct[is_text])
+        raise DataError(f"column '{series.name}' holds numbers but {n_text} text cell"
+                        f"{'s' if n_text > 1 else ''} ({cells[:200]}); list such values under "
                         "data.missing_codes (or fix the cells) so that it is read as numbers")
 
 
@@ -515,7 +549,7 @@ def _random_term(term, frame):
 
 def _grouping_factor(names, frame):
     """The grouping factor; `a:b` is the factor of observed combinations, levels `a:b`."""
-    factors = [_factor(frame[name]) for name in names]
+    factors = [frame.factor(name) for name in names]
     if len(factors) == 1:
         return factors[0]
     codes = np.column_stack([f.codes for f in factors])

@@ -7,11 +7,15 @@ cross-products of [Z X y] are formed once; each evaluation factors
     [   X'ZΛ       X'X     X'y ]  =  L L'
     [   y'ZΛ       y'X     y'y ]
 
-blockwise. Terms on one grouping factor form one block; the first block (the factor with most
-levels) is block-diagonal: J blocks of q×q, factored by one compiled loop. Everything after it
-(further grouping factors, X and y) is the dense "tail" of size m, updated by a Schur
-complement. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the
-number of rows.
+blockwise. Terms on one grouping factor form one block, and blocks are ordered by size, the one
+with most random effects first (MixedModels.jl's order). The first block is block-diagonal (J
+blocks of q×q; a scalar term's stay diagonal) and is factored level by level by one compiled loop,
+which also sums its share of the Schur complement of everything after it (further grouping factors,
+X and y: the dense "tail" of size m) into the tail's lower triangle. For crossed and nested models
+that share is sparse: level j touches only the tail rows where A21_j is not zero (the levels of the
+other factors it meets, X and y), found once at construction, so it costs Σ_j (rows of j)², not
+J·m². The tail is then scaled by Λ and factored in place (LAPACK on one thread). With one grouping
+factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
 
 Related models share the cross-products: a new response (lme4's refit, MixedModels.jl's refit!)
 forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
@@ -28,11 +32,9 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import factor_first_block, level_sums, small_cholesky
+from .kernels import copy_lower, eliminate_first_block, level_products, small_cholesky, subtract_lower
 
-# Tails up to this size are factored by compiled loops (a LAPACK call costs more than the work);
-# larger ones by LAPACK on one thread: on a busy 2-core machine OpenBLAS's spinning threads
-# cost far more than they save.
+# Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
 
 
@@ -65,10 +67,16 @@ def group_terms(terms):
     blocks = []
     for indices in members.values():
         widths = [terms[i].q for i in indices]
+        matrix = terms[indices[0]].matrix if len(indices) == 1 else np.column_stack([terms[i].matrix for i in indices])
         blocks.append(Block(tuple(indices), tuple(np.cumsum([0] + widths[:-1]).tolist()), sum(widths),
-                            terms[indices[0]].nlevels, read_only(terms[indices[0]].codes),
-                            read_only(np.column_stack([terms[i].matrix for i in indices]))))
+                            terms[indices[0]].nlevels, read_only(terms[indices[0]].codes), read_only(matrix)))
     return tuple(blocks)
+
+
+def by_size(blocks):
+    """Blocks with the most random effects first (MixedModels.jl's order): the first block is the
+    one eliminated level by level, so the largest one leaves the smallest dense tail."""
+    return tuple(sorted(blocks, key=lambda block: -block.nlevels * block.q))
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +114,7 @@ class ProfiledDeviance:
     reml: bool
     n: int
     layout: CovarianceLayout
-    blocks: tuple        # Block per grouping factor, in the design's order of terms
+    blocks: tuple        # Block per grouping factor, the largest first (by_size)
     x_columns: tuple     # the columns of X (views), for the cross-products of a new response
     A11: np.ndarray      # (J, q, q): Z_j'Z_j of the first block
     A21: object          # [Z_later X y]'Z_first: (J, m, q) per level; sparse (m, J q) with later blocks
@@ -115,9 +123,9 @@ class ProfiledDeviance:
     @classmethod
     def from_design(cls, design, reml):
         """The deviance of a design: every cross-product formed once, here."""
-        blocks = group_terms(design.terms)
+        blocks = by_size(group_terms(design.terms))
         x_columns = tuple(read_only(column) for column in design.X.T)
-        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, x_columns), design.y)
+        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, design.X), design.y)
         return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
                    read_only(_block_cross_products(blocks[0])), A21, A22)
 
@@ -159,12 +167,12 @@ class ProfiledDeviance:
 
     def objective(self, theta):
         """The profiled deviance (ML) or REML criterion at θ: what the optimizer minimises."""
-        return self.criterion(self.evaluate(theta))
+        return self.criterion(self.evaluate(theta, np.empty(self.A22.shape)))
 
     def objective_given_sigma(self, theta, sigma):
         """The deviance (or REML criterion) at θ and σ, not profiled over σ (lmerTest's varpar
         deviance, lme4's profile): equal to objective(θ) at σ = σ̂(θ)."""
-        return self.criterion(self.evaluate(theta), sigma)
+        return self.criterion(self.evaluate(theta, np.empty(self.A22.shape)), sigma)
 
     def criterion(self, ev, sigma=None):
         """The objective of an evaluation: profiled over σ, or at a given σ."""
@@ -181,35 +189,28 @@ class ProfiledDeviance:
         return sum(b.nlevels * b.q for b in self.blocks[1:])
 
     @cached_property
-    def _A21_per_level(self):
-        first = self.blocks[0]
-        return self.A21 if len(self.blocks) == 1 else read_only(np.zeros((first.nlevels, 0, first.q)))
+    def _first_block_rows(self):
+        """A21 of the first block level by level, by its rows that are not zero: (level_ptr, rows, values)."""
+        if len(self.blocks) == 1:
+            J, m, q = self.A21.shape
+            return read_only(np.arange(J + 1) * m), read_only(np.tile(np.arange(m), J)), self.A21.reshape(J * m, q)
+        return _nonzero_rows_per_level(self.A21, self.blocks[0].q)
 
-    @cached_property
-    def _outer_products(self):
-        return read_only_sparse(_level_outer_products(self.A21, self.blocks[0].q)) if len(self.blocks) > 1 else None
+    def evaluate(self, theta, tail=None):
+        """The blocked Cholesky factor at θ and what the objective and the solution read from it.
 
-    def evaluate(self, theta):
-        """The blocked Cholesky factor at θ and what the objective and the solution read from it."""
+        `tail`: an m×m array to factor the tail in; only its lower triangle is written, so the
+        objective, which keeps nothing, passes an uninitialised one (no pass over m² zeros), and a
+        kept evaluation gets a zeroed one.
+        """
         theta = np.asarray(theta, dtype=float)
         factors = self.layout.factors(theta)
         block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
-        lam1 = block_factors[0]
-        L1, L1_inv, log_det_first, eliminated = factor_first_block(self.A11, self._A21_per_level, lam1)
+        tail = np.zeros(self.A22.shape) if tail is None else tail
+        L1, L1_inv, log_det_first = eliminate_first_block(self.A11, block_factors[0], *self._first_block_rows, tail)
+        self._schur_complement(tail, block_factors)
         mR = self.n_random_tail
-        if mR:
-            right = lam1 @ L1_inv.transpose(0, 2, 1)              # Λ1 L_j^{-T}
-            weights = right @ right.transpose(0, 2, 1)            # Λ1 (L_j L_j')^{-1} Λ1'
-            eliminated = (self._outer_products @ weights.ravel()).reshape(self.A22.shape)
-        schur = np.subtract(self.A22, eliminated, out=eliminated)
-        if mR:
-            schur = self._scale_tail(schur, block_factors)
-            schur[(np.arange(mR),) * 2] += 1.0
-        if len(schur) > THREADED_SIZE:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                tail, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=1)
-        else:
-            tail, info = small_cholesky(schur)
+        tail, info = _lower_cholesky(tail)
         if info:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
         log_diag = np.log(np.diagonal(tail))
@@ -237,16 +238,22 @@ class ProfiledDeviance:
                 out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
         return out
 
-    def _scale_tail(self, matrix, factors):
-        """Λ_T' M Λ_T for the symmetric tail matrix M (in place when every later block has q = 1,
-        the usual crossed or nested model: then Λ_T is a diagonal scaling)."""
+    def _schur_complement(self, tail, factors):
+        """The tail's Schur complement Λ_T'(A22 − E)Λ_T + I (identity on the later blocks' rows) from
+        E, the first block's share, in the lower triangle of `tail`, in place; in one compiled loop
+        when every later block has q = 1 (the usual crossed or nested model: then Λ_T is a diagonal
+        scaling)."""
+        mR = self.n_random_tail
         if all(block.q == 1 for block in self.blocks[1:]):
             scale = np.concatenate([np.full(b.nlevels, lam[0, 0]) for b, lam in zip(self.blocks[1:], factors[1:])]
                                    + [np.ones(self.p + 1)])
-            matrix *= scale[:, None]
-            matrix *= scale[None, :]
-            return matrix
-        return self._scale_rows(self._scale_rows(matrix, factors).T, factors)
+            subtract_lower(self.A22, tail, scale, mR)
+            return
+        subtract_lower(self.A22, tail, np.ones(len(tail)), 0)
+        symmetric = np.tril(tail) + np.tril(tail, -1).T
+        scaled = self._scale_rows(self._scale_rows(symmetric, factors).T, factors)
+        scaled[(np.arange(mR),) * 2] += 1.0
+        copy_lower(scaled, tail)
 
     def _scale_rows(self, matrix, factors):
         """Λ_T' M: rows of each later block multiplied by its Λ' level by level."""
@@ -341,57 +348,55 @@ def _sparse_z(term):
     return sp.csr_matrix((term.matrix.ravel(), (rows, cols)), shape=(n, term.nlevels * q))
 
 
-def _level_outer_products(A21, q):
-    """Sparse P with P @ vec(K) = Σ_j A21_j K_j A21_j' for any per-level q×q matrices K_j.
-
-    The sparsity of A21 is fixed, so the first block's share of the tail (the expensive part
-    of a crossed model's evaluation) becomes one sparse matrix-vector product.
-    """
+def _nonzero_rows_per_level(A21, q):
+    """(level_ptr, rows, values) of a sparse A21 (m × J q): level j's rows that are not zero,
+    ascending, at rows[level_ptr[j]:level_ptr[j + 1]], with their q values in values."""
+    A21 = A21.tocsc(copy=True)
+    A21.eliminate_zeros()
     m, levels = A21.shape[0], A21.shape[1] // q
-    A21 = A21.tocsc()
-    rows, cols, values = [], [], []
-    for column_a in range(levels * q):
-        j = column_a // q
-        rows_a = A21.indices[A21.indptr[column_a]:A21.indptr[column_a + 1]]
-        values_a = A21.data[A21.indptr[column_a]:A21.indptr[column_a + 1]]
-        for b in range(q):
-            column_b = j * q + b
-            rows_b = A21.indices[A21.indptr[column_b]:A21.indptr[column_b + 1]]
-            values_b = A21.data[A21.indptr[column_b]:A21.indptr[column_b + 1]]
-            rows.append((rows_a[:, None] * m + rows_b[None, :]).ravel())
-            cols.append(np.full(len(rows_a) * len(rows_b), column_a * q + b))
-            values.append(np.outer(values_a, values_b).ravel())
-    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(m * m, levels * q * q))
+    per_level = sp.kron(sp.identity(levels), np.ones((q, 1)), format="csc")
+    pattern = (abs(A21) @ per_level).tocsc()
+    pattern.sort_indices()
+    keys = np.repeat(np.arange(levels), np.diff(pattern.indptr)) * m + pattern.indices
+    values = np.zeros((len(keys), q))
+    for a in range(q):
+        column = A21[:, a::q].tocsc()
+        column.sort_indices()
+        positions = np.searchsorted(keys, np.repeat(np.arange(levels), np.diff(column.indptr)) * m + column.indices)
+        values[positions, a] = column.data
+    return (read_only(pattern.indptr.astype(np.int64)), read_only(pattern.indices.astype(np.int64)),
+            read_only(values))
+
+
+def _lower_cholesky(tail):
+    """(L, info): the Cholesky factor of the symmetric matrix whose lower triangle `tail` holds, in
+    its lower triangle (above it: what tail held). Large tails by LAPACK in place, on one BLAS thread
+    (on a busy 2-core machine OpenBLAS's spinning threads cost far more than they save), small ones
+    by a compiled loop (a LAPACK call costs more than the work)."""
+    if len(tail) <= THREADED_SIZE:
+        return small_cholesky(tail)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        upper, info = scipy.linalg.lapack.dpotrf(tail.T, lower=0, clean=0, overwrite_a=1)
+    return upper.T, info
 
 
 def _block_cross_products(term):
     """Z_j'Z_j for every level j of the first block: (J, q, q)."""
-    q = term.q
-    out = np.empty((term.nlevels, q, q))
-    for a in range(q):
-        for b in range(a, q):
-            out[:, a, b] = out[:, b, a] = level_sums(term.codes, term.matrix[:, a], term.matrix[:, b], term.nlevels)
-    return out
+    return level_products(term.codes, term.matrix, term.matrix, term.nlevels)
 
 
-def _group_cross_products(term, columns):
-    """[X y]'Z_j for every level j of the first block: (J, m, q), from the columns of [X y]."""
-    out = np.empty((term.nlevels, len(columns), term.q))
-    for c, column in enumerate(columns):
-        for a in range(term.q):
-            out[:, c, a] = level_sums(term.codes, column, term.matrix[:, a], term.nlevels)
-    return out
+def _group_cross_products(term, W):
+    """W_j'Z_j for every level j of a block: (J, m, q), for the (n, m) columns W of [X y]."""
+    return level_products(term.codes, term.matrix, W, term.nlevels)
 
 
-def _x_cross_products(blocks, x_columns):
+def _x_cross_products(blocks, X):
     """The cross-products that do not involve y: [Z_later X]'Z_first and [Z_later X]'[Z_later X]."""
     first, later = blocks[0], blocks[1:]
     if not later:
-        products = np.array([_inner_products(x_columns, x) for x in x_columns], dtype=float)
-        return _group_cross_products(first, x_columns), products.reshape(len(x_columns), len(x_columns))
-    dense = np.column_stack(x_columns) if x_columns else np.empty((len(first.codes), 0))
-    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(dense)]).tocsc()
+        products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
+        return _group_cross_products(first, X), products
+    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(X)]).tocsc()
     return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
 
 
@@ -406,8 +411,8 @@ def _with_response(blocks, x_columns, A21, A22, y):
     """A21 and A22 with the row (and column) of the response y appended: Z'y, X'y, y'y."""
     y = np.asarray(y, dtype=float)
     first, later = blocks[0], blocks[1:]
-    z_first_y = _group_cross_products(first, [y])                 # (J, 1, q)
-    tail_y = np.concatenate([_group_cross_products(b, [y]).ravel() for b in later]
+    z_first_y = _group_cross_products(first, y[:, None])          # (J, 1, q)
+    tail_y = np.concatenate([_group_cross_products(b, y[:, None]).ravel() for b in later]
                             + [_inner_products(x_columns + (y,), y)])
     if later:
         A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())

@@ -4,6 +4,7 @@ The grammar is the table OPERATORS (symbol -> binding power, R's precedence); th
 are plain functions. Variables keep the text R would print for them (`I(ses^2)`, `log(x)`),
 because that text names the coefficients.
 """
+import functools
 import re
 from dataclasses import dataclass
 from itertools import combinations
@@ -248,8 +249,10 @@ def deparse(node):
     return f"{deparse(node.left)}{sep}{deparse(node.right)}"
 
 
+@functools.lru_cache(maxsize=256)
 def parse_formula(text):
-    """Parse an lme4 formula into its response, fixed terms and random terms."""
+    """Parse an lme4 formula into its response, fixed terms and random terms. The result is
+    immutable, so a formula fitted again (a bootstrap, allFit, a benchmark) is parsed once."""
     tree = parse_expression(text)
     if not (isinstance(tree, Binary) and tree.op == "~"):
         raise FormulaError(f"formula '{text}' needs a response and '~', e.g. 'mathach ~ ses + (1 | id)'")

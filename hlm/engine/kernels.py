@@ -1,7 +1,7 @@
 """Compiled (numba) loops: the blocked Cholesky factor, which runs at every evaluation of the
 deviance for every level of the first grouping factor, where numpy's per-call cost dominates;
-and the per-level sums of the cross-products, which np.bincount would make with an n-row
-temporary (and a copy of read-only codes) per column pair.
+and the per-level sums of the cross-products, in one pass over the rows (np.bincount would make
+an n-row temporary, and a copy of read-only codes, per column pair).
 """
 import numba
 import numpy as np
@@ -18,11 +18,16 @@ def compiled(function):
 
 
 @compiled
-def level_sums(codes, a, b, nlevels):
-    """Σ a_i·b_i over the rows i of each level (codes[i] is row i's level)."""
-    out = np.zeros(nlevels)
+def level_products(codes, Z, W, nlevels):
+    """Σ W[i, c]·Z[i, a] over the rows i of each level j (codes[i] is row i's level): W_j'Z_j as a
+    (nlevels, W's columns, Z's columns) array, in one pass over the rows."""
+    out = np.zeros((nlevels, W.shape[1], Z.shape[1]))
     for i in range(len(codes)):
-        out[codes[i]] += a[i] * b[i]
+        j = codes[i]
+        for c in range(W.shape[1]):
+            w = W[i, c]
+            for a in range(Z.shape[1]):
+                out[j, c, a] += w * Z[i, a]
     return out
 
 
@@ -47,22 +52,30 @@ def small_cholesky(A):
 
 
 @compiled
-def factor_first_block(A11, A21, lam):
-    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block.
+def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
+    """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
+    share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
+    triangle of `eliminated` (overwritten; its upper triangle is left as it is). Summed apart from
+    A22 and subtracted once (subtract_lower), as rounding is smaller that way.
 
-    Returns (L, L⁻¹, Σ_j log|L_j|, W) where W = Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}: the first block's
-    share of the tail's Schur complement (zero-size when A21 is not given per level).
+    A21_j is given by its rows that are not zero: tail rows level_rows[level_ptr[j]:level_ptr[j + 1]]
+    with values level_values[same, :] (every tail row for one grouping factor; a few for crossed ones),
+    so a crossed model's update costs Σ_j (rows of level j)², not J·m². Returns (L, L⁻¹, Σ_j log|L_j|).
     Compiled, because it runs for every level at every evaluation of the deviance.
     """
     J, q = A11.shape[0], A11.shape[1]
-    m = A21.shape[1]
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
-    W = np.zeros((m, m))
     log_det = 0.0
     M = np.empty((q, q))
     R = np.empty((q, q))
-    S = np.empty((m, q))
+    longest = 0
+    for j in range(J):
+        longest = max(longest, level_ptr[j + 1] - level_ptr[j])
+    S = np.empty((longest, q))
+    for r in range(eliminated.shape[0]):
+        for c in range(r + 1):
+            eliminated[r, c] = 0.0
     for j in range(J):
         for a in range(q):                       # M = Λ'A_jΛ + I (explicit loops: q is tiny)
             for b in range(q):
@@ -89,26 +102,44 @@ def factor_first_block(A11, A21, lam):
                 for k in range(c, r):
                     total -= L[j, r, k] * inv[j, k, c]
                 inv[j, r, c] = total / L[j, r, r]
-        if m:
-            for a in range(q):                   # R = Λ L_j^{-T}
+        for a in range(q):                       # R = Λ L_j^{-T}
+            for b in range(q):
+                total = 0.0
+                for c in range(b + 1):
+                    total += lam[a, c] * inv[j, b, c]
+                R[a, b] = total
+        start, stop = level_ptr[j], level_ptr[j + 1]
+        for k in range(stop - start):            # S = A21_j R
+            for b in range(q):
+                total = 0.0
+                for a in range(q):
+                    total += level_values[start + k, a] * R[a, b]
+                S[k, b] = total
+        rows = level_rows[start:stop]
+        for k in range(stop - start):            # eliminated += S S', lower triangle (rows ascending)
+            target = eliminated[rows[k]]
+            for l in range(k + 1):
+                total = 0.0
                 for b in range(q):
-                    total = 0.0
-                    for c in range(b + 1):
-                        total += lam[a, c] * inv[j, b, c]
-                    R[a, b] = total
-            for r in range(m):                   # S = A21_j R; W += S S'
-                for b in range(q):
-                    total = 0.0
-                    for a in range(q):
-                        total += A21[j, r, a] * R[a, b]
-                    S[r, b] = total
-            for r in range(m):
-                for c in range(r + 1):
-                    total = 0.0
-                    for b in range(q):
-                        total += S[r, b] * S[c, b]
-                    W[r, c] += total
-    for r in range(m):
-        for c in range(r):
-            W[c, r] = W[r, c]
-    return L, inv, log_det, W
+                    total += S[k, b] * S[l, b]
+                target[rows[l]] += total
+    return L, inv, log_det
+
+
+@compiled
+def copy_lower(source, target):
+    """The lower triangle of source into target's (the rest of target is left as it is)."""
+    for r in range(source.shape[0]):
+        for c in range(r + 1):
+            target[r, c] = source[r, c]
+
+
+@compiled
+def subtract_lower(A22, eliminated, scale, n_identity):
+    """eliminated := scale[r]·scale[c]·(A22 − eliminated)[r, c] on the lower triangle, then 1 added
+    to the first n_identity diagonal entries: Λ_T'(A22 − E)Λ_T + I for a diagonal Λ_T, in place."""
+    for r in range(A22.shape[0]):
+        for c in range(r + 1):
+            eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (scale[r] * scale[c])
+    for r in range(n_identity):
+        eliminated[r, r] += 1.0

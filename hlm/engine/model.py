@@ -110,10 +110,13 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
 
 def _interior_starts(lower, theta):
     """Where to restart after an optimum on the boundary: θ̂ moved off it, 0.5·I, and all
-    entries 0.5 (correlated effects), so that optima on other boundaries are reached too."""
+    entries 0.5 (correlated effects), so that optima on other boundaries are reached too.
+    Each start once: without correlations the last two are the same point, and the optimizer
+    would only repeat itself."""
     bounded = np.isfinite(lower)
-    return [np.where(bounded, np.maximum(theta, INTERIOR_START), theta),
-            np.where(bounded, 0.5, 0.0), np.full(len(theta), 0.5)]
+    starts = [np.where(bounded, np.maximum(theta, INTERIOR_START), theta),
+              np.where(bounded, 0.5, 0.0), np.full(len(theta), 0.5)]
+    return list({tuple(start): start for start in starts}.values())
 
 
 def _checks(deviance, theta):

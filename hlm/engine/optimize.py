@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import nlopt
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
@@ -86,6 +85,8 @@ def nlopt_status(code):
 
 
 def _lbfgsb(objective, x0, lower, upper, control):
+    import scipy.optimize  # lazy: a heavy import that only this backend needs
+
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
     result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
                                      options={"maxfun": int(control["maxeval"]), "ftol": 1e-15,

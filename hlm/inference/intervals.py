@@ -5,9 +5,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-import scipy.interpolate
 import scipy.linalg
-import scipy.stats
+import scipy.special
 
 from ..errors import ModelError
 from .bootstrap import bootstrap, bootstrap_confint, percentile_interval  # noqa: F401 (percentile_interval: API)
@@ -23,7 +22,7 @@ def critical_value(df, level=0.95):
     """The two-sided critical value of a test's interval: t with df, normal without df (a Wald z
     test), as lmerTest's contest1D(confint = TRUE) takes it."""
     tail = (1 + level) / 2
-    return float(scipy.stats.t.ppf(tail, df) if df is not None else scipy.stats.norm.ppf(tail))
+    return float(scipy.special.stdtrit(df, tail) if df is not None else scipy.special.ndtri(tail))
 
 
 def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, progress=None):
@@ -45,7 +44,7 @@ def confint(model, method="profile", level=0.95, parm=None, nsim=500, seed=1, pr
     alpha = (1 - level) / 2
     columns = [_percent(alpha), _percent(1 - alpha)]
     if key == "wald":
-        z = scipy.stats.norm.ppf([alpha, 1 - alpha])
+        z = scipy.special.ndtri([alpha, 1 - alpha])
         se = np.sqrt(np.diag(model.vcov.to_numpy()))
         limits = np.full((len(names), 2), np.nan)
         limits[-len(se):] = model.fixef.to_numpy()[:, None] + se[:, None] * z
@@ -62,7 +61,7 @@ def _percent(p):
 
 def _profile_confint(model, level, wanted):
     profiles = profile(model, which=wanted)
-    z = scipy.stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
+    z = scipy.special.ndtri([(1 - level) / 2, (1 + level) / 2])
     limits = []
     for name in wanted:
         prof = profiles[name]
@@ -104,6 +103,8 @@ def _back_spline_predict(x, zeta, at):
     adiff = np.diff(zeta)
     if not np.all(adiff > 0):
         raise ValueError("spline must be monotone")
+    import scipy.interpolate  # lazy: it brings scipy.optimize, .spatial and .fft, which only profiles need
+
     slope = scipy.interpolate.CubicSpline(x, zeta, bc_type="natural")(x, 1)
     kdiff = np.diff(x)
     nk = len(x)

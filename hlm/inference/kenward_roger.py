@@ -6,10 +6,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.interpolate
 import scipy.linalg
 import scipy.sparse as sp
-import scipy.stats
 from scipy.sparse.csgraph import connected_components
 
 from ..engine.covariance import read_only

@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from ..engine.optimize import minimize, optimize
 from ..errors import ModelError
@@ -47,7 +47,7 @@ class _Profiler:
         self.base = ml.objective()
         self.se = np.sqrt(np.diag(ml.vcov.to_numpy()))
         nptot = self.nvp + ml.design.p
-        self.cutoff = np.sqrt(scipy.stats.chi2.ppf(1 - alphamax, nptot))
+        self.cutoff = np.sqrt(scipy.special.chdtri(nptot, alphamax))   # qchisq(1 - alphamax, nptot)
         self.delta = self.cutoff * delta_cutoff
         self.maxpts, self.maxmult = maxpts, maxmult
         self.lower, self.upper = self.layout.sdcor_bounds()
