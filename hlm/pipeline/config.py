@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..analysis.power import PowerSpec
 from ..data import centered_columns, read_columns, read_data, source_variable
 from ..engine.design import check_functions, used_columns
 from ..engine.family import Family, glm_response, response_reader
@@ -30,6 +31,10 @@ DEFAULT_CONFIG = Path("config") / "config.yaml"
 MODEL_KEYS = ("REML", "optimizer", "ddf", "control")
 MAX_MODEL_NAME = 200     # bytes: a model names its result files (<name>_simple_slopes.json < 255)
 MAX_FILE_NAME = 255      # bytes, the usual file system limit
+BOOTSTRAP_NSIM = 1000    # comparisons with method: bootstrap, as pbkrtest's PBmodcomp
+BOOTSTRAP_SEED = 1
+BOOTSTRAP_CHUNK = 250    # replicates per job
+INTERVAL_LEVEL = 0.95
 
 
 def load_config(path, workdir="."):
@@ -105,6 +110,8 @@ def check_config(config, workdir="."):
     _check_contextual(config)
     _check_data(config, workdir)
     _check_glmm_outcomes(config, workdir)
+    check_power(config)
+    check_bootstrap_comparisons(config)
     return config
 
 
@@ -150,6 +157,9 @@ def _schema_message(error):
     if error.validator == "enum":
         return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
                 f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
+    if error.validator in ("propertyNames", "pattern") and where == "power":
+        return (f"config key 'power': analysis name '{error.instance}' must start with a letter and use only "
+                "letters, digits and _")
     if error.validator == "pattern" and where.startswith("models") or error.validator == "propertyNames":
         return (f"config key '{where or 'models'}': model name '{error.instance}' must start with a "
                 "letter and use only letters, digits and _")
@@ -159,6 +169,9 @@ def _schema_message(error):
     if error.validator == "oneOf" and where.startswith("models."):
         return (f"config key '{where}': a model is a formula string or a mapping with 'formula' "
                 f"and optionally {', '.join((*MODEL_KEYS, 'family', *GLMM_ONLY_KEYS))}")
+    if error.validator == "oneOf" and where.startswith("comparisons["):
+        return (f"config key '{where}': a comparison is a list of two or more model names, or a mapping with "
+                "'models' and optionally 'method' (lrt or bootstrap), 'nsim', 'seed' and 'chunk'")
     if error.validator == "oneOf" and where.startswith("centering."):
         return f"config key '{where}': centering is grand, group or none, or a list of them"
     return f"config key '{where or '(top level)'}': {error.message}"
@@ -205,6 +218,9 @@ def _yaml_names(config):
     for entry in config.get("contextual") or []:
         if isinstance(entry, dict) and "model" in entry:
             entry["model"] = name(entry["model"])
+    for entry in config.get("comparisons") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("models"), list):
+            entry["models"] = [name(n) for n in entry["models"]]
     return config
 
 
@@ -262,7 +278,7 @@ def _check_references(config):
 
     for key in ("comparisons", "variance_explained"):
         for i, names in enumerate(config[key]):
-            for name in names:
+            for name in comparison_models(names):
                 known(name, f"{key}[{i}]")
     _unique(comparison_names(config), "comparisons")
     _unique(variance_explained_names(config), "variance_explained")
@@ -309,7 +325,7 @@ def _check_data(config, workdir):
     per_model = data["missing"] == "per_model" and config["comparisons"]
     if per_model:
         needed |= {source_variable(c, config["centering"], data["levels"])
-                   for names in config["comparisons"] for n in names
+                   for names in config["comparisons"] for n in comparison_models(names)
                    for c in formula_columns(model_specs(config)[n]["formula"])}
     if len(data["levels"]) < 2 and not per_model:
         return
@@ -332,7 +348,7 @@ def _check_nesting(frame, levels):
 
 def _check_same_rows(config, frame):
     levels = config["data"]["levels"]
-    for i, names in enumerate(config["comparisons"]):
+    for i, names in enumerate(map(comparison_models, config["comparisons"])):
         rows = []
         for name in names:
             used = {source_variable(c, config["centering"], levels)
@@ -343,6 +359,59 @@ def _check_same_rows(config, frame):
                 raise ConfigError(f"config key 'comparisons[{i}]': models '{names[0]}' and '{name}' are fitted to "
                                   "different rows (data.missing: per_model); a likelihood-ratio test needs the same "
                                   "rows: use data.missing: listwise")
+
+
+def check_power(config):
+    """Each power analysis names a declared model, a grouping column of it (along) and one of
+    its fixed effects (term), and has values hlm.analysis.power accepts; one line otherwise."""
+    specs = model_specs(config)
+    for name, entry in config.get("power", {}).items():
+        key = f"power.{name}"
+        if entry["model"] not in specs:
+            raise ConfigError(f"config key '{key}.model': model '{entry['model']}' is not declared under models"
+                              f"{did_you_mean(entry['model'], list(specs))}")
+        formula = parse_formula(specs[entry["model"]]["formula"])
+        groups = list(dict.fromkeys(term.group[0] for term in formula.random if len(term.group) == 1))
+        if entry["along"] not in groups:
+            raise ConfigError(f"config key '{key}.along': '{entry['along']}' is not a grouping column of model "
+                              f"'{entry['model']}' (its groups: {', '.join(groups) or 'none'})"
+                              f"{did_you_mean(entry['along'], groups)}")
+        _check_power_term(entry["term"], formula, entry["model"], config["categorical"], f"{key}.term")
+    for name, entry in power_entries(config).items():
+        power_spec(name, entry)
+
+
+def power_entries(config):
+    """power.<name> -> its config entry with the ddf of its model (the test the model reports)."""
+    specs = model_specs(config)
+    return {name: {**entry, "ddf": specs[entry["model"]]["ddf"]} for name, entry in config.get("power", {}).items()}
+
+
+def _check_power_term(term, formula, model, categorical, key):
+    """The term is a fixed effect of the model: a term label, or a coefficient of a term with a
+    categorical variable (whose names the data's levels decide: 'factor(sector)1')."""
+    labels = ["(Intercept)"] * formula.fixed.intercept + [":".join(v.label for v in t) for t in formula.fixed.terms]
+    coded = [label for t, label in zip(formula.fixed.terms, labels[formula.fixed.intercept:])
+             if any(_is_factor(v, categorical) for v in t)]
+    if term in labels or any(term.startswith(label) for label in coded):
+        return
+    raise ConfigError(f"config key '{key}': '{term}' is not a fixed effect of model '{model}' (its terms: "
+                      f"{', '.join(labels)}){did_you_mean(term, labels)}")
+
+
+def _is_factor(variable, categorical):
+    node = variable.node
+    return variable.label in categorical or isinstance(node, Call) and node.func in ("factor", "as.factor")
+
+
+def power_spec(name, entry):
+    """The PowerSpec of a config entry (hlm.analysis.power), its errors as config errors."""
+    try:
+        return PowerSpec.from_config(name, entry)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("config key") else f"config key 'power.{name}': {message}") \
+            from exc
 
 
 def _unique(names, key):
@@ -392,7 +461,48 @@ def model_specs(config):
 
 def comparison_names(config):
     """['random_slope_vs_null', ...]: one name per declared comparison."""
-    return ["_vs_".join(names) for names in config["comparisons"]]
+    return ["_vs_".join(comparison_models(entry)) for entry in config["comparisons"]]
+
+
+def comparison_models(entry):
+    """The models of a comparisons entry: a list of names, or {models: [...], method, nsim, seed}."""
+    return entry["models"] if isinstance(entry, dict) else entry
+
+
+def comparison_bootstrap(entry):
+    """{nsim, seed, chunk} of a comparison with method: bootstrap (pbkrtest's PBmodcomp), else None."""
+    if not isinstance(entry, dict) or entry.get("method", "lrt") != "bootstrap":
+        return None
+    return {"nsim": entry.get("nsim", BOOTSTRAP_NSIM), "seed": entry.get("seed", BOOTSTRAP_SEED),
+            "chunk": entry.get("chunk", BOOTSTRAP_CHUNK)}
+
+
+def bootstrap_chunks(bootstrap):
+    """The jobs (start, stop) of a bootstrap comparison: replicates [start, stop)."""
+    return [(start, min(start + bootstrap["chunk"], bootstrap["nsim"]))
+            for start in range(0, bootstrap["nsim"], bootstrap["chunk"])]
+
+
+def interval_options(config):
+    """model -> {method, nsim, seed, level} for the models with `intervals: bootstrap` (bootMer
+    percentile intervals); the fit's spec leaves them out, so adding them refits nothing."""
+    out = {}
+    for name, model in config["models"].items():
+        option = model.get("intervals") if isinstance(model, dict) else None
+        if option:
+            option = {"method": option} if isinstance(option, str) else option
+            out[name] = {"method": "bootstrap", "nsim": option.get("nsim", BOOTSTRAP_NSIM),
+                         "seed": option.get("seed", BOOTSTRAP_SEED), "level": INTERVAL_LEVEL}
+    return out
+
+
+def check_bootstrap_comparisons(config):
+    """PBmodcomp compares two nested models: a bootstrap comparison names exactly two."""
+    for i, entry in enumerate(config["comparisons"]):
+        if comparison_bootstrap(entry) and len(comparison_models(entry)) != 2:
+            raise ConfigError(f"config key 'comparisons[{i}].models': method bootstrap compares two models "
+                              f"(pbkrtest's PBmodcomp), not {len(comparison_models(entry))}; "
+                              "split it into pairs")
 
 
 def derived_models(config):

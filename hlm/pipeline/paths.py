@@ -5,7 +5,7 @@ the report all read them from here).
 from pathlib import Path
 
 from ..analysis.simple_slopes import has_simple_slopes
-from .config import comparison_names, formula_columns, model_specs
+from .config import comparison_names, formula_columns, interval_options, model_specs
 
 PATHS = {
     "table": "results/data/{model}.parquet",
@@ -14,7 +14,12 @@ PATHS = {
     "residuals": "results/models/{model}_residuals.parquet",
     "ranef": "results/models/{model}_ranef.parquet",
     "comparison": "results/comparisons/{comparison}.json",
+    "comparison_chunk": "results/comparisons/{comparison}/{start}.json",  # a bootstrap's replicates
+    "intervals": "results/intervals/{model}.json",  # models with intervals: bootstrap
     "derived": "results/derived/derived.json",
+    "power": "results/power/{power}.json",
+    "power_chunk": "results/power/{power}/{size}_{start}.json",
+    "power_figure": "results/figures/{power}_power.{ext}",  # no model figure ends in _power
     "figure": "results/figures/{model}_diagnostics.png",
     "report_figures": "results/report/figures",
     "manifest": "results/manifest.json",
@@ -52,6 +57,10 @@ def result_files(config):
                        "ranef": PATHS["ranef"].format(model=m)} for m in models},
         "comparisons": {c: PATHS["comparison"].format(comparison=c) for c in comparison_names(config)},
         "derived": PATHS["derived"],
+        "intervals": {m: PATHS["intervals"].format(model=m) for m in interval_options(config)},
+        "power": {p: PATHS["power"].format(power=p) for p in config.get("power", {})},
+        "power_figures": {p: {ext: PATHS["power_figure"].format(power=p, ext=ext) for ext in ("svg", "png")}
+                          for p in config.get("power", {})},
         "figures": {m: PATHS["figure"].format(model=m) for m in config["diagnostics"]},
         "figure_files": {m: figure_files(m, model_specs(config)[m]["formula"], config["data"].get("time"))
                          for m in config["diagnostics"]},

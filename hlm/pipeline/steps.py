@@ -10,6 +10,8 @@ import logging
 
 from ..analysis.glmm_checks import dispersion_test, simulate_residuals, uniformity_test
 from ..analysis.lrt import anova
+from ..analysis.pbmodcomp import pb_chunk, pb_gather
+from ..analysis.power import gather, run_chunk
 from ..analysis.simple_slopes import choose_interaction, simple_slopes
 from ..analysis.variance import icc_by_level
 from ..data import missing_codes_line, prepare, read_data
@@ -17,10 +19,12 @@ from ..figures.caterpillar import plot_caterpillar
 from ..figures.diagnostics import plot_diagnostics
 from ..figures.glmm_diagnostics import plot_scaled_residuals
 from ..figures.johnson_neyman import plot_johnson_neyman
+from ..figures.power import plot_power_curve
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
 from ..inference.glmm import GlmerModel, glmer
+from ..inference.bootstrap import bootstrap, bootstrap_confint
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
@@ -33,8 +37,8 @@ from ..results.records import (
     residuals_frame,
     restore_model,
 )
-from ..results.writers import file_sha256, jsonable, write_json, write_parquet
-from .config import is_glmm
+from ..results.writers import file_sha256, jsonable, read_json, write_json, write_parquet
+from .config import is_glmm, power_spec
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +106,41 @@ def outcome_values(y):
     return [int(v) if float(v).is_integer() else v for v in values] if len(values) == 2 else None
 
 
-def compare_models(records, tables, output):
-    """Likelihood-ratio test of the restored fits (lme4's anova; REML fits refitted by ML)."""
+def compare_models(records, tables, output, bootstrap=None, chunk_paths=()):
+    """Likelihood-ratio test of the restored fits (lme4's anova; REML fits refitted by ML); with
+    `bootstrap` ({nsim, seed}), pbkrtest's PBmodcomp p-value from the chunks beside it."""
     models = [restore_model(record, table) for record, table in zip(records, tables, strict=True)]
     result = anova(*models, names=[record["name"] for record in records])
-    write_json(output, comparison_record(result, [record["spec"] for record in records]))
+    record = comparison_record(result, [record["spec"] for record in records])
+    if bootstrap:
+        large, small = _by_size(models)
+        test = pb_gather([read_json(path) for path in chunk_paths], large, small, bootstrap["nsim"])
+        record["bootstrap"] = {"method": "PBmodcomp", "seed": bootstrap["seed"], **test.to_dict()}
+    write_json(output, record)
+
+
+def bootstrap_chunk(name, records, tables, bootstrap, start, stop, output):
+    """Replicates [start, stop) of a bootstrap comparison: LRT* of the two restored fits refitted
+    to responses simulated from the smaller one, seeded by (seed, name, replicate)."""
+    models = [restore_model(record, table) for record, table in zip(records, tables, strict=True)]
+    write_json(output, pb_chunk(*_by_size(models), bootstrap["seed"], start, stop, name=name))
+
+
+def bootstrap_intervals(record, table, options, output):
+    """Percentile intervals of a model's fixed effects and variance components from a parametric
+    bootstrap of the fit restored from its record (confint(bootMer(m, nsim), type = "perc"))."""
+    model = restore_model(record, table)
+    boot = bootstrap(model, nsim=options["nsim"], seed=options["seed"], progress=False)
+    limits = bootstrap_confint(boot, level=options["level"])
+    rows = [{"parameter": name, "estimate": boot.estimate[name], "ci_low": low, "ci_high": high}
+            for name, (low, high) in zip(limits.index, limits.to_numpy())]
+    write_json(output, {"model": record["name"], **options, "failed": boot.n_failed, "singular": boot.n_singular,
+                        "rows": jsonable(rows)})
+
+
+def _by_size(models):
+    """(large, small): the model with more parameters first, as PBmodcomp takes them."""
+    return tuple(sorted(models, key=lambda model: model.npar, reverse=True))
 
 
 def derive_statistics(records, tables, icc, variance_explained, contextual, levels, output):
@@ -173,3 +207,20 @@ def write_diagnostic_figures(residuals, ranef, outputs, language="en", record=No
     else:
         plot_diagnostics(residuals, ranef, figures, language)
     plot_caterpillar(ranef, [outputs["caterpillar_svg"], outputs["caterpillar_png"]], language)
+
+
+def power_chunk(name, entry, record, table, size, start, stop, output):
+    """One job of a power analysis (config key power.<name>): replicates [start, stop) at one
+    size, simulated from and refitted on the fit restored from the model's record."""
+    result = run_chunk(restore_model(record, table), table, power_spec(name, entry), size, start, stop)
+    write_json(output, result)
+
+
+def gather_power(name, entry, chunk_paths, output):
+    """The power curve of an analysis from its chunks; the same bytes whatever the chunking."""
+    write_json(output, gather(power_spec(name, entry), [read_json(path) for path in chunk_paths]))
+
+
+def write_power_figure(result_path, outputs, language="en"):
+    """The power-curve figure of a gathered power result, as SVG and PNG."""
+    plot_power_curve(read_json(result_path), [outputs["svg"], outputs["png"]], language)

@@ -100,6 +100,11 @@ def _document(view):
                [M["groups"], M["name"], M["symbol"], M["variance"], M["sd"], M["corr"]],
                [[r["group"], r["name"], _symbol(r["symbol"]), r["variance"], r["sd"], r["corr"]]
                 for r in model["random"]], note=note, L=L, text_columns=(1,))
+        if model.get("bootstrap"):
+            B, boot = L["bootstrap_intervals"], model["bootstrap"]
+            _table(document, counter, writer.render(boot["caption"]), [B["parameter"], B["estimate"], B["ci"]],
+                   [[r["parameter"], r["estimate"], r["ci"]] for r in boot["rows"]], note=writer.render(boot["note"]),
+                   L=L, text_columns=(0,))
         document.add_paragraph(L["narrative"]["sep"].join(writer.render(s) for s in model["narrative"]))
 
     _summary(document, counter, view, L)
@@ -167,10 +172,11 @@ def _comparisons(document, counter, view, L, writer):
         document.add_paragraph(C["none"])
         return
     for comparison in view["comparisons"]:
+        boot = [C["p_bootstrap"]] if comparison["bootstrap"] else []
         rows = [[f"{r['title']} ({r['model']})", r["npar"], r["aic"], r["bic"], r["loglik"], r["deviance"],
-                 r["chisq"], r["df"], r["p"]] for r in comparison["rows"]]
+                 r["chisq"], r["df"], r["p"], *([r["p_bootstrap"]] if boot else [])] for r in comparison["rows"]]
         _table(document, counter, comparison["caption"],
-               [C["model"], C["npar"], "AIC", "BIC", "logLik", "deviance", C["chisq"], C["df"], "p"], rows,
+               [C["model"], C["npar"], "AIC", "BIC", "logLik", "deviance", C["chisq"], C["df"], "p", *boot], rows,
                note=C["note"], L=L)
         for sentence in comparison["sentences"]:
             document.add_paragraph(writer.render(sentence))
@@ -223,6 +229,7 @@ def _rest(document, counter, view, L, writer):
                     + ([r["ratio"], r["ratio_ci"]] if ratio else []) for r in slopes["rows"]], note=slopes["note"], L=L)
             for sentence in block["sentences"]:
                 document.add_paragraph(writer.render(sentence))
+    _power(document, counter, view, L, writer)
     if view["warnings"]:
         document.add_heading(L["sections"]["warnings"], level=1)
         for warning in view["warnings"]:
@@ -234,6 +241,19 @@ def _rest(document, counter, view, L, writer):
 
 
 # ---- a three-line table -------------------------------------------------------------------------
+
+def _power(document, counter, view, L, writer):
+    """Each power analysis: its paragraph and the table of its curve (the figure is in the HTML)."""
+    P = L["power"]
+    if view["power"]:
+        document.add_heading(L["sections"]["power"], level=1)
+    for entry in view["power"]:
+        document.add_paragraph(L["narrative"]["sep"].join(writer.render(s) for s in entry["sentences"]))
+        _table(document, counter, writer.render(entry["table_caption"]),
+               [P["size"], P["nsim"], P["power"], P["ci"], P["failed_column"]],
+               [[r["size"], r["nsim"], r["power"], r["ci"], r["failed"]] for r in entry["rows"]],
+               note=writer.render(entry["intro"]), L=L)
+
 
 def _table(document, counter, title, header, rows, *, L, note=None, text_columns=(), font_size=9,
            merge_from=None, merge_width=3):

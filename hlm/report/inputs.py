@@ -24,6 +24,9 @@ class Results:
     figures: dict       # model -> name -> Path
     simple_slopes: dict  # model -> JSON
     trajectories: dict = field(default_factory=dict)  # model -> JSON (data.time)
+    intervals: dict = field(default_factory=dict)  # model -> results/intervals/<model>.json (bootstrap)
+    power: dict = field(default_factory=dict)  # power analysis -> its results/power/<name>.json
+    power_figures: dict = field(default_factory=dict)  # power analysis -> svg/png -> Path
 
 
 def load_results(manifest_path):
@@ -51,7 +54,11 @@ def load_results(manifest_path):
         models={name: read(paths["json"]) for name, paths in files["models"].items()},
         comparisons={name: read(path) for name, path in files["comparisons"].items()},
         derived=read(files["derived"]) if (base / files["derived"]).is_file() else {},
-        figures=figures, simple_slopes=slopes, trajectories=trajectories)
+        figures=figures, simple_slopes=slopes, trajectories=trajectories,
+        intervals={name: read(path) for name, path in files.get("intervals", {}).items()},
+        power={name: read(path) for name, path in files.get("power", {}).items()},
+        power_figures={name: {kind: base / path for kind, path in named.items()}
+                       for name, named in files.get("power_figures", {}).items()})
 
 
 def software_versions():

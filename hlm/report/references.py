@@ -15,6 +15,9 @@ REFERENCES = {
     "halekoh2014": "Halekoh, U., & Højsgaard, S. (2014). A Kenward-Roger approximation and parametric bootstrap "
                    "methods for tests in linear mixed models: The R package pbkrtest. Journal of Statistical "
                    "Software, 59(9), 1–32. https://doi.org/10.18637/jss.v059.i09",
+    "green2016": "Green, P., & MacLeod, C. J. (2016). SIMR: An R package for power analysis of generalized linear "
+                 "mixed models by simulation. Methods in Ecology and Evolution, 7(4), 493–498. "
+                 "https://doi.org/10.1111/2041-210X.12504",
     "hoffman2015": "Hoffman, L. (2015). Longitudinal analysis: Modeling within-person fluctuation and change. "
                    "Routledge.",
     "kenward1997": "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from restricted "
@@ -42,7 +45,7 @@ BY_DDF = {"Satterthwaite": ("satterthwaite1946", "kuznetsova2017"),
 BY_STANDARDIZED = {"refit": ("ben-shachar2020",), "pseudo": ("hoffman2015", "ben-shachar2020")}
 
 
-def cited(config, specs, has_icc, has_centering):
+def cited(config, specs, has_icc, has_centering, has_power=False, has_bootstrap=False):
     """The keys of the references the report cites, in alphabetical order (APA's reference list)."""
     keys = set(ALWAYS)
     for spec in specs:
@@ -52,6 +55,10 @@ def cited(config, specs, has_icc, has_centering):
         keys.update(("cohen1988", "kish1965"))
     if has_centering:
         keys.add("enders2007")
+    if has_power:
+        keys.add("green2016")
+    if has_bootstrap:
+        keys.add("halekoh2014")
     return sorted(keys)
 
 

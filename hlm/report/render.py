@@ -70,11 +70,15 @@ def copy_figures(view, directory):
     """The PNG figures next to report.md (results/report/figures/)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for block in view["diagnostics"]:
-        for figure in block["figures"]:
-            if figure["png"]:
-                source = Path(figure["png"])
-                _atomic(directory / source.name, lambda tmp, s=source: shutil.copyfile(s, tmp))
+    for figure in png_figures(view):
+        source = Path(figure["png"])
+        _atomic(directory / source.name, lambda tmp, s=source: shutil.copyfile(s, tmp))
+
+
+def png_figures(view):
+    """Every figure of the report that has a PNG file (the Markdown links them)."""
+    figures = [figure for block in view["diagnostics"] for figure in block["figures"]]
+    return [figure for figure in figures + [p["figure"] for p in view["power"]] if figure["png"]]
 
 
 def render_report(manifest_path, outputs):
@@ -91,7 +95,7 @@ def render_report(manifest_path, outputs):
             write_pdf(page, outputs["pdf"])
     if "md" in outputs:
         figure_dir = outputs.get("figures") or Path(outputs["md"]).parent / "figures"
-        if any(f["png"] for block in view["diagnostics"] for f in block["figures"]):
+        if png_figures(view):
             copy_figures(view, figure_dir)
         write_text(outputs["md"], render_markdown(view, figure_dir, outputs["md"]))
     if "docx" in outputs:

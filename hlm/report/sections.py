@@ -47,14 +47,27 @@ def comparison_views(results, titles, L):
         compared = [results.models[m] for m in models if m in results.models]
         if compared and all(is_glmm_record(m) for m in compared):
             sentences.append(comparison_note(compared[0], L))
+        if record.get("bootstrap"):
+            sentences.append(_bootstrap_sentence(record["bootstrap"], C))
         refit = record.get("refitted_with_ML") or []
         if refit:
             sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
         a = titles.get(models[-1], models[-1]) if models else name
         b = titles.get(models[0], models[0]) if models else ""
+        boot = record.get("bootstrap")
+        for row in table:
+            row["p_bootstrap"] = apa.p_value(boot["p_bootstrap"]) if boot and row["p"] else ""
         views.append({"name": name, "caption": C["caption"].format(a=a, b=b), "rows": table,
-                      "sentences": sentences})
+                      "sentences": sentences, "bootstrap": bool(boot)})
     return views
+
+
+def _bootstrap_sentence(boot, C):
+    """PBmodcomp's p-value beside the χ² test, with the replicates that counted and those that failed."""
+    values = {"nsim": apa.integer(boot["nsim"]), "p": apa.p_value(boot["p_bootstrap"], with_symbol=True),
+              "used": apa.integer(boot["n_positive"]), "failed": apa.integer(boot["failed"]),
+              "seed": str(boot["seed"])}
+    return _say(C["bootstrap"] + (C["bootstrap_failed"] if boot["failed"] else ""), **values)
 
 
 def _component(key, model):

@@ -14,8 +14,10 @@ from ..labels import labels
 from . import apa
 from .glmm_views import glmm_model_view, icc_formula, icc_formula_text, is_glmm_record
 from .inputs import software_versions
+from .intervals import interval_view
 from .models import model_view, summary_table
 from .names import model_titles, variable_names
+from .power import power_views
 from .references import cited, reference_list
 from .sections import comparison_views, contextual_views, data_view, figure_views, icc_views, variance_views
 
@@ -28,6 +30,8 @@ def build_view(results, language):
     names = variable_names(results, L, language)
     views = {name: (glmm_model_view if is_glmm_record(models[name]) else model_view)(
         name, models[name], titles[name], names, results.summary, L) for name in config["models"] if name in models}
+    for name, view in views.items():
+        view["bootstrap"] = interval_view(results.intervals.get(name), titles[name], L)
     warnings = [{"where": titles[name], "anchor": views[name]["anchor"], "messages": views[name]["warnings"]}
                 for name in views if views[name]["warnings"]]
     data_messages = missing_code_warnings(results.summary, L)
@@ -38,7 +42,8 @@ def build_view(results, language):
                             "messages": data_messages})
     icc = icc_views(results, titles, L)
     references = cited(config, [views[name]["spec"] for name in views], bool(icc),
-                       bool(config.get("centering") or config.get("contextual")))
+                       bool(config.get("centering") or config.get("contextual")), bool(results.power),
+                       any(record.get("bootstrap") for record in results.comparisons.values()) or bool(results.intervals))
     try:
         version = metadata.version("hlm")
     except metadata.PackageNotFoundError:
@@ -57,6 +62,7 @@ def build_view(results, language):
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, L),
         "diagnostics_glmm": any(is_glmm_record(models.get(n, {})) for n in config.get("diagnostics", [])),
+        "power": power_views(results, titles, L),
         "warnings": warnings,
         "references": reference_list(references),
         "software": software_versions(),

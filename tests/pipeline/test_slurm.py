@@ -1,6 +1,6 @@
-"""The shipped analysis on a real Slurm cluster: `snakemake --profile profiles/slurm` on a one-node
-cluster started on this machine (tests/slurm_cluster.py), checked against Slurm's accounting
-records and, byte for byte, against a local run.
+"""The shipped analysis, with a small power analysis added, on a real Slurm cluster: `snakemake
+--profile profiles/slurm` on a one-node cluster started on this machine (tests/slurm_cluster.py),
+checked against Slurm's accounting records and, byte for byte, against a local run.
 
 Skipped where Slurm is not installed (`bash .ci/install-slurm` installs it) or cannot start.
 """
@@ -34,10 +34,25 @@ def cluster(tmp_path_factory):
         cluster.stop()
 
 
+# 2 sizes x 8 replicates in chunks of 4: four power_chunk jobs, then the gather and the figure
+POWER = {"slurm_power": {"model": "full", "term": "ses:disclim", "effect": 0.25, "along": "id", "sizes": [10, 20],
+                         "nsim": 8, "seed": 5, "chunk": 4}}
+POWER_CHUNK_JOBS = 4
+
+
+def with_power(project):
+    """The shipped config with the power analysis POWER added."""
+    path = project / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["power"] = {**(config.get("power") or {}), **POWER}
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return project
+
+
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
-    """The shipped analysis through profiles/slurm: the project folder and what Snakemake printed."""
-    project = with_profile(copy_project(tmp_path_factory.mktemp("slurm")), cluster)
+    """The analysis through profiles/slurm: the project folder and what Snakemake printed."""
+    project = with_profile(with_power(copy_project(tmp_path_factory.mktemp("slurm"))), cluster)
     process = ok(subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm",
          "--slurm-init-seconds-before-status-checks", "1"],  # the first status check after 1 s, not 40 s
@@ -47,7 +62,7 @@ def slurm_run(cluster, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("local"))
+    project = with_power(copy_project(tmp_path_factory.mktemp("local")))
     process = ok(snakemake(project))
     return project, process.stdout + process.stderr
 
@@ -89,6 +104,8 @@ def test_every_job_but_the_local_rules_is_a_completed_slurm_job(cluster, slurm_r
     assert sorted(job["JobID"] for job in records) == sorted(re.findall(r"submitted with SLURM jobid (\d+)", output))
     assert Counter(rule_of(job["Comment"]) for job in records) == slurm_jobs
     assert slurm_jobs["fit"] == len(yaml.safe_load((project / "config" / "config.yaml").read_text())["models"])
+    in_accounting = Counter(rule_of(job["Comment"]) for job in records)
+    assert (in_accounting["power_chunk"], in_accounting["power"]) == (POWER_CHUNK_JOBS, 1)  # Slurm ran them
     assert slurm_jobs + jobs_run(output, "local") == jobs_run(local_output, "local")  # each once
     for job in records:
         assert (job["State"], job["ExitCode"]) == ("COMPLETED", "0:0"), job
@@ -99,4 +116,6 @@ def test_every_job_but_the_local_rules_is_a_completed_slurm_job(cluster, slurm_r
 def test_results_and_report_are_byte_identical_to_a_local_run(slurm_run, local_run):
     on_slurm, on_this_machine = result_files(slurm_run[0]), result_files(local_run[0])
     assert sorted(on_slurm) == sorted(on_this_machine)
+    assert "results/power/slurm_power.json" in on_slurm
+    assert len([path for path in on_slurm if path.startswith("results/power/slurm_power/")]) == POWER_CHUNK_JOBS
     assert [path for path in on_slurm if on_slurm[path] != on_this_machine[path]] == []

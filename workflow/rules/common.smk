@@ -19,7 +19,10 @@ SPECS = configuration.model_specs(CONFIG)
 FILES = paths.result_files(CONFIG)
 outdate_damaged(paths.all_paths(FILES))  # a truncated or edited result file is rebuilt, not read
 PATHS = paths.PATHS
-COMPARISONS = dict(zip(configuration.comparison_names(CONFIG), CONFIG["comparisons"]))
+COMPARISONS = dict(zip(configuration.comparison_names(CONFIG), map(configuration.comparison_models,
+                                                                   CONFIG["comparisons"])))
+BOOTSTRAPS = dict(zip(configuration.comparison_names(CONFIG), map(configuration.comparison_bootstrap,
+                                                                  CONFIG["comparisons"])))
 DERIVED_MODELS = configuration.derived_models(CONFIG)
 
 
@@ -37,7 +40,8 @@ def analysis_targets():
     """Data, model, comparison and derived files: everything but figures and the report."""
     models = [path for files in FILES["models"].values() for path in files.values()]
     return [*FILES["data"]["tables"].values(), FILES["data"]["summary"], *models,
-            *FILES["comparisons"].values(), FILES["derived"]]
+            *FILES["comparisons"].values(), FILES["derived"], *FILES["intervals"].values(),
+            *FILES["power"].values()]
 
 
 def log_path(step, name="{model}"):

@@ -17,7 +17,8 @@ rule manifest:
         "../scripts/manifest.py"
 
 
-FIGURE_INPUTS = [path for files in FILES["figure_files"].values() for path in files.values()]
+FIGURE_INPUTS = [path for kind in ("figure_files", "power_figures") for files in FILES[kind].values()
+                 for path in files.values()]
 
 
 if FILES["report"]:  # report.formats may be empty: no report
