@@ -391,6 +391,9 @@ def _describe_column(frame, column, dataset, levels, derived):
     if isinstance(values.dtype, pd.CategoricalDtype):
         counts = units.value_counts(sort=False)
         entry["counts"] = {str(k): int(counts.get(k, 0)) for k in values.cat.categories}
+    elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        counts = units.value_counts(sort=False)   # text and logical columns: R's factor levels, sorted
+        entry["counts"] = {_key(k): int(counts[k]) for k in sorted(counts.index)}
     elif pd.api.types.is_numeric_dtype(values):
         entry.update(mean=_number(units.mean()), sd=_number(units.std()),
                      min=_number(units.min()), max=_number(units.max()))

@@ -60,7 +60,7 @@ def _document(view):
     D = L["data"]
     _table(document, counter, D["variables"],
            [D["variable"], D["label"], D["level"], D["mean"], D["sd"], D["min"], D["max"], D["missing"]],
-           [[v["name"], v["label"] + (f" ({v['value_labels']})" if v["value_labels"] else ""), v["level"],
+           [[v["name"], v["label"] + v["values_after_label"], v["level"],
              v["mean"], v["sd"], v["min"], v["max"], v["missing"]] for v in view["data"]["variables"]],
            L=L, text_columns=(1, 2))
 

@@ -5,7 +5,7 @@ import logging
 
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
-from .names import term_name
+from .names import term_name, with_dummies
 from .writers import Code, Say, _say
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def model_view(name, model, title, names, summary, L):
     try:
         equations = model_equations(model["response"], terms, model["terms"], model["variables"],
                                     random_terms_of(model["varcorr"], model["ngroups"]),
-                                    [entry["column"] for entry in summary.get("levels") or []], names,
+                                    [entry["column"] for entry in summary.get("levels") or []],
+                                    with_dummies(names, model["variables"]),
                                     model.get("nested_in"))
     except Exception as exc:  # an equation is a courtesy: never lose the report over it
         log.warning("equations of model '%s' not written: %s", name, exc)

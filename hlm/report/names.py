@@ -52,6 +52,14 @@ def variable_names(results, L, language):
     return names
 
 
+def with_dummies(names, variables):
+    """names plus each factor dummy's ('urbanY' -> 'Urban residence: Y'), for the equations."""
+    dummies = {variable + level: f"{names.get(variable, variable)}: {level}"
+               for variable, info in variables.items() if info.get("kind") == "factor"
+               for level in info.get("levels", ())}
+    return {**dummies, **names}
+
+
 def term_name(term, names, variables):
     """A coefficient as the report names it: the names of its parts joined by ' × ', a factor's
     dummy as 'name: level' (sexM -> 性别: M); `variables` is the model record's."""

@@ -345,16 +345,17 @@ def _variable_row(v, D, names):
     counts = v.get("counts")
     if counts:
         total = sum(counts.values()) or 1
-        values = "; ".join(D["counts"].format(label=k, n=apa.integer(n), percent=apa.percent(n / total))
+        values = D["list_separator"].join(D["counts"].format(label=k, n=apa.integer(n), percent=apa.percent(n / total))
                            for k, n in counts.items())
     else:
-        values = "; ".join(f"{k} = {t}" for k, t in (v.get("value_labels") or {}).items())
+        values = D["list_separator"].join(f"{k} = {t}" for k, t in (v.get("value_labels") or {}).items())
     return {"name": v["name"], "label": names.get(v["name"], ""), "level": level_text,
             "mean": apa.estimate(v.get("mean")) if numeric else "",
             "sd": apa.estimate(v.get("sd")) if numeric else "",
             "min": apa.estimate(v.get("min")) if numeric else "",
             "max": apa.estimate(v.get("max")) if numeric else "",
-            "missing": apa.integer(v.get("n_missing", 0)), "value_labels": values}
+            "missing": apa.integer(v.get("n_missing", 0)), "value_labels": values,
+            "values_after_label": D["value_list"].format(values=values) if values else ""}
 
 
 def _used_columns(results):
@@ -364,7 +365,7 @@ def _used_columns(results):
     return used + [level for level in levels if level not in used]
 
 
-def figure_views(results, titles, L):
+def figure_views(results, titles, names, L):
     G = L["diagnostics"]
     out = []
     for name in results.config.get("diagnostics", []):
@@ -385,16 +386,18 @@ def figure_views(results, titles, L):
         slopes, sentences = None, (glmm_check_sentences(results.models[name], title, L) if glmm else [])
         record = results.simple_slopes.get(name)
         if record:
+            shown = {**record, "predictor": names.get(record["predictor"], record["predictor"]),
+                     "moderator": names.get(record["moderator"], record["moderator"])}  # by their labels
             caption_key = "simple_slopes_caption" if record.get("moderator_kind", "continuous") == "continuous" \
                 else "simple_slopes_caption_values"
             figures.append(_figure(files, "simple_slopes", G[caption_key].format(
-                model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
-            slopes = _slopes_table(record, G, L)
+                model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
+            slopes = _slopes_table(shown, G, L)
             if record.get("johnson_neyman"):
                 sentences.extend(_johnson_neyman_sentences(record, G))
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
-                        model=title, predictor=record["predictor"], moderator=record["moderator"]), name))
+                        model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
         if name in results.models:
             sentences.extend(_not_probed(results.models[name], G, record))
         out.append({"name": name, "title": title, "figures": figures, "slopes": slopes, "sentences": sentences})

@@ -60,7 +60,7 @@ def build_view(results, language):
         "icc_formulas": list(dict.fromkeys(icc_formula(models[i["name"]]) for i in icc)),
         "icc_formula_texts": list(dict.fromkeys(icc_formula_text(models[i["name"]], L) for i in icc)),
         "contextual": contextual_views(results, titles, names, L),
-        "diagnostics": figure_views(results, titles, L),
+        "diagnostics": figure_views(results, titles, names, L),
         "diagnostics_glmm": any(is_glmm_record(models.get(n, {})) for n in config.get("diagnostics", [])),
         "power": power_views(results, titles, L),
         "warnings": warnings,

@@ -16,6 +16,7 @@ import yaml
 from conftest import FIXTURES, ROOT, copy_project, ok, snakemake
 
 from hlm.errors import ConfigError
+from hlm.labels import labels
 from hlm.pipeline.config import check_config, model_specs, table_columns
 from hlm.report import apa
 from hlm.results.verify import verify
@@ -203,6 +204,21 @@ def test_the_report_says_what_a_logistic_model_is(english, chinese, language):
     assert (f"Binned residuals (performance::binned\\_residuals): only {binned} of the 44 bins" if language == "en"
             else f"44 个分箱中只有 {binned} 的平均残差") in text
     assert ("σ² is not compared" if language == "en" else "不比较 σ²") in text
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_table_1_counts_the_categories_and_the_equations_name_them(english, chinese, language):
+    text, L = report(english if language == "en" else chinese), labels(language)
+    table1 = text.split("\n# 2 ", 1)[0]
+    for column, counts in R["counts"].items():             # R's table() of each text column
+        total = sum(counts.values())
+        cells = [L["data"]["counts"].format(label=level, n=apa.integer(n), percent=apa.percent(n / total))
+                 for level, n in counts.items()]
+        row = next(line for line in table1.splitlines() if line.startswith(f"| ` {column} `"))
+        assert all(cell in row for cell in cells), row
+    dummy = "\\mathrm{Urban\\ residence:\\ Y}" if language == "en" else "\\text{城市居住: Y}"
+    assert f"X_{{2ij}}({dummy})" in text                       # the dummy by its label, not 'urbanY'
+    assert "urbanY" not in text
 
 
 def test_a_rerun_is_byte_identical(english, tmp_path):
