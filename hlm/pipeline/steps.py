@@ -23,8 +23,8 @@ from ..figures.power import plot_power_curve
 from ..figures.simple_slopes import plot_simple_slopes
 from ..figures.style import _render
 from ..figures.trajectories import plot_trajectories, trajectories
-from ..inference.glmm import GlmerModel, glmer
 from ..inference.bootstrap import bootstrap, bootstrap_confint
+from ..inference.glmm import GlmerModel, glmer
 from ..inference.lmertest import lmer
 from ..results.records import (
     comparison_record,
