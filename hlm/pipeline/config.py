@@ -110,7 +110,7 @@ def check_config(config, workdir="."):
     _check_contextual(config)
     _check_data(config, workdir)
     _check_glmm_outcomes(config, workdir)
-    check_power(config)
+    check_power(config, workdir)
     check_bootstrap_comparisons(config)
     return config
 
@@ -361,7 +361,7 @@ def _check_same_rows(config, frame):
                                   "rows: use data.missing: listwise")
 
 
-def check_power(config):
+def check_power(config, workdir="."):
     """Each power analysis names a declared model, a grouping column of it (along) and one of
     its fixed effects (term), and has values hlm.analysis.power accepts; one line otherwise."""
     specs = model_specs(config)
@@ -376,7 +376,8 @@ def check_power(config):
             raise ConfigError(f"config key '{key}.along': '{entry['along']}' is not a grouping column of model "
                               f"'{entry['model']}' (its groups: {', '.join(groups) or 'none'})"
                               f"{did_you_mean(entry['along'], groups)}")
-        _check_power_term(entry["term"], formula, entry["model"], config["categorical"], f"{key}.term")
+        _check_power_term(entry["term"], formula, entry["model"], lambda: _factor_columns(config, workdir),
+                          f"{key}.term")
     for name, entry in power_entries(config).items():
         power_spec(name, entry)
 
@@ -387,16 +388,26 @@ def power_entries(config):
     return {name: {**entry, "ddf": specs[entry["model"]]["ddf"]} for name, entry in config.get("power", {}).items()}
 
 
-def _check_power_term(term, formula, model, categorical, key):
+def _check_power_term(term, formula, model, factor_columns, key):
     """The term is a fixed effect of the model: a term label, or a coefficient of a term with a
-    categorical variable (whose names the data's levels decide: 'factor(sector)1')."""
+    categorical variable (whose names the data's levels decide: 'factor(sector)1', 'urbanY');
+    factor_columns() gives the declared and text columns, read from the data only when needed."""
     labels = ["(Intercept)"] * formula.fixed.intercept + [":".join(v.label for v in t) for t in formula.fixed.terms]
+    if term in labels:
+        return
+    factors = factor_columns()
     coded = [label for t, label in zip(formula.fixed.terms, labels[formula.fixed.intercept:])
-             if any(_is_factor(v, categorical) for v in t)]
-    if term in labels or any(term.startswith(label) for label in coded):
+             if any(_is_factor(v, factors) for v in t)]
+    if any(term.startswith(label) for label in coded):
         return
     raise ConfigError(f"config key '{key}': '{term}' is not a fixed effect of model '{model}' (its terms: "
                       f"{', '.join(labels)}){did_you_mean(term, labels)}")
+
+
+def _factor_columns(config, workdir):
+    """The columns a formula reads as factors without factor(): declared categorical, or text."""
+    frame = read_data(Path(workdir) / config["data"]["path"]).frame
+    return set(config["categorical"]) | set(frame.select_dtypes(exclude="number").columns)
 
 
 def _is_factor(variable, categorical):
@@ -669,7 +680,7 @@ def _check_glmm_uses(config):
     """Comparisons and variance explained need models of one kind; contextual effects are lmer's."""
     specs = model_specs(config)
     for key in ("comparisons", "variance_explained"):
-        for i, names in enumerate(config[key]):
+        for i, names in enumerate(map(comparison_models, config[key])):
             kinds = [_likelihood_kind(specs[n]) for n in names]
             different = next((n for n, k in zip(names, kinds) if k != kinds[0]), None)
             if different:

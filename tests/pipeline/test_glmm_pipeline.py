@@ -154,7 +154,8 @@ def test_simple_slopes_are_wald_z_tests_on_the_log_odds_scale(english):
     for key, line in result["response_lines"].items():           # plogis of the log-odds lines
         assert all(0 < p < 1 for p in line["fit"])
         assert line["fit"] == pytest.approx([1 / (1 + math.exp(-f)) for f in result["lines"][key]["fit"]], rel=1e-12)
-    table = rows(report(english).split("Simple slopes of age at values of urban", 1)[1].split("*Note.", 1)[0])
+    caption = "Simple slopes of Age (centred) at values of Urban residence"      # the variables' labels
+    table = rows(report(english).split(caption, 1)[1].split("*Note.", 1)[0])
     assert table[0][5] == "z" and table[0][8:] == ["OR", "OR 95% CI"]
     for row, expected in zip(table[1:], R["simple_slopes"], strict=True):
         assert row[0] == expected["urban"] and shows(row[2], expected["Estimate"]) and shows(row[5], expected["z"])
@@ -286,6 +287,12 @@ def test_the_example_config_declares_glmms(example):
      ["comparisons[0]", "a linear mixed model", "different kinds"]),
     (lambda c: c["models"].update(bad={"formula": "use ~ urban + (1 | district)", "weights": "trials"}),
      ["models.bad", "column 'trials' not in data"]),
+    (lambda c: c.update(comparisons=[{"models": ["full", "lin"], "method": "bootstrap"}]) or c["models"].update(
+        lin={"formula": "age ~ urban + (1 | district)", "family": "gaussian"}),
+     ["comparisons[0]", "a linear mixed model", "different kinds"]),
+    (lambda c: c.update(power={"p": {"model": "full", "term": "rural", "effect": 0.4, "along": "district",
+                                     "sizes": [20], "nsim": 10}}),
+     ["power.p.term", "'rural' is not a fixed effect"]),
 ])
 def test_bad_glmm_settings_get_one_line(example, change, words):
     config = copy.deepcopy(example)
@@ -293,6 +300,13 @@ def test_bad_glmm_settings_get_one_line(example, change, words):
     message = refused(config)
     for word in words:
         assert word in message, message
+
+
+def test_a_power_analysis_may_test_a_text_columns_dummy(example):
+    config = copy.deepcopy(example)          # urban is text (N/Y) in the data: its dummy is urbanY, as glmer's
+    config["power"] = {"p": {"model": "full", "term": "urbanY", "effect": 0.4, "along": "district",
+                             "sizes": [20], "nsim": 10}}
+    assert check_config(config, ROOT)["power"]["p"]["term"] == "urbanY"
 
 
 def test_estimations_link_serves_the_glmms_beside_a_linear_model(example):
