@@ -10,13 +10,13 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-import numba
 import numpy as np
 import scipy.special
 
 from ..errors import DataError
 from ..vocabulary import FAMILIES, LINKS, family_name, link_name
 from .design import Factor, evaluate
+from .kernels import compiled
 from .vector_math import exp_into, log_into
 
 EPSILON = np.finfo(float).eps
@@ -54,7 +54,7 @@ class Family:
 
 # ---- compiled scalar functions (glmFamily.cpp) ---------------------------------------------------
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def linkinv(eta, link):
     if link == LOGIT:
         mu = 1.0 / (1.0 + math.exp(-eta)) if eta >= 0 else math.exp(eta) / (1.0 + math.exp(eta))
@@ -66,7 +66,7 @@ def linkinv(eta, link):
     return max(math.exp(eta), EPSILON)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def mu_eta(eta, link):
     """dμ/dη."""
     if link == LOGIT:
@@ -79,19 +79,19 @@ def mu_eta(eta, link):
     return max(math.exp(eta), EPSILON)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def variance(mu, family):
     if family == BINOMIAL:
         return max(mu * (1.0 - mu), EPSILON)
     return mu
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def _y_log_y(y, mu):
     return y * math.log(y / mu) if y != 0.0 else 0.0
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def deviance_residual(y, mu, weight, family):
     """The squared deviance residual of one row (the family's dev.resids)."""
     if family == BINOMIAL:
@@ -99,7 +99,7 @@ def deviance_residual(y, mu, weight, family):
     return 2.0 * weight * (_y_log_y(y, mu) - (y - mu))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def linkinv_into(eta, mu, link):
     """μ = g⁻¹(η) row by row, vectorized for the logit and log links (the usual ones)."""
     if link == LOGIT:
@@ -115,7 +115,7 @@ def linkinv_into(eta, mu, link):
             mu[i] = linkinv(eta[i], link)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def deviance_total(y, mu, weights, family):
     """Σ d_i(μ_i): the sum of deviance_residual over the rows, with vectorized logarithms."""
     n = len(y)
@@ -137,14 +137,14 @@ def deviance_total(y, mu, weights, family):
     return total
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def linkinv_array(eta, link):
     out = np.empty_like(eta)
     linkinv_into(eta, out, link)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def variance_array(mu, family):
     out = np.empty_like(mu)
     for i in range(len(mu)):
@@ -152,7 +152,7 @@ def variance_array(mu, family):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def deviance_residuals_array(y, mu, weights, family):
     """The squared deviance residuals."""
     out = np.empty_like(mu)

@@ -7,14 +7,17 @@ import numba
 import numpy as np
 
 
-def compiled(function):
+def compiled(function=None, *, inline="never"):
     """numba.njit, with the compiled code cached on disk where numba finds a writable folder
     (the package's __pycache__, NUMBA_CACHE_DIR, the user's cache); a read-only install
-    without one compiles at each start instead of failing to import."""
+    without one compiles at each start instead of failing to import. `@compiled` or
+    `@compiled(inline="always")` (numba's inlining of small helpers into their callers)."""
+    if function is None:
+        return lambda f: compiled(f, inline=inline)
     try:
-        return numba.njit(cache=True, error_model="numpy")(function)
+        return numba.njit(cache=True, error_model="numpy", inline=inline)(function)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(error_model="numpy")(function)
+        return numba.njit(error_model="numpy", inline=inline)(function)
 
 
 @compiled

@@ -97,8 +97,8 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
             summary = replace(summary, initial=first.initial, evaluations=evaluations)
         if summary.fmin < first.fmin:
             singular, convergence = _checks(deviance, theta)
-            restarted = [f"the optimizer stopped short of the optimum; restarted from interior points it "
-                         f"found a deviance lower by {first.fmin - summary.fmin:.4g}, which the fit uses"]
+            restarted = [(f"the optimizer stopped short of the optimum; restarted from interior points it "
+                         f"found a deviance lower by {first.fmin - summary.fmin:.4g}, which the fit uses")]
     if summary.status == "MAXEVAL_REACHED":
         convergence.insert(0, f"failure to converge in {summary.control['maxeval']} evaluations "
                               "(raise control['maxeval'] or try another optimizer)")

@@ -182,6 +182,6 @@ def scaled_gradient_messages(grad, hess):
     scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
     worst = np.minimum(np.abs(scaled), np.abs(grad))
     if worst.max() > GRADIENT_TOLERANCE:
-        return [f"Model failed to converge with max|grad| = {worst.max():.6g} "
-                f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})"]
+        return [(f"Model failed to converge with max|grad| = {worst.max():.6g} "
+                f"(tol = {GRADIENT_TOLERANCE}, component {int(worst.argmax()) + 1})")]
     return []

@@ -21,7 +21,6 @@ row_local) of glmm.Structure; `factors` the tuple (L1, L1_inv, C, T) the results
 """
 import math
 
-import numba
 import numpy as np
 
 from .family import (
@@ -36,6 +35,7 @@ from .family import (
     mu_eta,
     variance,
 )
+from .kernels import compiled
 
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit
@@ -44,7 +44,7 @@ LAPACK_SIZE = 64            # tails larger than this are factored by LAPACK
 NOT_POSITIVE_DEFINITE, NO_CONVERGENCE, HALVING_FAILED = 1, 2, 3
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@compiled(inline="always")
 def _mu_eta(eta, mu, link):
     """dμ/dη, from μ where the link allows (logit, log): no exponential per row."""
     if link == LOGIT:
@@ -54,7 +54,7 @@ def _mu_eta(eta, mu, link):
     return mu_eta(eta, link)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def scaled_rows(theta, z, index, out):
     """out = ZΛ row by row, where Λ[a, b] = θ[index[a, b]] (0 where the index is -1)."""
     q = z.shape[1]
@@ -74,7 +74,7 @@ def scaled_rows(theta, z, index, out):
             out[i, b] = total
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors):
     """Form the weighted cross-products at η (μ = μ(η)) and factor them into `factors`:
     L1 and its inverse per level, C (each level's coupling to the tail) and T (the tail, its
@@ -91,7 +91,7 @@ def factor(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, lo
     return _cholesky_tail(T), log_det
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _working_response(y, weights, offset, eta, mu, family, link, w, z):
     """The working weights w = weight·(dμ/dη)²/V(μ) and response z = η - offset + (y - μ)/(dμ/dη).
     With a canonical link dμ/dη = V(μ) (lme4 clamps both alike), so w = weight·V(μ): loops that vectorize."""
@@ -102,7 +102,7 @@ def _working_response(y, weights, offset, eta, mu, family, link, w, z):
         z[i] = eta[i] - offset[i] + (y[i] - mu[i]) / d
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
     """Σ_i w_i (each pair of row i's entries): the first block's per level (L1), its coupling to the
     tail entries of the row (C), and the tail's lower triangle (T): later blocks, then X, then z
@@ -153,7 +153,7 @@ def _cross_products(w, z, structure, zl1, zlt, X, local_ptr, factors):
         T[zrow, zrow] += wi * zi * zi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T):
     """_cross_products for a first block of one column (random intercepts): the same sums
     without the loops over its columns, which cost more than the sums."""
@@ -181,7 +181,7 @@ def _cross_products_scalar(w, z, structure, zl1, zlt, X, local_ptr, L1, C, T):
         T[zrow, zrow] += wi * zi * zi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _factor_levels(L1, L1_inv):
     """L_j L_j' = Λ'Z_j'W Z_jΛ + I for each level, in place, and L_j⁻¹ (both lower triangular, zero
     above the diagonal); returns Σ log|L_j|."""
@@ -212,7 +212,7 @@ def _factor_levels(L1, L1_inv):
     return log_det
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
     """C_j becomes S_j = C_j L_j^{-T} (in place: the rows of L21) and T -= Σ_j S_j S_j': level by
     level over the tail columns each level meets, or, when every level meets every later-block
@@ -254,7 +254,7 @@ def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
         T -= S.T @ S
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _cholesky_tail(T):
     """Lower Cholesky factor of T in place; the last pivot (the working response's penalized
     residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE. Large tails go to LAPACK (called
@@ -292,7 +292,7 @@ def _cholesky_tail(T):
     return 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
     """The penalized least squares solution from the factors: x = [u of later blocks; β] from the
     tail, u1 from each level's block; then η = offset + ZΛu + Xβ."""
@@ -341,7 +341,7 @@ def _solve(offset, structure, zl1, zlt, X, local_ptr, factors, u1, x, eta):
         eta[i] = total
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
     """Σ d_i(μ_i) + |u|², updating μ = μ(η)."""
     linkinv_into(eta, mu, link)
@@ -354,7 +354,7 @@ def _penalized_deviance(y, weights, eta, mu, family, link, u1, x, m_random):
     return total
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, local_ptr, dense, factors, u1, x,
           tolerance, first):
     """lme4's pwrssUpdate from the linear predictor `eta` and `mu` = μ(eta) (both overwritten by those at
@@ -395,7 +395,7 @@ def pirls(y, weights, offset, eta, mu, family, link, structure, zl1, zlt, X, loc
     return NO_CONVERGENCE, MAX_ITERATIONS, log_det, old
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_index, X, work, local_ptr, dense,
               tolerance, first_products):
     """PIRLS at θ from the linear predictor start_eta (μ start_mu), all in `work` (zl1, zlt, offset,
@@ -424,7 +424,7 @@ def run_pirls(theta, beta, start_eta, start_mu, response, structure, lambda_inde
                  first)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def first_step(y, weights, base_offset, start_eta, start_mu, family, link, structure, X, local_ptr, column_theta):
     """The cross-products of PIRLS's first step in glmer's second stage, computed once for all its
     evaluations: every evaluation starts from the same linear predictor, so the first step has the
@@ -442,7 +442,7 @@ def first_step(y, weights, base_offset, start_eta, start_mu, family, link, struc
     return factors[0], factors[2], factors[3], X.shape[1], local_ptr, column_theta
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def _first_step_factor(first_products, theta, beta, structure, local_ptr, dense, factors):
     """The first step's factor at (θ, β) from first_step's products: scaled by the λ of each block,
     the working response's row combined as z0 - Xβ; then factored as `factor` does. Returns
@@ -486,7 +486,7 @@ def _first_step_factor(first_products, theta, beta, structure, local_ptr, dense,
     return _cholesky_tail(T), log_det
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def log_likelihood(mu, family, scale, constant, successes, trials):
     """Σ scale·log p(y | μ): -2 times it is lme4's aic()."""
     total = 0.0
@@ -505,7 +505,7 @@ def log_likelihood(mu, family, scale, constant, successes, trials):
     return total
 
 
-@numba.njit(cache=True, error_model="numpy")
+@compiled
 def agq_deviance(y, weights, eta, family, link, codes, zl1, u1, L1, knots, knot_weights):
     """lme4's glmerAGQ for one scalar random-effect term: each group's integral by adaptive
     Gauss-Hermite quadrature around its mode u_j with scale 1/L_j. Like lme4 it adds up deviance
