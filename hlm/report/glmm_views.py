@@ -10,7 +10,7 @@ import re
 
 from . import apa
 from .equations import INTERCEPT, Equation, Math
-from .models import _factor_of, _group_of, _groups_text, _joined, _roles, model_view, worded
+from .models import _factor_of, _group_of, _groups_text, _joined, _roles, effect_role, model_view, worded
 from .names import term_name
 from .writers import Code, Say, _say
 
@@ -160,14 +160,7 @@ def _effects(fixed, model, equations, N, G):
     effects = []
     for row in fixed:
         raw = row["raw"]
-        dummy = _factor_of(row["term"], model)
-        if dummy and dummy[3]:
-            role = N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
-                                                predictor=dummy[3])
-        elif dummy:
-            role = N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
-        else:
-            role = N["role_" + roles[row["term"]]].format(term=row["label"])
+        role = effect_role(row, model, roles, N)
         test = apa.z_test(raw["t"], raw["p"])
         if apa.finite(raw.get("p")):
             test += N["verdict"].format(verdict=N["significant"] if raw["p"] < 0.05 else N["not_significant"])

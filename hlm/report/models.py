@@ -206,6 +206,18 @@ def omnibus_sentences(model, L):
     return out
 
 
+def effect_role(row, model, roles, N):
+    """What a coefficient is, as the paragraph says it: a dummy as a difference from the reference
+    category (of a slope, for a predictor times a dummy), anything else by its role."""
+    dummy = _factor_of(row["term"], model)
+    if dummy and dummy[3]:
+        return N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
+                                            predictor=dummy[3])
+    if dummy:
+        return N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
+    return N["role_" + roles[row["term"]]].format(term=row["label"])
+
+
 def _factor_of(term, model):
     """(variable, level, reference, slope_of) when a coefficient is one dummy of a factor
     (slope_of None) or a numeric variable times one dummy (slope_of: that variable), else None."""
@@ -245,14 +257,7 @@ def _narrative(view, model, equations, names, summary, L):
         effects = []
         for row in fixed:
             raw = row["raw"]
-            dummy = _factor_of(row["term"], model)
-            if dummy and dummy[3]:
-                role = N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
-                                                    predictor=dummy[3])
-            elif dummy:
-                role = N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
-            else:
-                role = N["role_" + roles[row["term"]]].format(term=row["label"])
+            role = effect_role(row, model, roles, N)
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
