@@ -33,7 +33,7 @@ def sentences(record, slopes, language):
         figures, trajectories = {}, {}
         models = {"full": record}
         simple_slopes = {"full": slopes} if slopes else {}
-    view = figure_views(Results, {"full": "Full model"}, labels(language))[0]
+    view = figure_views(Results, {"full": "Full model"}, {}, labels(language))[0]
     return [PlainWriter().render(s) for s in view["sentences"]]
 
 

@@ -27,6 +27,7 @@ class Results:
         self.power = {"interaction": power or power_record()}
         self.power_figures = {"interaction": {"svg": Path("a.svg"), "png": Path("a.png")}}
         self.comparisons = comparisons or {}
+        self.models = {}       # no records: the comparison is described from its own record
 
 
 def text(view, writer=PlainWriter()):
