@@ -24,6 +24,7 @@ from ..engine.glmm import GeneralizedLinearMixedModel, fit_glmm
 from ..engine.model import SINGULAR_MESSAGE, fit_design
 from ..engine.simulate import simulate
 from ..errors import ConfigError, HlmError, ModelError, did_you_mean
+from ..inference.bootstrap import REFIT_ERRORS
 from ..inference.contrasts import contrast_test
 from ..inference.glmm import glmer_design
 from ..vocabulary import ddf_method
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 CONFIDENCE = 0.95            # of the Clopper-Pearson interval of each power
 METHODS = {"Satterthwaite": "Satterthwaite t", "Kenward-Roger": "Kenward-Roger", "residual": "residual t",
            "lme4": "z"}
-REFIT_ERRORS = (HlmError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)
+TARGET_POWER = 0.80     # the conventional target: the report names the smallest size reaching it
 KEYS = ("model", "term", "effect", "along", "sizes", "nsim", "alpha", "seed", "chunk", "ddf")
 
 

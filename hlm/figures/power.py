@@ -1,10 +1,9 @@
 """The power curve of a power analysis (simr's plot of powerCurve): the estimated power at each
 size with its Clopper–Pearson 95% interval, the alpha line and the conventional 0.80 target.
 """
+from ..analysis.power import TARGET_POWER
 from ..labels import labels
 from .style import LINE_COLOR, POINT_COLOR, _paths, _render
-
-TARGET_POWER = 0.80
 
 
 def plot_power_curve(result, output, language="en"):

@@ -11,11 +11,11 @@ import scipy.special
 from tqdm import tqdm
 
 from ..engine.simulate import simulate
-from ..errors import ModelError
+from ..errors import HlmError, ModelError
 
 log = logging.getLogger(__name__)
 
-REFIT_ERRORS = (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError, ModelError)
+REFIT_ERRORS = (HlmError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError)  # a failed replicate
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,7 @@ def check_power(config, workdir="."):
             raise ConfigError(f"config key '{key}.along': '{entry['along']}' is not a grouping column of model "
                               f"'{entry['model']}' (its groups: {', '.join(groups) or 'none'})"
                               f"{did_you_mean(entry['along'], groups)}")
-        _check_power_term(entry["term"], formula, entry["model"], lambda: _factor_columns(config, workdir),
+        _check_power_term(entry["term"], formula, entry["model"], lambda: _factor_levels(config, workdir),
                           f"{key}.term")
     for name, entry in power_entries(config).items():
         power_spec(name, entry)
@@ -385,29 +385,43 @@ def check_power(config, workdir="."):
 def power_entries(config):
     """power.<name> -> its config entry with the ddf of its model (the test the model reports)."""
     specs = model_specs(config)
-    return {name: {**entry, "ddf": specs[entry["model"]]["ddf"]} for name, entry in config.get("power", {}).items()}
+    return {name: {**entry, "ddf": specs[entry["model"]]["ddf"] or "lme4"}   # a GLMM's null: Wald z
+            for name, entry in config.get("power", {}).items()}
 
 
-def _check_power_term(term, formula, model, factor_columns, key):
-    """The term is a fixed effect of the model: a term label, or a coefficient of a term with a
-    categorical variable (whose names the data's levels decide: 'factor(sector)1', 'urbanY');
-    factor_columns() gives the declared and text columns, read from the data only when needed."""
+def _check_power_term(term, formula, model, factor_levels, key):
+    """The term is one fixed-effect coefficient of the model: a numeric term's label, or the
+    column of a factor as lme4 names it ('urbanY': the factor's name and a level). factor_levels()
+    gives the levels of the text columns, read from the data only when needed; a declared
+    categorical column, a factor() call or a factor in an interaction is checked by its term's
+    label as a prefix."""
     labels = ["(Intercept)"] * formula.fixed.intercept + [":".join(v.label for v in t) for t in formula.fixed.terms]
-    if term in labels:
+    if term == "(Intercept)" and formula.fixed.intercept:
         return
-    factors = factor_columns()
-    coded = [label for t, label in zip(formula.fixed.terms, labels[formula.fixed.intercept:])
-             if any(_is_factor(v, factors) for v in t)]
-    if any(term.startswith(label) for label in coded):
+    levels = factor_levels()
+    coefficients, prefixes = ["(Intercept)"] * formula.fixed.intercept, []
+    for t, label in zip(formula.fixed.terms, labels[formula.fixed.intercept:]):
+        if not any(_is_factor(v, levels) for v in t):
+            coefficients.append(label)
+        elif len(t) == 1 and levels.get(t[0].label):
+            coefficients += [label + level for level in levels[t[0].label][1:]]   # the first is the reference
+        else:
+            prefixes.append(label)
+    if term in coefficients or any(term.startswith(label) and term != label for label in prefixes):
         return
-    raise ConfigError(f"config key '{key}': '{term}' is not a fixed effect of model '{model}' (its terms: "
-                      f"{', '.join(labels)}){did_you_mean(term, labels)}")
+    raise ConfigError(f"config key '{key}': '{term}' is not a fixed-effect coefficient of model '{model}' (its "
+                      f"coefficients: {', '.join(coefficients + [p + '…' for p in prefixes])})"
+                      f"{did_you_mean(term, coefficients)}")
 
 
-def _factor_columns(config, workdir):
-    """The columns a formula reads as factors without factor(): declared categorical, or text."""
+def _factor_levels(config, workdir):
+    """column -> its levels in R's order (sorted; the first is the reference), for the text columns
+    a formula reads as factors; declared categorical columns (whose levels the value labels and the
+    configured reference name) -> None."""
     frame = read_data(Path(workdir) / config["data"]["path"]).frame
-    return set(config["categorical"]) | set(frame.select_dtypes(exclude="number").columns)
+    text = frame.select_dtypes(exclude="number")
+    out = {column: [str(v) for v in sorted(text[column].dropna().unique())] for column in text.columns}
+    return {**out, **dict.fromkeys(config["categorical"])}
 
 
 def _is_factor(variable, categorical):
@@ -508,12 +522,22 @@ def interval_options(config):
 
 
 def check_bootstrap_comparisons(config):
-    """PBmodcomp compares two nested models: a bootstrap comparison names exactly two."""
+    """PBmodcomp compares two nested models: a bootstrap comparison names exactly two; its settings
+    mean nothing to a χ² test; bootstrap intervals are bootMer's for linear mixed models."""
     for i, entry in enumerate(config["comparisons"]):
         if comparison_bootstrap(entry) and len(comparison_models(entry)) != 2:
             raise ConfigError(f"config key 'comparisons[{i}].models': method bootstrap compares two models "
                               f"(pbkrtest's PBmodcomp), not {len(comparison_models(entry))}; "
                               "split it into pairs")
+        unused = sorted(set(entry) & {"nsim", "seed", "chunk"}) if isinstance(entry, dict) else []
+        if unused and not comparison_bootstrap(entry):
+            raise ConfigError(f"config key 'comparisons[{i}].{unused[0]}': only a comparison with "
+                              "method: bootstrap simulates; add it, or remove the key")
+    specs = model_specs(config)
+    for name in interval_options(config):
+        if is_glmm(specs[name]):
+            raise ConfigError(f"config key 'models.{name}.intervals': bootstrap intervals are computed for "
+                              "linear mixed models only; remove the key (the record has Wald intervals)")
 
 
 def derived_models(config):

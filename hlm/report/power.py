@@ -2,10 +2,9 @@
 power at each size with its Clopper–Pearson interval, the smallest size that reaches 0.80 and
 the number of failed refits, beside the power-curve figure.
 """
+from ..analysis.power import TARGET_POWER
 from . import apa
 from .writers import Code, _say
-
-TARGET_POWER = 0.80
 
 
 def power_views(results, titles, L):
@@ -20,7 +19,7 @@ def power_views(results, titles, L):
                       "sentences": _sentences(name, record, titles, P),
                       "table_caption": _say(P["table_caption"], name=Code(name), term=Code(record["term"])),
                       "rows": [_row(r) for r in curve],
-                      "figure": {"svg": figure.get("svg"), "png": figure.get("png"), "anchor": f"figure-power-{name}",
+                      "figure": {"svg": figure.get("svg"), "png": figure.get("png"), "anchor": f"figure-{name}-power",
                                  "caption": _say(P["caption"], name=Code(name), term=Code(record["term"]),
                                                  along=Code(record["along"]))}})
     return views

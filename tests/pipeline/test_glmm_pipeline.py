@@ -290,9 +290,16 @@ def test_the_example_config_declares_glmms(example):
     (lambda c: c.update(comparisons=[{"models": ["full", "lin"], "method": "bootstrap"}]) or c["models"].update(
         lin={"formula": "age ~ urban + (1 | district)", "family": "gaussian"}),
      ["comparisons[0]", "a linear mixed model", "different kinds"]),
+    (lambda c: c.update(power={"p": {"model": "full", "term": "urban", "effect": 0.4, "along": "district",
+                                     "sizes": [20], "nsim": 10}}),
+     ["power.p.term", "coefficients: (Intercept), age, urbanY, livch1, livch2, livch3+", "did you mean 'urbanY'"]),
+    (lambda c: c["models"].update(full={"formula": c["models"]["full"], "intervals": "bootstrap"}),
+     ["models.full.intervals", "linear mixed models only"]),
+    (lambda c: c.update(comparisons=[{"models": ["full", "null"], "nsim": 100}]),
+     ["comparisons[0].nsim", "method: bootstrap"]),
     (lambda c: c.update(power={"p": {"model": "full", "term": "rural", "effect": 0.4, "along": "district",
                                      "sizes": [20], "nsim": 10}}),
-     ["power.p.term", "'rural' is not a fixed effect"]),
+     ["power.p.term", "'rural' is not a fixed-effect coefficient"]),
 ])
 def test_bad_glmm_settings_get_one_line(example, change, words):
     config = copy.deepcopy(example)
