@@ -49,8 +49,8 @@ def power_project(folder, **changes):
     ({"model": "ful"}, "config key 'power.interaction.model': model 'ful' is not declared under models; "
                        "did you mean 'full'?"),
     ({"along": "ses"}, "config key 'power.interaction.along': 'ses' is not a grouping column of model 'full'"),
-    ({"term": "sex"}, "config key 'power.interaction.term': 'sex' is not a fixed effect of model 'full'"),
-    ({"term": "disclim:ses"}, "config key 'power.interaction.term': 'disclim:ses' is not a fixed effect"),
+    ({"term": "sex"}, "config key 'power.interaction.term': 'sex' is not a fixed-effect coefficient of model 'full'"),
+    ({"term": "disclim:ses"}, "config key 'power.interaction.term': 'disclim:ses' is not a fixed-effect coefficient"),
     ({"sizes": [1, 20]}, "config key 'power.interaction.sizes'"),
     ({"nsim": 0}, "config key 'power.interaction.nsim'"),
     ({"chunk": 0}, "config key 'power.interaction.chunk'"),
