@@ -68,7 +68,27 @@ def glmm_model_view(name, model, title, names, summary, L):
                                                level1=level1_text(model, G)),
     })
     view["narrative"] = _narrative(view, model, names, summary, L)
+    view["warnings"] = view["warnings"] + check_warnings(model, L)
     return view
+
+
+def check_warnings(model, L):
+    """The model's checks that failed (overdispersion, residuals not uniform, zero inflation), for
+    the warnings section: a committee reads those before the diagnostics."""
+    W, checks = L["warnings"], model.get("checks") or {}
+    out = []
+    dispersion, uniformity = checks.get("dispersion") or {}, checks.get("uniformity") or {}
+    if dispersion.get("verdict") in ("overdispersed", "underdispersed"):
+        out.append(W[dispersion["verdict"]].format(ratio=apa.number(dispersion["statistic"], 3),
+                                                   p=apa.p_value(dispersion["p_value"], with_symbol=True)))
+    if uniformity.get("verdict") == "not uniform":
+        out.append(W["not_uniform"].format(D=apa.number(uniformity["statistic"], 3),
+                                           p=apa.p_value(uniformity["p_value"], with_symbol=True)))
+    zeros = checks.get("zero_inflation") or {}
+    if zeros.get("verdict") == "underfitting":
+        out.append(W["underfitting"].format(observed=apa.integer(zeros["observed_zeros"]),
+                                            predicted=apa.integer(zeros["predicted_zeros"])))
+    return out
 
 
 def _equation_notes(model, G):

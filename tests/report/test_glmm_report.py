@@ -141,3 +141,16 @@ def test_a_count_models_checks_say_whether_zeros_are_inflated():
                              f"observed but only {zeros['predicted_zeros']} predicted (ratio "
                              f"{apa.number(zeros['ratio'], 2)}): probable zero inflation.")
     assert any(s.startswith("Dispersion test (DHARMa)") for s in sentences)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_failed_checks_are_warnings(epil, language):
+    # performance::check_zeroinflation(m): "Model is underfitting zeros (probable zero-inflation)."
+    zeros = json.loads((FIXTURES / "glmm_checks.json").read_text(encoding="utf-8"))["zeroinflation"]["epil_offset"]
+    warnings = (epil if language == "en" else view_of("epil_offset", "zh"))["warnings"]
+    expected = labels(language)["warnings"]["underfitting"].format(
+        observed=apa.integer(zeros["observed_zeros"]), predicted=apa.integer(zeros["predicted_zeros"]))
+    assert expected in warnings
+    cbpp = view_of("cbpp_laplace", language)      # its checks pass (dispersion ok): nothing to warn of
+    assert record_of("cbpp_laplace")["checks"]["dispersion"]["verdict"] == "ok"
+    assert not any("DHARMa" in w for w in cbpp["warnings"])
