@@ -194,7 +194,7 @@ def _variance(document, counter, view, L, writer):
             rows.append([f"{entry['old']} → {entry['new']}" if i == 0 else "", r["component"],
                          r["before"], r["after"], r["explained"]])
     _table(document, counter, L["sections"]["variance_explained"],
-           [V["pair"], V["component"], V["old"], V["new"], V["explained"]], rows, note=V["intro"], L=L,
+           [V["pair"], V["component"], V["old"], V["new"], V["explained"]], rows, note=view["variance_explained_intro"], L=L,
            text_columns=(1,))
     for entry in view["variance_explained"]:
         for sentence in entry["sentences"]:

@@ -56,6 +56,8 @@ def build_view(results, language):
         "summary": summary_table({n: models[n] for n in views}, views, L),
         "comparisons": comparison_views(results, titles, L),
         "variance_explained": variance_views(results, views, titles, names, L),
+        "variance_explained_intro": L["variance_explained"]["intro_glmm" if config["variance_explained"] and all(
+            is_glmm_record(models.get(m, {})) for pair in config["variance_explained"] for m in pair) else "intro"],
         "icc": icc,
         "icc_formulas": list(dict.fromkeys(icc_formula(models[i["name"]]) for i in icc)),
         "icc_formula_texts": list(dict.fromkeys(icc_formula_text(models[i["name"]], L) for i in icc)),

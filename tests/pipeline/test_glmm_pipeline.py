@@ -205,6 +205,9 @@ def test_the_report_says_what_a_logistic_model_is(english, chinese, language):
     assert (f"Binned residuals (performance::binned\\_residuals): only {binned} of the 44 bins" if language == "en"
             else f"44 个分箱中只有 {binned} 的平均残差") in text
     assert ("σ² is not compared" if language == "en" else "不比较 σ²") in text
+    variance = text.split("\n# 5 ", 1)[1].split("\n# 6 ", 1)[0]
+    assert labels(language)["variance_explained"]["intro_glmm"] in variance     # no σ² formula for a GLMM
+    assert labels(language)["variance_explained"]["intro"] not in variance
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
