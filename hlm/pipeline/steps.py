@@ -32,6 +32,7 @@ from ..results.records import (
     glmm_icc_levels,
     glmm_record,
     glmm_slopes_record,
+    is_glmm_record,
     model_record,
     ranef_frame,
     residuals_frame,
@@ -199,7 +200,7 @@ def write_diagnostic_figures(residuals, ranef, outputs, language="en", record=No
     and table given) gets DHARMa's simulated scaled residuals instead of panels A-D, whose
     normal QQ plots mean nothing for 0/1 or count residuals."""
     figures = [outputs["diagnostics_svg"], outputs["diagnostics_png"]]
-    if record is not None and record.get("family"):
+    if record is not None and is_glmm_record(record):
         model = restore_model(record, table)
         checks = record["checks"]     # the same simulations as the record's tests (its seed)
         scaled = simulate_residuals(model, nsim=checks["simulations"], seed=checks["seed"])

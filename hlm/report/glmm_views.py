@@ -8,11 +8,12 @@ import dataclasses
 import math
 import re
 
+from ..results.records import is_glmm_record
 from . import apa
 from .equations import INTERCEPT, Equation, Math
-from .models import _factor_of, _group_of, _groups_text, _joined, _roles, effect_role, model_view, worded
+from .models import _factor_of, _group_of, _groups_text, _roles, effect_role, model_view, worded
 from .names import term_name
-from .writers import Code, Say, _say
+from .writers import Code, Say, _say, joined
 
 LINK_LHS = {"logit": r"\mathrm{logit}(p_{%s})", "probit": r"\Phi^{-1}(p_{%s})",
             "cloglog": r"\log(-\log(1 - p_{%s}))", "log": r"\log(\lambda_{%s})"}
@@ -21,11 +22,6 @@ INVERSE_LINKS = {"logit": lambda eta: 1 / (1 + math.exp(-eta)),
                  "cloglog": lambda eta: 1 - math.exp(-math.exp(eta)), "log": math.exp}
 RATIO_LINKS = ("logit", "log")      # whose exp(β) the paragraph reads as odds or rate ratios
 _RESIDUAL = re.compile(r" \+ [re]_\{i\w*\}$")
-
-
-def is_glmm_record(model):
-    """Whether a model record is a GLMM's (glmer's records name their family)."""
-    return bool(model.get("family"))
 
 
 def approximation(model, G):
@@ -152,7 +148,7 @@ def _narrative(view, model, names, summary, L):
         sentences.append(_effects(fixed, model, equations, N, G))
         meanings = _meanings(fixed, model, names, G)
         if meanings:
-            sentences.append(Say(G["meanings_intro"] + "{parts}" + N["end"], (("parts", _joined(meanings, N["join"])),)))
+            sentences.append(Say(G["meanings_intro"] + "{parts}" + N["end"], (("parts", joined(meanings, N["join"])),)))
         if intercept is not None:
             sentences.extend(_probabilities(fixed, model, names, summary, intercept, G))
     parts = []
@@ -164,7 +160,7 @@ def _narrative(view, model, names, summary, L):
                           symbol=sym((_group_of(r["grp"], equations), r["var1"], None)) or f"{r['grp']} {r['var1']}",
                           value=apa.estimate(r["vcov"], digits=4)))
     parts.append(_say(G["no_residual"]))
-    sentences.append(Say(N["random_intro"] + "{parts}" + N["end"], (("parts", _joined(parts, N["join"])),)))
+    sentences.append(Say(N["random_intro"] + "{parts}" + N["end"], (("parts", joined(parts, N["join"])),)))
     fit = view["fit"]
     sentences.append(_say(G["fit"], deviance=fit["deviance"], aic=fit["aic"], bic=fit["bic"]))
     if apa.finite(model.get("r2_marginal")) and apa.finite(model.get("r2_conditional")):
@@ -188,7 +184,7 @@ def _effects(fixed, model, equations, N, G):
             test += G["ratio_effect"][model["link"]].format(ratio=row["ratio"], ci=row["ratio_ci"])
         effects.append(_say(G["effect"], role=role, symbol=row["symbol"] or row["term"],
                             estimate=row["estimate"], se=row["se"], test=test))
-    return Say(N["fixed_intro"] + "{effects}" + N["end"], (("effects", _joined(effects, N["join"])),))
+    return Say(N["fixed_intro"] + "{effects}" + N["end"], (("effects", joined(effects, N["join"])),))
 
 
 def _meanings(fixed, model, names, G):
@@ -235,7 +231,7 @@ def _probabilities(fixed, model, names, summary, intercept, G):
             continue
         parts.append(_say(G["at_value"][family], condition=condition, probability=apa.estimate(inverse(eta))))
     if parts:
-        sentences.append(Say(G["at_values"][family], (("parts", _joined(parts, G["at_join"])),)))
+        sentences.append(Say(G["at_values"][family], (("parts", joined(parts, G["at_join"])),)))
     return sentences
 
 

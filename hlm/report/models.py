@@ -3,10 +3,11 @@ the paragraph that describes it; and all models side by side (sjPlot's tab_model
 """
 import logging
 
+from ..results.records import is_glmm_record
 from . import apa
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .names import term_name, with_dummies
-from .writers import Code, Say, _say
+from .writers import Code, Say, _say, joined
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ def _narrative(view, model, equations, names, summary, L):
             effects.append(_say(N["effect"], role=role, symbol=row["symbol"] or row["term"],
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
-                             (("effects", _joined(effects, N["join"])),)))
+                             (("effects", joined(effects, N["join"])),)))
         sentences.extend(omnibus_sentences(model, L))
         parts = []
         for r in random_rows:
@@ -288,7 +289,7 @@ def _narrative(view, model, equations, names, summary, L):
                               value=apa.estimate(residual["vcov"], digits=4)))
         if parts:
             sentences.append(Say(N["random_intro"] + "{parts}" + N["end"],
-                                 (("parts", _joined(parts, N["join"])),)))
+                                 (("parts", joined(parts, N["join"])),)))
     fit = view["fit"]
     if view["reml"]:
         sentences.append(_say(N["fit_reml"], reml=fit["reml"], aic=fit["aic"], bic=fit["bic"]))
@@ -307,15 +308,6 @@ def _groups_text(ngroups):
     return ", ".join(f"{apa.integer(k)} ({g})" for g, k in ngroups.items())
 
 
-def _joined(sentences, sep):
-    out = []
-    for i, sentence in enumerate(sentences):
-        if i:
-            out.append(sep)
-        out.append(sentence)
-    return out
-
-
 def summary_table(models, views, L):
     """Rows of the side-by-side table: fixed effects, then the random part and fit statistics.
     A GLMM's column shows z instead of df and its odds or rate ratios; a table of GLMMs only has
@@ -324,7 +316,7 @@ def summary_table(models, views, L):
     names = list(models)
 
     def _is_glmm(name):
-        return _is_glmm_model(models[name])
+        return is_glmm_record(models[name])
     rows_of = {r["term"]: r for v in views.values() for r in v["fixed"]}
     fixed = []
     for term in rows_of:
@@ -367,8 +359,8 @@ def summary_table(models, views, L):
 
     group_names = list(dict.fromkeys(g for m in models.values() for g in m.get("ngroups", {})))
     other = [{"label": S["sigma2"], "values": each(lambda m: apa.estimate(next(
-        (r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), None), digits=4) if not _is_glmm_model(m) else "")}]
-    if all(_is_glmm_model(m) for m in models.values()):   # no residual variance: the latent level-1 variance
+        (r["vcov"] for r in m["varcorr"] if r["grp"] == "Residual"), None), digits=4) if not is_glmm_record(m) else "")}]
+    if all(is_glmm_record(m) for m in models.values()):   # no residual variance: the latent level-1 variance
         other = [glmm_level1_row(models, L)]
     other += [{"label": random_labels[k], "values": [random_value(n, k) for n in names]} for k in random_keys]
     other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(m.get("icc_adjusted")))})
@@ -394,10 +386,6 @@ def summary_table(models, views, L):
             "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}
-
-
-def _is_glmm_model(model):
-    return bool(model.get("family"))
 
 
 def glmm_level1_row(models, L):

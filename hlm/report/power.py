@@ -4,7 +4,7 @@ the number of failed refits, beside the power-curve figure.
 """
 from ..analysis.power import TARGET_POWER
 from . import apa
-from .writers import Code, _say
+from .writers import Code, _say, joined
 
 
 def power_views(results, titles, L):
@@ -44,12 +44,12 @@ def _sentences(name, record, titles, P):
                   low=apa.proportion(r["ci_low"]), high=apa.proportion(r["ci_high"]))
              for r in curve if r["power"] is not None]
     if items:
-        out.append(_say(P["results"], items=_joined(items, P["sizes_sep"])))
+        out.append(_say(P["results"], items=joined(items, P["sizes_sep"])))
     reached = next((r["size"] for r in curve if r["power"] is not None and r["power"] >= TARGET_POWER), None)
     out.append(_say(P["reaches"], size=apa.integer(reached)) if reached is not None else _say(P["never"]))
     failed = [r for r in curve if r["failed"]]
     if failed:
-        by_size = _joined([_say(P["failed_at"], size=apa.integer(r["size"]), count=apa.integer(r["failed"]))
+        by_size = joined([_say(P["failed_at"], size=apa.integer(r["size"]), count=apa.integer(r["failed"]))
                             for r in failed], P["sizes_sep"])
         out.append(_say(P["failed"], failed=apa.integer(sum(r["failed"] for r in failed)), by_size=by_size))
     else:
@@ -57,12 +57,4 @@ def _sentences(name, record, titles, P):
     singular = sum(m["count"] for r in curve for m in r.get("messages", []) if m["message"].startswith("singular"))
     if singular:
         out.append(_say(P["singular"], count=apa.integer(singular), total=apa.integer(sum(r["nsim"] for r in curve))))
-    return out
-
-
-def _joined(sentences, sep):
-    """Sentences with a separator between them, as one value a sentence can hold."""
-    out = []
-    for k, sentence in enumerate(sentences):
-        out.extend([sep, sentence] if k else [sentence])
     return out

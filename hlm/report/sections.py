@@ -4,6 +4,7 @@ explained, the ICC, contextual effects and the figures.
 from pathlib import Path
 
 from ..data import centered_columns
+from ..results.records import is_glmm_record
 from . import apa
 from .equations import INTERCEPT, Math
 from .glmm_views import (
@@ -11,12 +12,11 @@ from .glmm_views import (
     dharma_caption,
     glmm_check_sentences,
     glmm_icc_sentences,
-    is_glmm_record,
     variance_note,
 )
 from .models import _group_of, interval, worded
 from .names import term_name
-from .writers import Code, _say
+from .writers import Code, _say, joined
 
 ICC_THRESHOLD = 0.059   # the seed: "ICC不应该低于0.059" (Cohen's medium effect)
 
@@ -221,7 +221,7 @@ def _icc_levels_sentences(record, title, summary, L):
     shares = [_say(I["share"], level=e["level"] or "?", group=Code(e["column"]), percent=apa.percent(e["share"]),
                    tau=tau, total=total) for e, tau in zip(levels, variances)]
     sentences = [_say(I["three_level"], model=title, sum=" + ".join([*variances, sigma]), total=total,
-                      shares=_joined_say(shares, I["share_join"]),
+                      shares=joined(shares, I["share_join"]),
                       residual=apa.percent(record["residual_share"]), sigma=sigma,
                       within=worded(I, "within", summary))]
     for k, entry in enumerate(levels):
@@ -236,15 +236,6 @@ def _icc_levels_sentences(record, title, summary, L):
     first = levels[-1]["correlation"]
     sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"]))
     return sentences
-
-
-def _joined_say(parts, sep):
-    out = []
-    for i, part in enumerate(parts):
-        if i:
-            out.append(sep)
-        out.append(part)
-    return out
 
 
 CONTEXTUAL_EFFECTS = ("within", "between", "contextual")

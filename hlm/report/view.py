@@ -11,8 +11,9 @@ import yaml
 
 from ..data import missing_codes_line
 from ..labels import labels
+from ..results.records import is_glmm_record
 from . import apa
-from .glmm_views import glmm_model_view, icc_formula, icc_formula_text, is_glmm_record
+from .glmm_views import glmm_model_view, icc_formula, icc_formula_text
 from .inputs import software_versions
 from .intervals import interval_view
 from .models import model_view, summary_table

@@ -93,3 +93,11 @@ class PlainWriter(Writer):
 
 def _say(template, **values):
     return Say.of(template, **values)
+
+
+def joined(parts, sep):
+    """Parts with a separator between them, as one value a Say can hold (a list in a sentence)."""
+    out = []
+    for i, part in enumerate(parts):
+        out.extend([sep, part] if i else [part])
+    return out

@@ -62,11 +62,16 @@ def standardized_record(model, data, method):
     return {"method": method, "coefficients": [{"term": term, **row} for term, row in zip(std.index, jsonable(std))]}
 
 
+def is_glmm_record(record):
+    """Whether a model record is a GLMM's (glmer's records name their family)."""
+    return bool(record.get("family"))
+
+
 def restore_model(record, table):
     """The fit a model record saved, on the table it was fitted to, without optimizing again
     (restore_fit checks the objective at the saved θ; a GLMM's record restores with restore_glmer)."""
     spec = record["spec"]
-    if record.get("family"):
+    if is_glmm_record(record):
         return restore_glmer(record, table)
     return restore_fit(build_design(spec["formula"], table), spec["REML"], OptSummary.from_dict(record["optsummary"]),
                        record["converged"], record["messages"], model_class=LmerTestModel)
