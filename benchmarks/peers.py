@@ -343,16 +343,10 @@ def main(argv=None):
         "",
         summary(rows),
     ])
-    print(report)
-    if args.output:
-        Path(args.output).write_text(report + "\n")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"machine": info, "load_before": load_before, "peak_mb": peak_mb,
-                                               "models": {m.name: {"label": m.label, "rows": n, "formula": m.formula,
-                                                                   "REML": m.reml, "lme4_loglik": m.loglik,
-                                                                   "results": res} for m, n, res in rows}},
-                                              indent=1) + "\n")
+    run.write_outputs(report, args, {"machine": info, "load_before": load_before, "peak_mb": peak_mb,
+                                     "models": {m.name: {"label": m.label, "rows": n, "formula": m.formula,
+                                                         "REML": m.reml, "lme4_loglik": m.loglik, "results": res}
+                                                for m, n, res in rows}})
 
 
 if __name__ == "__main__":

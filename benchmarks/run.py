@@ -358,6 +358,16 @@ def load():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def write_outputs(report, args, data):
+    """Print the table; write it to --output and the measurements to --json when asked."""
+    print(report)
+    if args.output:
+        Path(args.output).write_text(report + "\n")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="skip synthetic_1m, crossed and insteval")
@@ -424,14 +434,8 @@ def main(argv=None):
         "Targets (engine issue):",
         targets(results),
     ])
-    print(report)
-    if args.output:
-        Path(args.output).write_text(report + "\n")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"machine": info, "load_before": load_before, "cold_first_call": cold,
-                                               "results": {k: {"hlm": h, "lme4": r} for k, (_, h, r) in results.items()}},
-                                              indent=1) + "\n")
+    write_outputs(report, args, {"machine": info, "load_before": load_before, "cold_first_call": cold,
+                                 "results": {k: {"hlm": h, "lme4": r} for k, (_, h, r) in results.items()}})
 
 
 if __name__ == "__main__":
