@@ -162,7 +162,7 @@ def build_design(formula_text, data, response=None):
     if response is None and np.ptp(y) == 0:
         raise ModelError(f"the outcome '{formula.response.label}' is constant (every value is {y[0]:g}); "
                          "a mixed model needs an outcome that varies: check the column or the missing codes")
-    if response is None and len(np.unique(y)) == 2:
+    if response is None and _two_valued(y):
         messages.append(two_valued_message(formula.response.label, y))
     X, names, assign, dropped = _full_rank(*model_matrix(formula.fixed, frame))
     if dropped:
@@ -253,6 +253,12 @@ def _constant_within(values, factor):
     one_each = np.empty(factor.nlevels, dtype=values.dtype)
     one_each[factor.codes] = values  # any value of each group: all equal it when the group is constant
     return bool(np.array_equal(one_each[factor.codes], values))
+
+
+def _two_valued(y):
+    """Whether y (not constant) takes two values only: np.unique would sort a copy of y."""
+    low, high = y.min(), y.max()
+    return bool(np.all((y == low) | (y == high)))
 
 
 def two_valued_message(label, y):
@@ -468,9 +474,34 @@ def _factor(series):
     """A Factor with R's level order: a Categorical's own, FALSE/TRUE, else sorted; unused dropped."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
-        return Factor(series.cat.codes.to_numpy(), tuple(level_name(c) for c in series.cat.categories))
+        return Factor(_code_array(series.cat.codes.to_numpy()), tuple(level_name(c) for c in series.cat.categories))
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "i":
+        return _integer_factor(series.to_numpy())
+    return _hashed_factor(series)
+
+
+def _hashed_factor(series):
     codes, uniques = pd.factorize(series, sort=True)  # hashing: no sorted copy of a long column
-    return Factor(codes, tuple(level_name(u) for u in uniques))
+    return Factor(_code_array(codes), tuple(level_name(u) for u in uniques))
+
+
+def _integer_factor(values):
+    """An integer column's Factor by a table over its range when that is short (ids 1..J), its
+    levels sorted as factorize() sorts them: pandas' hash table for a million rows takes 30 MB."""
+    low, high = values.min(), values.max()
+    if int(high) - int(low) > 4 * len(values):
+        return _hashed_factor(pd.Series(values))
+    offsets = np.subtract(values, low, dtype=np.int64)
+    present = np.zeros(int(high) - int(low) + 1, dtype=bool)
+    present[offsets] = True
+    rank = np.cumsum(present, dtype=np.int32) - 1
+    return Factor(rank[offsets], tuple(level_name(low + u) for u in np.flatnonzero(present)))
+
+
+def _code_array(codes):
+    """Level codes as int32: half of pandas' int64 on long data, and wide enough that code·q + a
+    (the random-effects column of a row) cannot overflow as a Categorical's int8 or int16 codes do."""
+    return codes.astype(np.int32, copy=False)
 
 
 def level_name(value):
@@ -483,39 +514,59 @@ def level_name(value):
 
 
 def model_matrix(terms, frame):
-    """R's model.matrix with treatment contrasts: (matrix, column names, R's assign)."""
-    n = len(frame)
-    columns, names, assign = [], [], []
+    """R's model.matrix with treatment contrasts: (matrix, column names, R's assign).
+
+    Each column is written straight into the matrix, a product of its variables' columns
+    (a numeric column, or a level's indicator), so that no column exists twice: at a million
+    rows a column is 8 MB."""
+    names, assign, products = [], [], []
     if terms.intercept:
-        columns.append(np.ones(n))
         names.append("(Intercept)")
         assign.append(0)
+        products.append(())
     present = {frozenset()} if terms.intercept else set()
     present |= {frozenset(v.label for v in term) for term in terms.terms}
     for k, term in enumerate(terms.terms, start=1):
         labels = frozenset(v.label for v in term)
         parts = [_coded(variable, frame, contrast=(labels - {variable.label}) in present)
                  for variable in term]
-        block_names, block = [""], [None]  # None: the empty product, so no column is copied
+        block_names, block = [""], [()]
         for part_names, part in parts:  # the first variable varies fastest, as in R
             block_names = [f"{a}:{b}" if a else b for b in part_names for a in block_names]
-            block = [b if a is None else a * b for b in part for a in block]
+            block = [a + (b,) for b in part for a in block]
         names += block_names
-        columns += block
+        products += block
         assign += [k] * len(block)
-    X = np.column_stack(columns) if columns else np.empty((n, 0))
+    X = np.empty((len(frame), len(products)))
+    for column, product in zip(X.T, products):
+        _fill_product(column, product)
     return X, names, assign
 
 
+def _fill_product(column, factors):
+    """column := the product of factors, left to right (1 for none); a factor is a numeric
+    column or (codes, k), the indicator of level k."""
+    if not factors:
+        column[:] = 1.0
+        return
+    for i, factor in enumerate(factors):
+        value = factor[0] == factor[1] if isinstance(factor, tuple) else factor
+        if i == 0:
+            column[:] = value
+        else:
+            np.multiply(column, value, out=column)
+
+
 def _coded(variable, frame, contrast):
-    """The columns of one variable: itself if numeric, else one indicator per (non-baseline) level."""
+    """The columns of one variable: itself if numeric, else one indicator (codes, k) per
+    (non-baseline) level k."""
     value = evaluate(variable.node, frame)
     if not isinstance(value, Factor):
         return [variable.label], [np.asarray(value, dtype=float)]
     levels = value.levels[1:] if contrast else value.levels
     start = 1 if contrast else 0
     return ([f"{variable.label}{level}" for level in levels],
-            [(value.codes == k).astype(float) for k in range(start, len(value.levels))])
+            [(value.codes, k) for k in range(start, len(value.levels))])
 
 
 def full_rank_columns(X):
@@ -555,4 +606,4 @@ def _grouping_factor(names, frame):
     codes = np.column_stack([f.codes for f in factors])
     combos, inverse = np.unique(codes, axis=0, return_inverse=True)
     levels = tuple(":".join(f.levels[c] for f, c in zip(factors, combo)) for combo in combos)
-    return Factor(inverse.ravel(), levels)
+    return Factor(_code_array(inverse.ravel()), levels)
