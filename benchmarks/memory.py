@@ -2,6 +2,7 @@
 
     python benchmarks/memory.py                    # the small fit (HSB random slope) and the 1M-row fit
     python benchmarks/memory.py --cases small      # only the small fit
+    python benchmarks/memory.py --aot              # the same with the LMM kernels compiled ahead of time
 
 Each case runs in its own fresh Python process, which goes through the stages in the order a
 first fit needs them, importing each library on its own so that its share can be told apart:
@@ -13,18 +14,35 @@ For each stage: RSS after it, its increase, and the peak RSS so far (VmRSS and V
 /proc/self/status). Under the table: the resident memory by mapping after the fits
 (/proc/self/smaps: the LLVM library numba loads, the heap, arrow's libraries) and the compiled
 kernels the fits loaded. Linux only.
+
+--aot is an experiment: the kernels an LMM fit calls, compiled ahead of time by numba.pycc
+(deprecated by numba, needs a C compiler) from hlm/engine/kernels.py's source into an extension
+module in a temporary folder, stand in for hlm.engine.kernels, so that the process never loads
+numba or LLVM; the other compiled loops (GLMMs') stay plain Python, which an LMM fit never calls.
 """
 import argparse
 import collections
+import inspect
 import json
 import subprocess
 import sys
+import tempfile
 import time
+import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCIPY_MODULES = ("scipy.linalg", "scipy.sparse", "scipy.special")   # what hlm's LMM fit imports
+AOT_SIGNATURES = {   # numba.pycc's explicit signatures of the kernels an LMM fit calls, as the fits call them
+    "level_products": "f8[:,:,::1](i4[::1], f8[:,::1], f8[:,::1], i8)",
+    "small_cholesky": "Tuple((f8[:,::1], i8))(f8[:,::1])",
+    "eliminate_first_block": "Tuple((f8[:,:,::1], f8[:,:,::1], f8))(f8[:,:,::1], f8[:,::1], i8[::1], i8[::1], "
+                             "f8[:,::1], f8[:,::1])",
+    "subtract_lower": "void(f8[:,::1], f8[:,::1], f8[::1], i8)",
+    "copy_lower": "void(f8[:,::1], f8[:,::1])",
+}
+AOT_MODULE = "hlm_kernels_ahead_of_time"
 CASES = {
     "small": ("HSB random slope, data/hsb.sav (7,185 rows)", "hsb", "mathach ~ ses + (ses | id)"),
     "1m": ("synthetic 1M rows, 10,000 groups", "two_level_1000000", "y ~ x * w + (x | g)"),
@@ -68,7 +86,32 @@ def loaded_kernels():
     return sorted(found)
 
 
-def worker(case):
+def build_ahead_of_time(folder):
+    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc)."""
+    from hlm.engine import kernels
+    sources = []
+    for name, signature in AOT_SIGNATURES.items():
+        source = inspect.getsource(getattr(kernels, name).py_func)
+        sources.append(f"@cc.export({name!r}, {signature!r})\n" + source[source.index("def "):])
+    script = Path(folder) / "build.py"
+    script.write_text("import numpy as np\nfrom numba.pycc import CC\n"
+                      f"cc = CC({AOT_MODULE!r})\ncc.output_dir = {str(folder)!r}\n\n"
+                      + "\n\n".join(sources) + "\n\ncc.compile()\n")
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+
+
+def use_ahead_of_time(folder):
+    """Make the compiled module hlm.engine.kernels, before hlm is imported."""
+    sys.path.insert(0, str(folder))
+    native = __import__(AOT_MODULE)
+    stand_in = types.ModuleType("hlm.engine.kernels")
+    stand_in.compiled = lambda function=None, **options: function or (lambda f: f)
+    for name in AOT_SIGNATURES:
+        setattr(stand_in, name, getattr(native, name))
+    sys.modules["hlm.engine.kernels"] = stand_in
+
+
+def worker(case, aot_folder=None):
     """Go through the stages in this process; print one JSON line."""
     stages = []
 
@@ -80,6 +123,9 @@ def worker(case):
     stage("interpreter")
     import numpy as np
     stage("import numpy")
+    if aot_folder:
+        use_ahead_of_time(aot_folder)
+        stage("kernels compiled ahead of time")
     import pandas
     stage("import pandas" + (" (+ pyarrow)" if "pyarrow" in sys.modules else ""))
     import hlm
@@ -92,22 +138,25 @@ def worker(case):
     for module in SCIPY_MODULES:
         __import__(module)
     stage("import " + ", ".join(SCIPY_MODULES))
-    import numba.core.registry
-    stage("import numba (llvmlite)")
-    numba.core.registry.cpu_target.target_context.refresh()   # what the first kernel call runs
-    stage("numba's runtime (first kernel call)")
+    if not aot_folder:
+        import numba.core.registry
+        stage("import numba (llvmlite)")
+        numba.core.registry.cpu_target.target_context.refresh()   # what the first kernel call runs
+        stage("numba's runtime (first kernel call)")
     model = hlm.lmer(formula, frame, REML=False)
-    stage("first fit (kernels from the cache)")
+    stage("first fit" + ("" if aot_folder else " (kernels from the cache)"))
     del model
     model = hlm.lmer(formula, frame, REML=False)
     stage("second fit")
-    print(json.dumps({"case": case, "stages": stages, "mappings": resident_by_mapping(),
-                      "kernels": loaded_kernels(), "loglik": float(model.loglik), "numpy": np.__version__,
-                      "numba": numba.__version__, "pandas": pandas.__version__}))
+    kernels = [f"ahead of time: {', '.join(AOT_SIGNATURES)}"] if aot_folder else loaded_kernels()
+    print(json.dumps({"case": case, "stages": stages, "mappings": resident_by_mapping(), "kernels": kernels,
+                      "loglik": float(model.loglik), "numba_loaded": "numba" in sys.modules,
+                      "numpy": np.__version__, "pandas": pandas.__version__}))
 
 
-def run_case(case):
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", case],
+def run_case(case, aot_folder=None):
+    options = ["--aot-folder", str(aot_folder)] if aot_folder else []
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", case, *options],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     if out.returncode:
         raise RuntimeError(f"memory worker {case} failed:\n{out.stderr}")
@@ -116,8 +165,8 @@ def run_case(case):
 
 def table(result):
     label, _, formula = CASES[result["case"]]
-    heading = (f"{label}: `{formula}`, ML (numpy {result['numpy']}, pandas {result['pandas']}, "
-               f"numba {result['numba']})")
+    heading = (f"{label}: `{formula}`, ML, logLik {result['loglik']!r} (numpy {result['numpy']}, "
+               f"pandas {result['pandas']}; numba {'loaded' if result['numba_loaded'] else 'not loaded'})")
     lines = [heading, "",
              "| stage | RSS MB | + MB | peak MB |", "|---|--:|--:|--:|"]
     previous = 0.0
@@ -126,19 +175,24 @@ def table(result):
         previous = s["rss"]
     lines += ["", "Resident MB by mapping at the end: "
               + ", ".join(f"{name} {mb}" for name, mb in result["mappings"]),
-              f"Kernels loaded ({len(result['kernels'])}): {', '.join(result['kernels'])}", ""]
+              f"Kernels: {', '.join(result['kernels'])}", ""]
     return "\n".join(lines)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ",".join(CASES))
+    p.add_argument("--aot", action="store_true", help="the kernels compiled ahead of time (numba.pycc), no numba")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--aot-folder", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        return worker(args.worker)
-    for case in args.cases.split(","):
-        print(table(run_case(case)))
+        return worker(args.worker, args.aot_folder)
+    with tempfile.TemporaryDirectory(prefix="hlm-aot-") as folder:
+        if args.aot:
+            build_ahead_of_time(folder)
+        for case in args.cases.split(","):
+            print(table(run_case(case, folder if args.aot else None)))
     return 0
 
 
