@@ -539,10 +539,12 @@ def full_rank_columns(X):
     qr(tol = 1e-7) finds them."""
     if X.shape[1] == 0:
         return np.ones(0, dtype=bool)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
+    if X.shape[1] == 1:       # one column (the intercept): R is its norm, so no QR is needed
+        return norms > 0
     r = _r_factor(X)
     diagonal = np.zeros(X.shape[1])  # more columns than rows: those past the n-th are dependent
     diagonal[:min(X.shape)] = np.diag(r)
-    norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
     return np.abs(diagonal) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 

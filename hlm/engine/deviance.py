@@ -21,6 +21,7 @@ Related models share the cross-products: a new response (lme4's refit, MixedMode
 forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
 the [X y] rows and needs no pass over the data; ML and REML differ only in the criterion.
 """
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, fields, replace
@@ -183,12 +184,17 @@ class ProfiledDeviance:
 
     def _criterion(self, logdet_L, logdet_RX, r2, sigma=None):
         """(math.log, not numpy's: the optimizer calls this with scalars, thousands of times)"""
-        dof = self.n - self.p if self.reml else self.n
+        dof = self._degrees_of_freedom
         if sigma is None:
             value = logdet_L + dof * (1 + math.log(2 * math.pi * r2 / dof))
         else:
             value = logdet_L + r2 / sigma ** 2 + dof * math.log(2 * math.pi * sigma ** 2)
         return float(value + logdet_RX if self.reml else value)
+
+    @cached_property
+    def _degrees_of_freedom(self):
+        """n − p (REML) or n (ML): what σ² is divided by."""
+        return self.n - self.p if self.reml else self.n
 
     @cached_property
     def n_random_tail(self):
@@ -204,10 +210,10 @@ class ProfiledDeviance:
         return _nonzero_rows_per_level(self.A21, self.blocks[0].q)
 
     @cached_property
-    def _diagonal_tail_index(self):
-        """(first_index, tail_index) for factor_diagonal_tail when Λ of the tail is diagonal (every
-        later block a scalar term), else None: where each entry of the first block's Λ and each
-        row's scale of the tail is in θ (-1: the entry is 0, the scale 1)."""
+    def _diagonal_tail_arrays(self):
+        """What factor_diagonal_tail reads after θ, when Λ of the tail is diagonal (every later block a
+        scalar term), else None: where each entry of the first block's Λ and each row's scale of the
+        tail is in θ (-1: the entry is 0, the scale 1), then the cross-products."""
         if any(block.q > 1 for block in self.blocks[1:]):
             return None
         terms, first = self.layout.terms, self.blocks[0]
@@ -217,7 +223,8 @@ class ProfiledDeviance:
             first_index[term.rows + offset, term.cols + offset] = np.arange(term.start, term.start + len(term.rows))
         tail_index = np.concatenate([np.full(b.nlevels, terms[b.members[0]].start) for b in self.blocks[1:]]
                                     + [np.full(self.p + 1, -1)]).astype(np.int64)
-        return read_only(first_index), read_only(tail_index)
+        return (read_only(first_index), read_only(tail_index), self.n_random_tail, self.A11, *self._first_block_rows,
+                self.A22)
 
     def evaluate(self, theta, tail=None):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it.
@@ -238,10 +245,8 @@ class ProfiledDeviance:
         tail is diagonal (factor_diagonal_tail; LAPACK after it for a large tail), else level by level
         and then the tail's Schur complement scaled by its block-diagonal Λ."""
         small = len(tail) <= THREADED_SIZE
-        if self._diagonal_tail_index is not None:
-            L1, L1_inv, log_det_first, info = factor_diagonal_tail(
-                theta, *self._diagonal_tail_index, self.n_random_tail, self.A11, *self._first_block_rows, self.A22,
-                tail, small)
+        if self._diagonal_tail_arrays is not None:
+            L1, L1_inv, log_det_first, info = factor_diagonal_tail(theta, tail, small, *self._diagonal_tail_arrays)
         else:
             if block_factors is None:
                 factors = self.layout.factors(theta)
@@ -254,7 +259,7 @@ class ProfiledDeviance:
             tail, info = _lower_cholesky(tail)
         if info:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
-        return (L1, L1_inv, tail, *log_determinants(log_det_first, tail, self.n_random_tail, self.p))
+        return (L1, L1_inv, tail, *log_determinants(log_det_first, tail, self.n_random_tail, len(self.x_columns)))
 
     @staticmethod
     def _block_factor(block, factors):
@@ -305,14 +310,15 @@ class ProfiledDeviance:
     # ---- the solution at θ -------------------------------------------------------------
 
     def sigma(self, ev):
-        return np.sqrt(ev.r2 / (self.n - self.p if self.reml else self.n))
+        return np.sqrt(ev.r2 / self._degrees_of_freedom)
 
     def fixed_effects(self, ev):
         return self._tail_solution(ev)[self.n_random_tail:]
 
     def _tail_solution(self, ev):
         """[u of the later terms; β] from the last row of the tail factor."""
-        return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T")
+        return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T",
+                                             check_finite=False)   # a factor is finite: no pass to check it
 
     def spherical_effects(self, ev):
         """u of every block, as (J_k, q_k) arrays; the conditional modes are b = Λ u."""
@@ -469,8 +475,10 @@ def _append_row(matrix, row):
 
 def _inner_products(columns, y):
     """x'y for each column x, on one BLAS thread: waking OpenBLAS's threads on a busy machine
-    costs milliseconds per call, far more than the work."""
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    costs milliseconds per call, far more than the work. (OpenBLAS's dot products of up to
+    10,000 entries run on one thread anyway, and setting the limit costs more than they do.)"""
+    short = len(y) <= 10_000
+    with contextlib.nullcontext() if short else _blas_controller().limit(limits=1, user_api="blas"):
         return [x @ y for x in columns]
 
 

@@ -123,8 +123,8 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
 
 
 @compiled
-def factor_diagonal_tail(theta, first_index, tail_index, n_identity, A11, level_ptr, level_rows, level_values,
-                         A22, tail, factor_tail):
+def factor_diagonal_tail(theta, tail, factor_tail, first_index, tail_index, n_identity, A11, level_ptr, level_rows,
+                         level_values, A22):
     """One evaluation's blocked factor when Λ of the tail is diagonal (the later blocks are scalar
     terms, or there are none), in one compiled call: Λ of the first block and the tail's scaling
     read from θ (first_index[a, b], tail_index[r]: the position in θ, or -1 for 0 and 1 respectively),

@@ -181,7 +181,7 @@ def convergence_messages(f, theta, lower):
 def scaled_gradient_messages(grad, hess):
     """lme4's scaled-gradient check (checkConv): [] or its one message; LinAlgError when the
     Hessian has no Cholesky factor."""
-    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
+    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T", check_finite=False)
     worst = np.minimum(np.abs(scaled), np.abs(grad))
     if worst.max() > GRADIENT_TOLERANCE:
         return [(f"Model failed to converge with max|grad| = {worst.max():.6g} "
