@@ -34,8 +34,16 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import (cholesky_lower, copy_lower, eliminate_first_block, entry_products, factor_diagonal_tail,
-                      level_products, log_determinants, subtract_lower)
+from .kernels import (
+    cholesky_lower,
+    copy_lower,
+    eliminate_first_block,
+    entry_products,
+    factor_diagonal_tail,
+    level_products,
+    log_determinants,
+    subtract_lower,
+)
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
@@ -450,7 +458,7 @@ def _first_block_products(first, rows, values, m):
     """[Z_later X]'Z_first as a canonical CSC matrix (m × J q) from the tail's entries per row: entry a
     of row i adds values[i, a]·Z_first[i, c] at (rows[i, a], level_i·q + c); the sums by sorting keys."""
     q = first.q
-    keys, where = np.unique((first.codes[:, None] * m + rows).ravel(), return_inverse=True)
+    keys, where = np.unique((first.codes.astype(np.int64)[:, None] * m + rows).ravel(), return_inverse=True)
     level, row = np.divmod(keys, m)
     counts = np.bincount(level, minlength=first.nlevels)
     indptr = np.concatenate([[0], np.cumsum(np.repeat(counts, q))])
