@@ -35,23 +35,16 @@ def level_products(codes, Z, W, nlevels):
 
 
 @compiled
-def small_cholesky(A):
-    """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
-    m = A.shape[0]
-    L = np.zeros((m, m))
-    for c in range(m):
-        total = A[c, c]
-        for k in range(c):
-            total -= L[c, k] ** 2
-        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
-            return L, c + 1
-        L[c, c] = np.sqrt(total)
-        for r in range(c + 1, m):
-            total = A[r, c]
-            for k in range(c):
-                total -= L[r, k] * L[c, k]
-            L[r, c] = total / L[c, c]
-    return L, 0
+def entry_products(entry_rows, entry_values, m):
+    """Σ_i v_ia·v_ib at (r_ia, r_ib) over the rows i, where row i has the value v_ia at column r_ia
+    of a matrix W (m columns, a few per row): W'W as a dense (m, m) array, in one pass over the rows."""
+    out = np.zeros((m, m))
+    for i in range(entry_rows.shape[0]):
+        for a in range(entry_rows.shape[1]):
+            target, value = out[entry_rows[i, a]], entry_values[i, a]
+            for b in range(entry_rows.shape[1]):
+                target[entry_rows[i, b]] += value * entry_values[i, b]
+    return out
 
 
 @compiled
@@ -127,6 +120,62 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                     total += S[k, b] * S[l, b]
                 target[rows[l]] += total
     return L, inv, log_det
+
+
+@compiled
+def factor_diagonal_tail(theta, tail, factor_tail, first_index, tail_index, n_identity, A11, level_ptr, level_rows,
+                         level_values, A22):
+    """One evaluation's blocked factor when Λ of the tail is diagonal (the later blocks are scalar
+    terms, or there are none), in one compiled call: Λ of the first block and the tail's scaling
+    read from θ (first_index[a, b], tail_index[r]: the position in θ, or -1 for 0 and 1 respectively),
+    the first block eliminated (eliminate_first_block), the Schur complement formed in `tail`
+    (subtract_lower) and, if factor_tail, factored in place (cholesky_lower). Returns (L, L⁻¹,
+    Σ_j log|L_j|, info), info as LAPACK's (0 when the tail is left to the caller)."""
+    q = first_index.shape[0]
+    lam = np.zeros((q, q))
+    for a in range(q):
+        for b in range(q):
+            if first_index[a, b] >= 0:
+                lam[a, b] = theta[first_index[a, b]]
+    L, inv, log_det = eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail)
+    scale = np.ones(len(tail_index))
+    for r in range(len(tail_index)):
+        if tail_index[r] >= 0:
+            scale[r] = theta[tail_index[r]]
+    subtract_lower(A22, tail, scale, n_identity)
+    info = cholesky_lower(tail) if factor_tail else 0
+    return L, inv, log_det, info
+
+
+@compiled
+def cholesky_lower(A):
+    """The lower Cholesky factor of the symmetric matrix whose lower triangle A holds, in place
+    (A's upper triangle is left as it is); 0, or k if the k-th pivot is not positive (LAPACK's info)."""
+    for c in range(A.shape[0]):
+        total = A[c, c]
+        for k in range(c):
+            total -= A[c, k] ** 2
+        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
+            return c + 1
+        A[c, c] = np.sqrt(total)
+        for r in range(c + 1, A.shape[0]):
+            total = A[r, c]
+            for k in range(c):
+                total -= A[r, k] * A[c, k]
+            A[r, c] = total / A[c, c]
+    return 0
+
+
+@compiled
+def log_determinants(log_det_first, tail, n_random, p):
+    """(log|L_θ|², log|R_X|², r²) from the factored tail, whose first n_random rows are the later
+    blocks' random effects, then p of X and the last one y's."""
+    logdet_L, logdet_RX = 2.0 * log_det_first, 0.0
+    for r in range(n_random):
+        logdet_L += 2.0 * np.log(tail[r, r])
+    for r in range(n_random, n_random + p):
+        logdet_RX += 2.0 * np.log(tail[r, r])
+    return logdet_L, logdet_RX, tail[-1, -1] ** 2
 
 
 @compiled
