@@ -36,11 +36,15 @@ ROOT = HERE.parent
 SCIPY_MODULES = ("scipy.linalg", "scipy.sparse", "scipy.special")   # what hlm's LMM fit imports
 AOT_SIGNATURES = {   # numba.pycc's explicit signatures of the kernels an LMM fit calls, as the fits call them
     "level_products": "f8[:,:,::1](i4[::1], f8[:,::1], f8[:,::1], i8)",
-    "small_cholesky": "Tuple((f8[:,::1], i8))(f8[:,::1])",
+    "entry_products": "f8[:,::1](i8[:,::1], f8[:,::1], i8)",
     "eliminate_first_block": "Tuple((f8[:,:,::1], f8[:,:,::1], f8))(f8[:,:,::1], f8[:,::1], i8[::1], i8[::1], "
                              "f8[:,::1], f8[:,::1])",
-    "subtract_lower": "void(f8[:,::1], f8[:,::1], f8[::1], i8)",
+    "factor_diagonal_tail": "Tuple((f8[:,:,::1], f8[:,:,::1], f8, i8))(f8[::1], f8[:,::1], b1, i8[:,::1], i8[::1], "
+                            "i8, f8[:,:,::1], i8[::1], i8[::1], f8[:,::1], f8[:,::1])",
+    "cholesky_lower": "i8(f8[:,::1])",
+    "log_determinants": "UniTuple(f8, 3)(f8, f8[:,::1], i8, i8)",
     "copy_lower": "void(f8[:,::1], f8[:,::1])",
+    "subtract_lower": "void(f8[:,::1], f8[:,::1], f8[::1], i8)",
 }
 AOT_MODULE = "hlm_kernels_ahead_of_time"
 CASES = {
@@ -87,16 +91,19 @@ def loaded_kernels():
 
 
 def build_ahead_of_time(folder):
-    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc)."""
+    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc);
+    each is also numba.njit in the build, for the kernels that call others."""
     from hlm.engine import kernels
     sources = []
-    for name, signature in AOT_SIGNATURES.items():
+    for name in AOT_SIGNATURES:
         source = inspect.getsource(getattr(kernels, name).py_func)
-        sources.append(f"@cc.export({name!r}, {signature!r})\n" + source[source.index("def "):])
+        sources.append("@njit\n" + source[source.index("def "):])
+    exports = "".join(f"cc.export({name!r}, {signature!r})({name}.py_func)\n"
+                      for name, signature in AOT_SIGNATURES.items())
     script = Path(folder) / "build.py"
-    script.write_text("import numpy as np\nfrom numba.pycc import CC\n"
+    script.write_text("import numpy as np\nfrom numba import njit\nfrom numba.pycc import CC\n"
                       f"cc = CC({AOT_MODULE!r})\ncc.output_dir = {str(folder)!r}\n\n"
-                      + "\n\n".join(sources) + "\n\ncc.compile()\n")
+                      + "\n\n".join(sources) + "\n\n" + exports + "cc.compile()\n")
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
 
 
