@@ -91,8 +91,9 @@ def loaded_kernels():
 
 
 def build_ahead_of_time(folder):
-    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc);
-    each is also numba.njit in the build, for the kernels that call others."""
+    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc),
+    for this machine's CPU as numba's JIT compiles; each is also numba.njit in the build, for the
+    kernels that call others."""
     from hlm.engine import kernels
     sources = []
     for name in AOT_SIGNATURES:
@@ -102,7 +103,7 @@ def build_ahead_of_time(folder):
                       for name, signature in AOT_SIGNATURES.items())
     script = Path(folder) / "build.py"
     script.write_text("import numpy as np\nfrom numba import njit\nfrom numba.pycc import CC\n"
-                      f"cc = CC({AOT_MODULE!r})\ncc.output_dir = {str(folder)!r}\n\n"
+                      f"cc = CC({AOT_MODULE!r})\ncc.output_dir = {str(folder)!r}\ncc.target_cpu = 'host'\n\n"
                       + "\n\n".join(sources) + "\n\n" + exports + "cc.compile()\n")
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
 
