@@ -518,7 +518,7 @@ def _sorted_factorize(series):
     order = np.asarray(uniques.argsort())
     ranks = np.empty(len(order) + 1, dtype=codes.dtype)
     ranks[order], ranks[-1] = np.arange(len(order)), -1     # code -1 (missing) stays -1
-    return ranks[codes], np.asarray(uniques.take(order), dtype=object)
+    return ranks[codes], np.asarray(uniques, dtype=object)[order]
 
 
 def level_name(value):
@@ -622,7 +622,10 @@ def _grouping_factor(names, frame):
     factors = [frame.factor(name) for name in names]
     if len(factors) == 1:
         return factors[0]
-    codes = np.column_stack([f.codes for f in factors])
-    combos, inverse = np.unique(codes, axis=0, return_inverse=True)
-    levels = tuple(":".join(f.levels[c] for f, c in zip(factors, combo)) for combo in combos)
-    return Factor(_code_array(inverse.ravel()), levels)
+    codes, digits = factors[0].codes, [np.arange(len(factors[0].levels))]
+    for factor in factors[1:]:   # one factor at a time, so that a key never exceeds rows × levels
+        combos, codes = np.unique(codes.astype(np.int64) * len(factor.levels) + factor.codes, return_inverse=True)
+        previous, digit = np.divmod(combos, len(factor.levels))
+        digits = [d[previous] for d in digits] + [digit]   # each combination's code of every factor
+    levels = tuple(":".join(f.levels[c] for f, c in zip(factors, combo)) for combo in zip(*digits))
+    return Factor(_code_array(codes.ravel()), levels)

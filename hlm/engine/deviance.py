@@ -191,7 +191,8 @@ class ProfiledDeviance:
         return self._criterion(ev.logdet_L, ev.logdet_RX, ev.r2, sigma)
 
     def _criterion(self, logdet_L, logdet_RX, r2, sigma=None):
-        """(math.log, not numpy's: the optimizer calls this with scalars, thousands of times)"""
+        """The criterion from an evaluation's three numbers (with math.log: the optimizer calls this
+        with scalars thousands of times, and numpy's log costs more than the rest)."""
         dof = self._degrees_of_freedom
         if sigma is None:
             value = logdet_L + dof * (1 + math.log(2 * math.pi * r2 / dof))

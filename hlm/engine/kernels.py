@@ -62,7 +62,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     J, q = A11.shape[0], A11.shape[1]
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
-    log_det = 0.0
+    log_det, product = 0.0, 1.0     # Σ_j log|L_j| as the log of running products: one log per ~100 levels
     M = np.empty((q, q))
     R = np.empty((q, q))
     longest = 0
@@ -85,7 +85,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
             for k in range(c):
                 total -= L[j, c, k] ** 2
             L[j, c, c] = np.sqrt(total)
-            log_det += np.log(L[j, c, c])
+            product *= L[j, c, c]
             for r in range(c + 1, q):
                 total = M[r, c]
                 for k in range(c):
@@ -104,6 +104,9 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                 for c in range(b + 1):
                     total += lam[a, c] * inv[j, b, c]
                 R[a, b] = total
+        if not 1e-100 < product < 1e100:
+            log_det += np.log(product)
+            product = 1.0
         start, stop = level_ptr[j], level_ptr[j + 1]
         for k in range(stop - start):            # S = A21_j R
             for b in range(q):
@@ -119,7 +122,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                 for b in range(q):
                     total += S[k, b] * S[l, b]
                 target[rows[l]] += total
-    return L, inv, log_det
+    return L, inv, log_det + np.log(product)
 
 
 @compiled
