@@ -34,16 +34,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import (
-    cholesky_lower,
-    copy_lower,
-    eliminate_first_block,
-    entry_products,
-    factor_diagonal_tail,
-    level_products,
-    log_determinants,
-    subtract_lower,
-)
+from .kernels import entry_products, factor_blocks, level_products, log_determinants
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
@@ -219,21 +210,35 @@ class ProfiledDeviance:
         return _nonzero_rows_per_level(self.A21, self.blocks[0].q)
 
     @cached_property
-    def _diagonal_tail_arrays(self):
-        """What factor_diagonal_tail reads after θ, when Λ of the tail is diagonal (every later block a
-        scalar term), else None: where each entry of the first block's Λ and each row's scale of the
-        tail is in θ (-1: the entry is 0, the scale 1), then the cross-products."""
-        if any(block.q > 1 for block in self.blocks[1:]):
-            return None
-        terms, first = self.layout.terms, self.blocks[0]
-        first_index = np.full((first.q, first.q), -1, dtype=np.int64)
-        for index, offset in zip(first.members, first.offsets):
-            term = terms[index]
-            first_index[term.rows + offset, term.cols + offset] = np.arange(term.start, term.start + len(term.rows))
-        tail_index = np.concatenate([np.full(b.nlevels, terms[b.members[0]].start) for b in self.blocks[1:]]
-                                    + [np.full(self.p + 1, -1)]).astype(np.int64)
-        return (read_only(first_index), read_only(tail_index), self.n_random_tail, self.A11, *self._first_block_rows,
-                self.A22)
+    def _kernel_arrays(self):
+        """What factor_blocks reads after θ: where each entry of the first block's Λ is in θ
+        (first_index), Λ_T of the tail by rows (tail_index, group_start: see tail_scale), then the
+        cross-products."""
+        first = self.blocks[0]
+        tail_index, group_start, start = [], [], 0
+        width = max([block.q for block in self.blocks[1:]] + [1])
+        for block in self.blocks[1:]:
+            columns = self._theta_positions(block).T          # row l: column l of Λ_block
+            tail_index.append(np.pad(np.tile(columns, (block.nlevels, 1)), ((0, 0), (0, width - block.q)),
+                                     constant_values=-1))
+            group_start.append(start + np.repeat(np.arange(block.nlevels) * block.q, block.q))
+            start += block.nlevels * block.q
+        identity = np.full((self.p + 1, width), -1)
+        identity[:, 0] = -2                                   # X and y: Λ_T is 1 there
+        tail_index.append(identity)
+        group_start.append(start + np.arange(self.p + 1))
+        return (read_only(self._theta_positions(first)), read_only(np.concatenate(tail_index).astype(np.int64)),
+                read_only(np.concatenate(group_start).astype(np.int64)), self.n_random_tail, self.A11,
+                *self._first_block_rows, self.A22)
+
+    def _theta_positions(self, block):
+        """(q, q): the position in θ of each entry of the block's Λ (block-diagonal in its members'
+        Λ_k), -1 where it is 0."""
+        positions = np.full((block.q, block.q), -1, dtype=np.int64)
+        for index, offset in zip(block.members, block.offsets):
+            term = self.layout.terms[index]
+            positions[term.rows + offset, term.cols + offset] = np.arange(term.start, term.start + len(term.rows))
+        return positions
 
     def evaluate(self, theta, tail=None):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it.
@@ -246,24 +251,14 @@ class ProfiledDeviance:
         factors = self.layout.factors(theta)
         block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
         tail = np.zeros(self.A22.shape) if tail is None else tail
-        L1, L1_inv, tail, logdet_L, logdet_RX, r2 = self._factor(theta, tail, block_factors)
+        L1, L1_inv, tail, logdet_L, logdet_RX, r2 = self._factor(theta, tail)
         return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX, r2)
 
-    def _factor(self, theta, tail, block_factors=None):
-        """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: in one compiled call when Λ of the
-        tail is diagonal (factor_diagonal_tail; LAPACK after it for a large tail), else level by level
-        and then the tail's Schur complement scaled by its block-diagonal Λ."""
+    def _factor(self, theta, tail):
+        """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),
+        then LAPACK for a large tail."""
         small = len(tail) <= THREADED_SIZE
-        if self._diagonal_tail_arrays is not None:
-            L1, L1_inv, log_det_first, info = factor_diagonal_tail(theta, tail, small, *self._diagonal_tail_arrays)
-        else:
-            if block_factors is None:
-                factors = self.layout.factors(theta)
-                block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
-            L1, L1_inv, log_det_first = eliminate_first_block(self.A11, block_factors[0], *self._first_block_rows,
-                                                              tail)
-            self._schur_complement(tail, block_factors)
-            info = cholesky_lower(tail) if small else 0
+        L1, L1_inv, log_det_first, info = factor_blocks(theta, tail, small, *self._kernel_arrays)
         if not small:
             tail, info = _lower_cholesky(tail)
         if info:
@@ -287,27 +282,6 @@ class ProfiledDeviance:
             for index, offset in zip(block.members, block.offsets):
                 cols = slice(offset, offset + self.layout.terms[index].q)
                 out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
-        return out
-
-    def _schur_complement(self, tail, factors):
-        """The tail's Schur complement Λ_T'(A22 − E)Λ_T + I (identity on the later blocks' rows) from
-        E, the first block's share, in the lower triangle of `tail`, in place, for a tail whose Λ_T is
-        block-diagonal but not diagonal (a later block with q > 1; factor_diagonal_tail does the rest)."""
-        mR = self.n_random_tail
-        subtract_lower(self.A22, tail, np.ones(len(tail)), 0)
-        symmetric = np.tril(tail) + np.tril(tail, -1).T
-        scaled = self._scale_rows(self._scale_rows(symmetric, factors).T, factors)
-        scaled[(np.arange(mR),) * 2] += 1.0
-        copy_lower(scaled, tail)
-
-    def _scale_rows(self, matrix, factors):
-        """Λ_T' M: rows of each later block multiplied by its Λ' level by level."""
-        out, start = matrix.copy(), 0
-        for block, lam in zip(self.blocks[1:], factors[1:]):
-            stop = start + block.nlevels * block.q
-            rows = matrix[start:stop].reshape(block.nlevels, block.q, -1)
-            out[start:stop] = (lam.T @ rows).reshape(stop - start, -1)
-            start = stop
         return out
 
     def _tail_factor(self, factors):

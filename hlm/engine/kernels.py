@@ -52,7 +52,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
     share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
     triangle of `eliminated` (overwritten; its upper triangle is left as it is). Summed apart from
-    A22 and subtracted once (subtract_lower), as rounding is smaller that way.
+    A22 and subtracted once (tail_scale), as rounding is smaller that way.
 
     A21_j is given by its rows that are not zero: tail rows level_rows[level_ptr[j]:level_ptr[j + 1]]
     with values level_values[same, :] (every tail row for one grouping factor; a few for crossed ones),
@@ -126,13 +126,12 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
 
 
 @compiled
-def factor_diagonal_tail(theta, tail, factor_tail, first_index, tail_index, n_identity, A11, level_ptr, level_rows,
-                         level_values, A22):
-    """One evaluation's blocked factor when Λ of the tail is diagonal (the later blocks are scalar
-    terms, or there are none), in one compiled call: Λ of the first block and the tail's scaling
-    read from θ (first_index[a, b], tail_index[r]: the position in θ, or -1 for 0 and 1 respectively),
-    the first block eliminated (eliminate_first_block), the Schur complement formed in `tail`
-    (subtract_lower) and, if factor_tail, factored in place (cholesky_lower). Returns (L, L⁻¹,
+def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start, n_identity, A11, level_ptr,
+                  level_rows, level_values, A22):
+    """One evaluation's blocked factor in one compiled call: Λ of the first block read from θ
+    (first_index[a, b]: the position in θ of Λ[a, b], -1 for 0), the first block eliminated
+    (eliminate_first_block), the tail's Schur complement Λ_T'(A22 − E)Λ_T + I formed in `tail`
+    (tail_scale) and, if factor_tail, factored in place (cholesky_lower). Returns (L, L⁻¹,
     Σ_j log|L_j|, info), info as LAPACK's (0 when the tail is left to the caller)."""
     q = first_index.shape[0]
     lam = np.zeros((q, q))
@@ -141,13 +140,50 @@ def factor_diagonal_tail(theta, tail, factor_tail, first_index, tail_index, n_id
             if first_index[a, b] >= 0:
                 lam[a, b] = theta[first_index[a, b]]
     L, inv, log_det = eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail)
-    scale = np.ones(len(tail_index))
-    for r in range(len(tail_index)):
-        if tail_index[r] >= 0:
-            scale[r] = theta[tail_index[r]]
-    subtract_lower(A22, tail, scale, n_identity)
+    tail_scale(theta, tail_index, group_start, A22, tail, n_identity)
     info = cholesky_lower(tail) if factor_tail else 0
     return L, inv, log_det, info
+
+
+@compiled
+def tail_scale(theta, tail_index, group_start, A22, eliminated, n_identity):
+    """eliminated := Λ_T'(A22 − eliminated)Λ_T on the lower triangle, then 1 added to the first
+    n_identity diagonal entries. Λ_T is block-diagonal: row r of the tail is in the group (a level of
+    a later block, or one row of X or y) starting at group_start[r], and Λ_T[group_start[r] + a, r] is
+    θ[tail_index[r, a]] (-1: 0, -2: 1). A diagonal Λ_T (scalar terms: InstEval, Penicillin) is a
+    scaling of rows and columns, done in place; otherwise through an m × m temporary."""
+    m, width = tail_index.shape
+    values = np.zeros((m, width))
+    for r in range(m):
+        for a in range(width):
+            index = tail_index[r, a]
+            values[r, a] = 1.0 if index == -2 else theta[index] if index >= 0 else 0.0
+    if width == 1:
+        for r in range(m):
+            for c in range(r + 1):
+                eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (values[r, 0] * values[c, 0])
+    else:
+        D = np.empty((m, m))
+        for r in range(m):
+            for c in range(r + 1):
+                D[r, c] = D[c, r] = A22[r, c] - eliminated[r, c]
+        right = np.zeros((m, m))           # D Λ_T
+        for r in range(m):
+            for c in range(m):
+                total = 0.0
+                for a in range(width):
+                    if values[c, a] != 0.0:
+                        total += D[r, group_start[c] + a] * values[c, a]
+                right[r, c] = total
+        for r in range(m):                 # Λ_T' (D Λ_T), lower triangle
+            for c in range(r + 1):
+                total = 0.0
+                for a in range(width):
+                    if values[r, a] != 0.0:
+                        total += values[r, a] * right[group_start[r] + a, c]
+                eliminated[r, c] = total
+    for r in range(n_identity):
+        eliminated[r, r] += 1.0
 
 
 @compiled
@@ -179,22 +215,3 @@ def log_determinants(log_det_first, tail, n_random, p):
     for r in range(n_random, n_random + p):
         logdet_RX += 2.0 * np.log(tail[r, r])
     return logdet_L, logdet_RX, tail[-1, -1] ** 2
-
-
-@compiled
-def copy_lower(source, target):
-    """The lower triangle of source into target's (the rest of target is left as it is)."""
-    for r in range(source.shape[0]):
-        for c in range(r + 1):
-            target[r, c] = source[r, c]
-
-
-@compiled
-def subtract_lower(A22, eliminated, scale, n_identity):
-    """eliminated := scale[r]·scale[c]·(A22 − eliminated)[r, c] on the lower triangle, then 1 added
-    to the first n_identity diagonal entries: Λ_T'(A22 − E)Λ_T + I for a diagonal Λ_T, in place."""
-    for r in range(A22.shape[0]):
-        for c in range(r + 1):
-            eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (scale[r] * scale[c])
-    for r in range(n_identity):
-        eliminated[r, r] += 1.0
