@@ -15,14 +15,14 @@ For each stage: RSS after it, its increase, and the peak RSS so far (VmRSS and V
 (/proc/self/smaps: the LLVM library numba loads, the heap, arrow's libraries) and the compiled
 kernels the fits loaded. Linux only.
 
---aot is an experiment: the kernels an LMM fit calls, compiled ahead of time by numba.pycc
-(deprecated by numba, needs a C compiler) from hlm/engine/kernels.py's source into an extension
-module in a temporary folder, stand in for hlm.engine.kernels, so that the process never loads
-numba or LLVM; the other compiled loops (GLMMs') stay plain Python, which an LMM fit never calls.
+--aot is an experiment: hlm.engine.kernels' kernels, compiled ahead of time by numba.pycc
+(deprecated by numba, needs a C compiler) with the signatures two small fits gave them under
+numba, into an extension module in a temporary folder, stand in for hlm.engine.kernels, so that
+the measured processes never load numba or LLVM; the other compiled loops (GLMMs') stay plain
+Python, which an LMM fit never calls.
 """
 import argparse
 import collections
-import inspect
 import json
 import subprocess
 import sys
@@ -34,18 +34,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCIPY_MODULES = ("scipy.linalg", "scipy.sparse", "scipy.special")   # what hlm's LMM fit imports
-AOT_SIGNATURES = {   # numba.pycc's explicit signatures of the kernels an LMM fit calls, as the fits call them
-    "level_products": "f8[:,:,::1](i4[::1], f8[:,::1], f8[:,::1], i8)",
-    "entry_products": "f8[:,::1](i8[:,::1], f8[:,::1], i8)",
-    "eliminate_first_block": "Tuple((f8[:,:,::1], f8[:,:,::1], f8))(f8[:,:,::1], f8[:,::1], i8[::1], i8[::1], "
-                             "f8[:,::1], f8[:,::1])",
-    "factor_diagonal_tail": "Tuple((f8[:,:,::1], f8[:,:,::1], f8, i8))(f8[::1], f8[:,::1], b1, i8[:,::1], i8[::1], "
-                            "i8, f8[:,:,::1], i8[::1], i8[::1], f8[:,::1], f8[:,::1])",
-    "cholesky_lower": "i8(f8[:,::1])",
-    "log_determinants": "UniTuple(f8, 3)(f8, f8[:,::1], i8, i8)",
-    "copy_lower": "void(f8[:,::1], f8[:,::1])",
-    "subtract_lower": "void(f8[:,::1], f8[:,::1], f8[::1], i8)",
-}
 AOT_MODULE = "hlm_kernels_ahead_of_time"
 CASES = {
     "small": ("HSB random slope, data/hsb.sav (7,185 rows)", "hsb", "mathach ~ ses + (ses | id)"),
@@ -91,32 +79,61 @@ def loaded_kernels():
 
 
 def build_ahead_of_time(folder):
-    """Compile AOT_SIGNATURES' kernels from hlm.engine.kernels' source into folder (numba.pycc),
-    for this machine's CPU as numba's JIT compiles; each is also numba.njit in the build, for the
-    kernels that call others."""
+    """Compile hlm.engine.kernels' kernels into an extension module in folder (numba.pycc), for
+    this machine's CPU as numba's JIT compiles, with the signatures that fits gave them here:
+    a random-slope fit and a crossed one with a random slope, compiled by numba first."""
+    import numba.core.registry
+    from numba.pycc import CC
+
+    import hlm
     from hlm.engine import kernels
-    sources = []
-    for name in AOT_SIGNATURES:
-        source = inspect.getsource(getattr(kernels, name).py_func)
-        sources.append("@njit\n" + source[source.index("def "):])
-    exports = "".join(f"cc.export({name!r}, {signature!r})({name}.py_func)\n"
-                      for name, signature in AOT_SIGNATURES.items())
-    script = Path(folder) / "build.py"
-    script.write_text("import numpy as np\nfrom numba import njit\nfrom numba.pycc import CC\n"
-                      f"cc = CC({AOT_MODULE!r})\ncc.output_dir = {str(folder)!r}\ncc.target_cpu = 'host'\n\n"
-                      + "\n\n".join(sources) + "\n\n" + exports + "cc.compile()\n")
-    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    sys.path.insert(0, str(HERE))
+    import generate
+    frame = generate.two_level(2000, 100, 0)
+    frame["h"] = frame.index % 7            # crossed with g
+    hlm.lmer("y ~ x * w + (x | g)", frame, REML=False)
+    hlm.lmer("y ~ x + (1 | g) + (x | h)", frame, REML=True)
+    cc = CC(AOT_MODULE)
+    cc.output_dir, cc.target_cpu = str(folder), "host"
+    names = []
+    for name, kernel in vars(kernels).items():
+        if isinstance(kernel, numba.core.registry.CPUDispatcher):
+            names.append(name)
+            signatures = {_writable(signature) for signature in kernel.nopython_signatures}
+            if len(signatures) > 1:
+                raise RuntimeError(f"kernel {name} was called with {len(signatures)} signatures")
+            for signature in signatures:
+                cc.export(name, signature)(kernel.py_func)
+    cc.compile()
+    (Path(folder) / "kernels.json").write_text(json.dumps(names))
+
+
+def _writable(signature):
+    """The signature with read-only arrays as writable ones: the compiled module does not tell."""
+    import numba.core.types
+    import numba.core.typing
+
+    def plain(t):
+        return t.copy(readonly=False) if isinstance(t, numba.core.types.Array) else t
+    return numba.core.typing.signature(signature.return_type, *map(plain, signature.args))
 
 
 def use_ahead_of_time(folder):
-    """Make the compiled module hlm.engine.kernels, before hlm is imported."""
+    """Make the compiled module hlm.engine.kernels, before hlm is imported; a kernel the fits
+    did not call here raises if called."""
     sys.path.insert(0, str(folder))
     native = __import__(AOT_MODULE)
     stand_in = types.ModuleType("hlm.engine.kernels")
     stand_in.compiled = lambda function=None, **options: function or (lambda f: f)
-    for name in AOT_SIGNATURES:
-        setattr(stand_in, name, getattr(native, name))
+    for name in json.loads((Path(folder) / "kernels.json").read_text()):
+        setattr(stand_in, name, getattr(native, name, None) or _not_compiled(name))
     sys.modules["hlm.engine.kernels"] = stand_in
+
+
+def _not_compiled(name):
+    def kernel(*args):
+        raise RuntimeError(f"kernel {name} was not compiled ahead of time")
+    return kernel
 
 
 def worker(case, aot_folder=None):
@@ -156,7 +173,9 @@ def worker(case, aot_folder=None):
     del model
     model = hlm.lmer(formula, frame, REML=False)
     stage("second fit")
-    kernels = [f"ahead of time: {', '.join(AOT_SIGNATURES)}"] if aot_folder else loaded_kernels()
+    kernels = (["ahead of time: " + ", ".join(n for n in json.loads((Path(aot_folder) / "kernels.json").read_text())
+                                             if hasattr(sys.modules[AOT_MODULE], n))]
+               if aot_folder else loaded_kernels())
     print(json.dumps({"case": case, "stages": stages, "mappings": resident_by_mapping(), "kernels": kernels,
                       "loglik": float(model.loglik), "numba_loaded": "numba" in sys.modules,
                       "numpy": np.__version__, "pandas": pandas.__version__}))
@@ -193,12 +212,15 @@ def main(argv=None):
     p.add_argument("--aot", action="store_true", help="the kernels compiled ahead of time (numba.pycc), no numba")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--aot-folder", help=argparse.SUPPRESS)
+    p.add_argument("--build-aot", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.build_aot:
+        return build_ahead_of_time(args.build_aot)
     if args.worker:
         return worker(args.worker, args.aot_folder)
     with tempfile.TemporaryDirectory(prefix="hlm-aot-") as folder:
-        if args.aot:
-            build_ahead_of_time(folder)
+        if args.aot:   # in a process of its own, so that the fits measured never import numba
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--build-aot", folder], check=True)
         for case in args.cases.split(","):
             print(table(run_case(case, folder if args.aot else None)))
     return 0
