@@ -294,7 +294,7 @@ def _table(document, counter, title, header, rows, *, L, note=None, text_columns
     if note:
         paragraph = document.add_paragraph()
         paragraph.add_run(labels["report"]["note"]).italic = True
-        run = paragraph.add_run(note)
+        run = paragraph.add_run(labels["report"]["note_sep"] + note)
         run.font.size = Pt(font_size)
     else:
         document.add_paragraph()

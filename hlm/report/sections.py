@@ -289,37 +289,47 @@ def data_view(results, names, L):
                 mean, cwc = centered_columns(variable, how)
                 centering.append(_say(D["centering_group"], variable=Code(variable),
                                       cwc=Code(cwc), mean=Code(mean)))
-    return {"intro": _data_intro(summary, config, dropped_text, D), "variables": variables,
+    return {"intro": _data_intro(summary, config, dropped_text, L), "variables": variables,
             "centering": centering}
 
 
-def _data_intro(summary, config, dropped_text, D):
+def _data_intro(summary, config, dropped_text, L):
     """The seed's sentence for two levels; for more, N and then one clause per level."""
+    D = L["data"]
     levels = summary.get("levels") or []
     if len(levels) <= 1 and not summary.get("time"):
-        sizes = summary.get("group_sizes", {})
         return _say(D["intro"], path=Code(config["data"]["path"]),
                     n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
                     n=apa.integer(summary.get("n")), groups=apa.integer(summary.get("n_groups")),
                     group=Code(summary.get("group", config["data"]["group"])),
-                    min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
-                    mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")))
+                    sizes=_sizes(summary.get("group_sizes", {}), D["sizes_range"], D["sizes_equal"]))
     time = _say(D["time"], time=Code(summary["time"]), person=Code(levels[0]["column"])) if summary.get("time") else ""
     units1 = worded(D, "units1", summary)
     parts = [_say(D["intro_levels"], path=Code(config["data"]["path"]),
                   n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
                   n=apa.integer(summary.get("n")), units1=units1, time=time)]
     for entry in levels:
-        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]), units1=units1,
-                       group=Code(entry["column"]), min=apa.integer(entry["min"]), max=apa.integer(entry["max"]),
-                       mean=apa.number(entry["mean"], 2), median=apa.df(entry["median"]))]
+        sizes = _sizes(entry, D["level_sizes_range"], D["level_sizes_equal"], units1=units1)
+        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]),
+                       group=Code(entry["column"]), sizes=sizes)]
         below = entry.get("units_below")
-        if below:
+        if below and below["min"] == below["max"]:
+            clause.append(_say(D["level_below_equal"], below=Code(below["column"]), below_n=apa.integer(below["min"])))
+        elif below:
             clause.append(_say(D["level_below"], below=Code(below["column"]), below_min=apa.integer(below["min"]),
                                below_max=apa.integer(below["max"]), below_median=apa.df(below["median"])))
-        parts.append(" ")
+        parts.append(L["narrative"]["sep"])
         parts.extend([*clause, D["level_end"]])
     return parts
+
+
+def _sizes(sizes, range_template, equal_template, **values):
+    """How many units each group holds: '14 to 67 per group (M = 44.91, Mdn = 47)', or '10 per
+    group' when every group has the same size (then M and Mdn say nothing more)."""
+    if sizes.get("min") is not None and sizes.get("min") == sizes.get("max"):
+        return _say(equal_template, n=apa.integer(sizes["min"]), **values)
+    return _say(range_template, min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
+                mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")), **values)
 
 
 def _variable_row(v, D, names):

@@ -54,7 +54,7 @@ def build_view(results, language):
         "generated": L["report"]["generated"].format(version=version),
         "data": data_view(results, names, L),
         "models": [views[name] for name in views],
-        "summary": summary_table({n: models[n] for n in views}, views, L),
+        "summary": summary_table({n: models[n] for n in views}, views, L, names, results.summary),
         "comparisons": comparison_views(results, titles, L),
         "variance_explained": variance_views(results, views, titles, names, L),
         "variance_explained_intro": L["variance_explained"]["intro_glmm" if config["variance_explained"] and all(
