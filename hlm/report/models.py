@@ -108,6 +108,7 @@ def model_view(name, model, title, names, summary, L):
                             for g, k in groups.items()),
         "equations": equations,
         "equation_note": _equation_note(equations, names, L),
+        "notation": L["model"]["notation" if equations is None or equations.two_level else "notation_combined"],
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
         "has_p": any(apa.finite(r["p"]) for r in coefficients),
@@ -395,7 +396,8 @@ def summary_table(models, views, L, names=None, summary=None):
         other.append({"label": S["n_groups"].format(group=labels_of.get(group, group)),
                       "values": each(lambda m: apa.integer(m.get("ngroups", {}).get(group))
                                      if group in m.get("ngroups", {}) else "")})
-    other.append({"label": worded(S, "observations", summary or {}), "values": each(lambda m: apa.integer(m.get("nobs")))})
+    other.append({"label": worded(S, "observations", summary or {}),
+                  "values": each(lambda m: apa.integer(m.get("nobs")))})
     fit_rows = [("deviance", "deviance"), ("aic", "AIC"), ("bic", "BIC"), ("loglik", "logLik")]
     stats_rows = [{"label": S[label], "values": each(lambda m, key=key: apa.number(m.get(key), 1))}
                   for label, key in fit_rows]

@@ -48,7 +48,7 @@ def comparison_views(results, titles, L):
         if compared and all(is_glmm_record(m) for m in compared):
             sentences.append(comparison_note(compared[0], L))
         if record.get("bootstrap"):
-            sentences.append(_bootstrap_sentence(record["bootstrap"], C))
+            sentences.append(_bootstrap_sentence(record["bootstrap"], compared, C))
         refit = record.get("refitted_with_ML") or []
         if refit:
             sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
@@ -62,12 +62,23 @@ def comparison_views(results, titles, L):
     return views
 
 
-def _bootstrap_sentence(boot, C):
-    """PBmodcomp's p-value beside the χ² test, with the replicates that counted and those that failed."""
+def _bootstrap_sentence(boot, compared, C):
+    """PBmodcomp's p-value beside the χ² test, with the replicates that counted and those that
+    failed; why the χ² test falls short: a tested variance on its boundary, or, when the models
+    differ only in fixed effects, finite samples (nothing said without the models' records)."""
+    why = ""
+    if len(compared) == 2:
+        tested = _variances(compared[0]) ^ _variances(compared[1])
+        why = C["bootstrap_boundary"] if tested else C["bootstrap_fixed"]
     values = {"nsim": apa.integer(boot["nsim"]), "p": apa.p_value(boot["p_bootstrap"], with_symbol=True),
               "used": apa.integer(boot["n_positive"]), "failed": apa.integer(boot["failed"]),
-              "seed": str(boot["seed"])}
+              "seed": str(boot["seed"]), "why": why}
     return _say(C["bootstrap"] + (C["bootstrap_failed"] if boot["failed"] else ""), **values)
+
+
+def _variances(model):
+    """The random-effect (co)variances of a model record, by group and terms."""
+    return {(r["grp"], r.get("var1"), r.get("var2")) for r in model["varcorr"] if r["grp"] != "Residual"}
 
 
 def _component(key, model):
@@ -395,7 +406,7 @@ def figure_views(results, titles, names, L):
                 model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
             slopes = _slopes_table(shown, G, L)
             if record.get("johnson_neyman"):
-                sentences.extend(_johnson_neyman_sentences(record, G))
+                sentences.extend(_johnson_neyman_sentences(shown, G))
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
@@ -420,10 +431,15 @@ def _slopes_table(record, G, L):
     glmm = bool(record.get("family"))
     ratio = L["glmm"]["ratio"].get(record["link"]) if glmm and record.get("ratio_name") else None
     return {"caption": G["simple_slopes_table"].format(predictor=record["predictor"], moderator=record["moderator"]),
-            "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
+            "moderator_header": record["moderator"],
+            # a number beside "Mean − 1 SD"; a category is its own value
+            "has_value": any(apa.finite(r["moderator_value"]) for r in record["slopes"]),
+            "has_df": not glmm,   # a z test has no df
             "statistic": "z" if glmm else "t", "ratio": ratio,
             "ratio_ci_header": L["glmm"]["ratio_ci"].format(ratio=ratio) if ratio else "",
-            "note": L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"],
+            "note": L["narrative"]["sep"].join([L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"]]
+                             + [G["moderator_points"].format(moderator=record["moderator"])]
+                             * (record.get("moderator_kind", "continuous") == "continuous")),
             "rows": [{"at": at(r),
                       "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
                       "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
@@ -435,11 +451,12 @@ def _slopes_table(record, G, L):
 
 
 def _johnson_neyman_sentences(record, G):
-    """Where the simple slope is significant, in the moderator's values, against its observed range."""
+    """Where the simple slope is significant, in the moderator's values, against its observed range;
+    `record` names the predictor and moderator as the report does (by their labels)."""
     jn = record["johnson_neyman"]
     low, high = jn["observed"]
     bounds = [apa.estimate(b) for b in jn["bounds"]]
-    values = {"predictor": Code(record["predictor"]), "moderator": Code(record["moderator"]),
+    values = {"predictor": record["predictor"], "moderator": record["moderator"],
               "low": apa.estimate(low), "high": apa.estimate(high)}
     if len(bounds) == 2:
         key = "jn_inside" if jn["significant_inside"] else "jn_outside"

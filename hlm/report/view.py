@@ -65,15 +65,28 @@ def build_view(results, language):
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, names, L),
         "diagnostics_glmm": any(is_glmm_record(models.get(n, {})) for n in config.get("diagnostics", [])),
-        "power": power_views(results, titles, L),
+        "power": power_views(results, titles, L, names),
         "warnings": warnings,
         "references": reference_list(references),
         "software": software_versions(),
         "data_file": config["data"]["path"],
         "data_sha256": results.summary.get("sha256", apa.MISSING),  # of the data the results came from
-        "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
+        "config_yaml": yaml.safe_dump(config_echo(config, models), allow_unicode=True, sort_keys=False,
+                                      width=100).rstrip(),
         "command": reproduce_command(results.manifest),
     }
+
+
+LMM_ONLY = ("REML", "ddf")   # estimation keys no GLMM reads (glmer: ML, Wald z tests)
+
+
+def config_echo(config, models):
+    """The config as the run read it, defaults filled in, without the estimation keys that apply
+    to none of the fitted models: a GLMM analysis shows no REML or ddf it never used."""
+    if any(not is_glmm_record(m) for m in models.values()):
+        return config
+    estimation = {k: v for k, v in (config.get("estimation") or {}).items() if k not in LMM_ONLY}
+    return {**config, "estimation": estimation}
 
 
 def missing_code_warnings(summary, L):
