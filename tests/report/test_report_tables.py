@@ -18,6 +18,7 @@ from hlm.labels import labels
 from hlm.pipeline.config import check_config, model_specs
 from hlm.report import apa
 from hlm.report.docx import docx_bytes
+from hlm.report.equations import plain_text
 from hlm.report.inputs import Results
 from hlm.report.power import power_views
 from hlm.report.render import render_html, render_markdown
@@ -159,3 +160,12 @@ def test_the_bootstrap_sentence_names_the_boundary_only_when_a_variance_is_teste
         {"varcorr": intercept}, {"varcorr": slope})
     fixed = comparison({"varcorr": intercept}, {"varcorr": intercept})
     assert "boundary" not in fixed and "differing only in their fixed effects" in fixed
+
+
+@pytest.mark.parametrize("latex, word", [
+    (r"\mathrm{Prob}(Y_{ij} = 1 \mid \beta_{j})", "Prob(Yᵢⱼ = 1 | βⱼ)"),
+    (r"\mathrm{logit}(p_{ij}) = \beta_{0j}", "logit(pᵢⱼ) = β₀ⱼ"),
+    (r"\Phi^{-1}(p_{ijk})", "Φ⁻¹(pᵢⱼₖ)"), (r"\mathrm{E}(Y_{ij} \mid \pi_{jk})", "E(Yᵢⱼ | πⱼₖ)"),
+])
+def test_a_glmms_link_equations_read_as_text_in_word(latex, word):
+    assert plain_text(latex) == word
