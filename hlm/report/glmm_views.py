@@ -144,7 +144,7 @@ def _narrative(view, model, names, summary, L):
     family, link = model["family"], model["link"]
     inverse = INVERSE_LINKS[link]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {}), names, L))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2")]
     equations = view["equations"]

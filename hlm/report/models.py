@@ -104,8 +104,7 @@ def model_view(name, model, title, names, summary, L):
         "optimizer": model["optimizer"],
         "ddf": L["model"]["ddf_names"].get(ddf, ddf),
         "n": apa.integer(model.get("nobs")),
-        "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
-                            for g, k in groups.items()),
+        "groups": _groups_text(groups, names, L, always_named=True),
         "equations": equations,
         "equation_note": _equation_note(equations, names, L),
         "notation": L["model"]["notation" if equations is None or equations.two_level else "notation_combined"],
@@ -262,7 +261,7 @@ def _factor_of(term, model):
 def _narrative(view, model, equations, names, summary, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {}), names, L))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -326,11 +325,13 @@ def _narrative(view, model, equations, names, summary, L):
     return sentences
 
 
-def _groups_text(ngroups):
-    """'160' for one grouping factor; '250 (childid:schoolid), 8 (schoolid)' for several."""
-    if len(ngroups) == 1:
+def _groups_text(ngroups, names, L, always_named=False):
+    """'160' for one grouping factor (named too with always_named: '160 (School ID)'); '1,721
+    (childid), 60 (schoolid)' for several, in the report's language's punctuation."""
+    if len(ngroups) == 1 and not always_named:
         return apa.integer(next(iter(ngroups.values())))
-    return ", ".join(f"{apa.integer(k)} ({g})" for g, k in ngroups.items())
+    return L["variance_explained"]["list_sep"].join(
+        L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g)) for g, k in ngroups.items())
 
 
 def summary_table(models, views, L, names=None, summary=None):

@@ -1,6 +1,7 @@
 """The views of the report's other sections: the data, likelihood-ratio tests, variance
 explained, the ICC, contextual effects and the figures.
 """
+import re
 from pathlib import Path
 
 from ..data import centered_columns
@@ -51,7 +52,8 @@ def comparison_views(results, titles, L):
             sentences.append(_bootstrap_sentence(record["bootstrap"], compared, C))
         refit = record.get("refitted_with_ML") or []
         if refit:
-            sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
+            sentences.append(_say(C["refit_ml"], models=L["variance_explained"]["list_sep"].join(
+                titles.get(m, m) for m in refit)))
         a = titles.get(models[-1], models[-1]) if models else name
         b = titles.get(models[0], models[0]) if models else ""
         boot = record.get("bootstrap")
@@ -113,7 +115,7 @@ def variance_views(results, views, titles, names, L):
             if before is None or after is None:
                 continue
             symbol = _component_symbol(kind, after, views[new]["equations"])
-            label = _component_label(kind, before, after, new_model, levels, V)
+            label = _component_label(kind, before, after, new_model, levels, names, V)
             rows.append({"component": label, "symbol": symbol,
                          "before": apa.estimate(before["vcov"], digits=4),
                          "after": apa.estimate(after["vcov"], digits=4),
@@ -136,18 +138,20 @@ def variance_views(results, views, titles, names, L):
     return out
 
 
-def _component_label(kind, before, after, new_model, levels, V):
+def _component_label(kind, before, after, new_model, levels, names, V):
     """'Level-1 residual variance σ²', 'Level-2 intercept variance τ00', and with several
-    grouping factors the factor named; with data.levels, each factor's own level number."""
+    grouping factors the factor named; with data.levels, each factor's own level number; a
+    slope's variable by its label."""
     if kind == "sigma2":
         return V["components"]["sigma2"]
+    variable = term_name(after["var1"], names, new_model["variables"])
     level = _factor_level(after["grp"], levels) if len(levels) > 1 else None
     if level is not None:
         key = "intercept_at_level" if after["var1"] == INTERCEPT else "slope_at_level"
-        return V["components"][key].format(level=level, group=after["grp"], variable=after["var1"])
+        return V["components"][key].format(level=level, group=after["grp"], variable=variable)
     label = V["components"][kind]
     if kind == "tau11" or before["var1"] != INTERCEPT:
-        return f"{label} ({after['grp']}: {after['var1']})"
+        return f"{label} ({after['grp']}: {variable})"
     if len({r['grp'] for r in new_model['varcorr']}) > 2:
         return f"{label} ({after['grp']})"
     return label
@@ -261,7 +265,7 @@ def contextual_views(results, titles, names, L):
         for key in CONTEXTUAL_EFFECTS:
             effect = entry["effects"][key]
             rows.append({"effect": K[key], "key": key, "term": effect["term"],
-                         "label": term_name(effect["term"], names, variables) if effect["term"] else "",
+                         "label": _contrast_name(effect["term"], names, variables) if effect["term"] else "",
                          "estimate": apa.estimate(effect["Estimate"]), "se": apa.estimate(effect["Std. Error"]),
                          "df": apa.df(effect["df"]), "p": apa.p_value(effect["Pr(>|t|)"]),
                          "ci": interval(effect)})
@@ -272,6 +276,14 @@ def contextual_views(results, titles, names, L):
                     "rows": rows,
                     "sentence": _say(K["sentence"], model=titles.get(model, model), **values)})
     return out
+
+
+def _contrast_name(term, names, variables):
+    """A contextual effect's term by its labels: 'ses_mean - ses_cwc' -> 'SES (group mean) − SES
+    (group-mean centred)'; a single coefficient as term_name names it."""
+    parts = re.split(r" ([-+]) ", term)
+    signs = {"-": " − ", "+": " + "}
+    return "".join(signs[p] if p in signs else term_name(p, names, variables) for p in parts)
 
 
 def data_view(results, names, L):
@@ -437,9 +449,7 @@ def _slopes_table(record, G, L):
             "has_df": not glmm,   # a z test has no df
             "statistic": "z" if glmm else "t", "ratio": ratio,
             "ratio_ci_header": L["glmm"]["ratio_ci"].format(ratio=ratio) if ratio else "",
-            "note": L["narrative"]["sep"].join([L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"]]
-                             + [G["moderator_points"].format(moderator=record["moderator"])]
-                             * (record.get("moderator_kind", "continuous") == "continuous")),
+            "note": _slopes_note(record, G, L),
             "rows": [{"at": at(r),
                       "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
                       "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
@@ -448,6 +458,14 @@ def _slopes_table(record, G, L):
                       "ratio": apa.estimate(r["ratio"]) if ratio else "",
                       "ratio_ci": apa.ci(r["ratio_low"], r["ratio_high"]) if ratio else ""}
                      for r in record["slopes"]]}
+
+
+def _slopes_note(record, G, L):
+    """What the simple slopes test, and for a numeric moderator over which rows its mean and SD go."""
+    note = L["glmm"]["simple_slopes_note"][record["family"]] if record.get("family") else G["simple_slopes_note"]
+    if record.get("moderator_kind", "continuous") != "continuous":
+        return note
+    return L["narrative"]["sep"].join([note, G["moderator_points"].format(moderator=record["moderator"])])
 
 
 def _johnson_neyman_sentences(record, G):

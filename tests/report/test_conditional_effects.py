@@ -111,7 +111,8 @@ def test_a_factor_moderator_holds_its_reference_category(female):
     v = view(female)
     year = apa.estimate(REF["eg_female"]["fixef"]["year"])
     said = paragraph(v)
-    assert f"the mean slope of the level-1 predictor Year where Sex is at its reference category Female, γ₁₀ = {year}" in said
+    assert ("the mean slope of the level-1 predictor Year where Sex is at its reference category Female, "
+            f"γ₁₀ = {year}") in said
     assert "the difference of Sex = Male from the reference category Female where Year = 0" in said
     assert "the difference of the slope of Year for Sex = Male from that for the reference category Female" in said
 
