@@ -187,7 +187,7 @@ def icc_views(results, titles, L):
             continue
         if is_glmm_record(model) and apa.finite(value):
             sentences = glmm_icc_sentences(value, model, title, L)
-            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
             sentences.extend(_design_effect_sentences(name, value, results, I))
         elif levels.get("kind") == "undefined":
             sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
@@ -213,7 +213,7 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
                       tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                       percent=apa.percent(value), group=Code(group), rest=worded(I, "rest", results.summary))]
-    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
     return sentences + _design_effect_sentences(name, value, results, I)
 
 
@@ -249,7 +249,7 @@ def _icc_levels_sentences(record, title, summary, L):
                               size=apa.number(entry["mean_size"], 2),
                               deff=apa.number(entry["design_effect"], 2)))
     first = levels[-1]["correlation"]
-    sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"]))
+    sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"], where=I["above"]))
     return sentences
 
 
