@@ -77,12 +77,13 @@ def build_view(results, language):
     }
 
 
-LMM_ONLY = ("REML", "ddf")   # estimation keys no GLMM reads (glmer: ML, Wald z tests)
+# estimation keys no GLMM reads (glmer: ML, Wald z tests, its own two optimizer stages unless a model names one)
+LMM_ONLY = ("REML", "ddf", "optimizer")
 
 
 def config_echo(config, models):
     """The config as the run read it, defaults filled in, without the estimation keys that apply
-    to none of the fitted models: a GLMM analysis shows no REML or ddf it never used."""
+    to none of the fitted models: a GLMM analysis shows no REML, ddf or optimizer it never used."""
     if any(not is_glmm_record(m) for m in models.values()):
         return config
     estimation = {k: v for k, v in (config.get("estimation") or {}).items() if k not in LMM_ONLY}
