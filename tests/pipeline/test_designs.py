@@ -425,7 +425,7 @@ def test_a_singular_null_model_has_an_undefined_icc():
     model = lmer("Yield ~ 1 + (1 | Batch)", frame)   # lme4: the Batch variance is 0 (singular)
     record = icc_by_level(model, ["Batch"])
     assert record["kind"] == "undefined" and record["zero"] == ["Batch"]
-    assert labels("en")["icc"]["undefined"].startswith("The ICC of the {model} is undefined: τ00 = 0")
+    assert labels("en")["icc"]["undefined"].startswith("The ICC of {model} is undefined: τ00 = 0")
 
 
 def test_hlm_init_proposes_the_suspected_missing_codes(tmp_path):
