@@ -222,11 +222,13 @@ def _rest(document, counter, view, L, writer):
         if block["slopes"]:
             G, M, slopes = L["diagnostics"], L["model"], block["slopes"]
             ratio = [slopes["ratio"], slopes["ratio_ci_header"]] if slopes["ratio"] else []   # a GLMM's exp(slope)
+            value, df = slopes["has_value"], slopes["has_df"]
             _table(document, counter, slopes["caption"],
-                   [slopes["moderator_header"], "", G["slope"], M["se"], "df", slopes["statistic"], "p", M["ci"]]
-                   + ratio,
-                   [[r["at"], r["value"], r["estimate"], r["se"], r["df"], r["t"], r["p"], r["ci"]]
-                    + ([r["ratio"], r["ratio_ci"]] if ratio else []) for r in slopes["rows"]], note=slopes["note"], L=L)
+                   [slopes["moderator_header"]] + [G["moderator_value"]] * value + [G["slope"], M["se"]]
+                   + ["df"] * df + [slopes["statistic"], "p", M["ci"]] + ratio,
+                   [[r["at"]] + [r["value"]] * value + [r["estimate"], r["se"]] + [r["df"]] * df
+                    + [r["t"], r["p"], r["ci"]] + ([r["ratio"], r["ratio_ci"]] if ratio else [])
+                    for r in slopes["rows"]], note=slopes["note"], L=L)
             for sentence in block["sentences"]:
                 document.add_paragraph(writer.render(sentence))
     _power(document, counter, view, L, writer)
@@ -294,7 +296,7 @@ def _table(document, counter, title, header, rows, *, L, note=None, text_columns
     if note:
         paragraph = document.add_paragraph()
         paragraph.add_run(labels["report"]["note"]).italic = True
-        run = paragraph.add_run(note)
+        run = paragraph.add_run(labels["report"]["note_sep"] + note)
         run.font.size = Pt(font_size)
     else:
         document.add_paragraph()

@@ -189,12 +189,16 @@ def mathml_table(equations):
 
 
 _GREEK = {r"\gamma": "γ", r"\beta": "β", r"\tau": "τ", r"\sigma": "σ", r"\rho": "ρ",
-          r"\chi": "χ", r"\mu": "μ", r"\pi": "π"}
+          r"\chi": "χ", r"\mu": "μ", r"\pi": "π", r"\lambda": "λ", r"\Phi": "Φ"}
+_SYMBOLS = {r"\mid": "|", "^{-1}": "⁻¹"}    # a GLMM's link equations: Prob(Y = 1 | β), Φ⁻¹(p)
 
 
 def plain_text(template, names=()):
     """γ_{10} -> γ₁₀, \\sigma^2 -> σ², X_{ij} -> Xᵢⱼ (Unicode, for Word and figures)."""
     text = _NAME.sub(lambda m: "\ue000%s\ue001" % m.group(1), template)
+    text = re.sub(r"\\mathrm\{([^}]*)\}", r"\1", text)
+    for macro, symbol in _SYMBOLS.items():
+        text = text.replace(macro, symbol)
     for macro, letter in _GREEK.items():
         text = text.replace(macro, letter)
     text = text.replace("^2", "²").replace("^{2}", "²")
@@ -211,7 +215,7 @@ def plain_text(template, names=()):
 
 
 def _subscript(text):
-    return text.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace(",", "‚")
+    return text.translate(SUBSCRIPT_DIGITS).replace("i", "ᵢ").replace("j", "ⱼ").replace("k", "ₖ").replace(",", "‚")
 
 
 # ---- building the equations ---------------------------------------------------------------------

@@ -10,8 +10,19 @@ import re
 
 from ..results.records import is_glmm_record
 from . import apa
+from .conditions import conditions_text, intercept_note
 from .equations import INTERCEPT, Equation, Math
-from .models import _factor_of, _group_of, _groups_text, _roles, effect_role, model_view, worded
+from .models import (
+    _factor_of,
+    _group_of,
+    _groups_text,
+    _roles,
+    effect_role,
+    held_fixed_notes,
+    model_view,
+    with_sentences,
+    worded,
+)
 from .names import term_name
 from .writers import Code, Say, _say, joined
 
@@ -58,7 +69,8 @@ def glmm_model_view(name, model, title, names, summary, L):
         "equation_notes": _equation_notes(model, G),
         "meta": G["meta"].format(family=G["families"][family], link=link, method=method,
                                  optimizer=view["optimizer"], sample=sample),
-        "fixed_note": G["fixed_note"][link],
+        "fixed_note": with_sentences(G["fixed_note"][link],
+                                     held_fixed_notes(view["fixed"], model, summary, names, L, ratio), L),
         "random_note": G["random_note"].format(sample=sample, aic=fit["aic"], bic=fit["bic"], loglik=fit["loglik"],
                                                deviance=fit["deviance"], df_resid=fit["df_resid"],
                                                level1=level1_text(model, G)),
@@ -132,7 +144,7 @@ def _narrative(view, model, names, summary, L):
     family, link = model["family"], model["link"]
     inverse = INVERSE_LINKS[link]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {}), names, L))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2")]
     equations = view["equations"]
@@ -145,12 +157,12 @@ def _narrative(view, model, names, summary, L):
                               tau=sym((_group_of(random_rows[0]["grp"], equations), INTERCEPT, None)) or "τ00",
                               tau_value=apa.estimate(random_rows[0]["vcov"], digits=4)))
     else:
-        sentences.append(_effects(fixed, model, equations, N, G))
-        meanings = _meanings(fixed, model, names, G)
+        sentences.append(_effects(fixed, model, equations, names, summary, L))
+        meanings = _meanings(fixed, model, names, summary, L)
         if meanings:
             sentences.append(Say(G["meanings_intro"] + "{parts}" + N["end"], (("parts", joined(meanings, N["join"])),)))
         if intercept is not None:
-            sentences.extend(_probabilities(fixed, model, names, summary, intercept, G))
+            sentences.extend(_probabilities(fixed, model, names, summary, intercept, L))
     parts = []
     for r in random_rows:
         name = N["intercept"] if r["var1"] == INTERCEPT else term_name(r["var1"], names, model["variables"])
@@ -170,13 +182,14 @@ def _narrative(view, model, names, summary, L):
     return sentences
 
 
-def _effects(fixed, model, equations, N, G):
+def _effects(fixed, model, equations, names, summary, L):
     """Each fixed effect with its Wald z test and, for logit and log links, its ratio and interval."""
+    N, G = L["narrative"], L["glmm"]
     roles = _roles(equations, [r["term"] for r in fixed])
     effects = []
     for row in fixed:
         raw = row["raw"]
-        role = effect_role(row, model, roles, N)
+        role = effect_role(row, model, roles, names, summary, L)
         test = apa.z_test(raw["t"], raw["p"])
         if apa.finite(raw.get("p")):
             test += N["verdict"].format(verdict=N["significant"] if raw["p"] < 0.05 else N["not_significant"])
@@ -187,9 +200,10 @@ def _effects(fixed, model, equations, N, G):
     return Say(N["fixed_intro"] + "{effects}" + N["end"], (("effects", joined(effects, N["join"])),))
 
 
-def _meanings(fixed, model, names, G):
-    """What each ratio says: odds (or the expected count) multiplied by exp(β) per unit or category."""
-    link = model["link"]
+def _meanings(fixed, model, names, summary, L):
+    """What each ratio says: odds (or the expected count) multiplied by exp(β) per unit or category,
+    where the variables it interacts with are 0 (or at their reference category)."""
+    G, C, link = L["glmm"], L["conditions"], model["link"]
     if link not in RATIO_LINKS:
         return []
     out = []
@@ -199,21 +213,27 @@ def _meanings(fixed, model, names, G):
             continue
         dummy = _factor_of(row["term"], model)
         if dummy:
-            out.append(_say(G["meaning"][f"{link}_dummy"], variable=names.get(dummy[0], dummy[0]), level=dummy[1],
-                            reference=dummy[2], ratio=row["ratio"]))
-            continue
-        change = math.exp(raw["estimate"]) - 1
-        direction = G["meaning"]["up" if change >= 0 else "down"].format(percent=apa.percent(abs(change)))
-        out.append(_say(G["meaning"][f"{link}_slope"], term=row["label"], ratio=row["ratio"], change=direction))
+            meaning = G["meaning"][f"{link}_dummy"].format(variable=names.get(dummy[0], dummy[0]), level=dummy[1],
+                                                           reference=dummy[2], ratio=row["ratio"])
+        else:
+            change = math.exp(raw["estimate"]) - 1
+            direction = G["meaning"]["up" if change >= 0 else "down"].format(percent=apa.percent(abs(change)))
+            meaning = G["meaning"][f"{link}_slope"].format(term=row["label"], ratio=row["ratio"], change=direction)
+        conditions = conditions_text(row["term"], model, summary, names, C)
+        out.append(_say("{text}", text=C["meaning"].format(meaning=meaning, conditions=conditions)
+                        if conditions else meaning))
     return out
 
 
-def _probabilities(fixed, model, names, summary, intercept, G):
+def _probabilities(fixed, model, names, summary, intercept, L):
     """Predicted probabilities (or counts) in a typical group: all predictors 0, then each
     category of a factor, and each numeric main effect one SD above 0."""
-    family, inverse = model["family"], INVERSE_LINKS[model["link"]]
+    G, family, inverse = L["glmm"], model["family"], INVERSE_LINKS[model["link"]]
     sentences = [_say(G["baseline"][family], probability=apa.estimate(inverse(intercept)),
                       estimate=apa.estimate(intercept))]
+    extrapolation = intercept_note(model, summary, names, L["conditions"])
+    if extrapolation:
+        sentences.append(_say("{text}", text=extrapolation))
     sds = {v["name"]: v.get("sd") for v in summary.get("variables", [])}
     parts = []
     for row in fixed:

@@ -5,6 +5,7 @@ import logging
 
 from ..results.records import is_glmm_record
 from . import apa
+from .conditions import conditional_note, conditions_text, intercept_note
 from .equations import INTERCEPT, Math, group_of, model_equations, random_terms_of
 from .names import term_name, with_dummies
 from .writers import Code, Say, _say, joined
@@ -103,10 +104,10 @@ def model_view(name, model, title, names, summary, L):
         "optimizer": model["optimizer"],
         "ddf": L["model"]["ddf_names"].get(ddf, ddf),
         "n": apa.integer(model.get("nobs")),
-        "groups": ", ".join(L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g))
-                            for g, k in groups.items()),
+        "groups": _groups_text(groups, names, L, always_named=True),
         "equations": equations,
         "equation_note": _equation_note(equations, names, L),
+        "notation": L["model"]["notation" if equations is None or equations.two_level else "notation_combined"],
         "fixed": fixed,
         "has_df": any(r["df"] is not None for r in coefficients),
         "has_p": any(apa.finite(r["p"]) for r in coefficients),
@@ -125,6 +126,8 @@ def model_view(name, model, title, names, summary, L):
         "caption_random": L["model"]["table_random"].format(model=title),
     }
     view.update(_notes(view, L))
+    view["fixed_note"] = with_sentences(view["fixed_note"], held_fixed_notes(view["fixed"], model, summary, names, L),
+                                        L)
     view["narrative"] = _narrative(view, model, equations, names, summary, L)
     return view
 
@@ -157,6 +160,19 @@ def _notes(view, L):
             "fixed_note": M["fixed_note"].format(ddf=view["ddf"], ci=ci),
             "random_note": M["random_note"].format(sample=sample, aic=fit["aic"], bic=fit["bic"], loglik=fit["loglik"],
                                                    criterion=criterion, df_resid=fit["df_resid"])}
+
+
+def held_fixed_notes(fixed, model, summary, names, L, ratio=None):
+    """The table note's sentences on what the coefficients hold fixed: conditional main effects,
+    and an intercept that extrapolates."""
+    C = L["conditions"]
+    return [text for text in (conditional_note(fixed, model, summary, names, C, ratio),
+                              intercept_note(model, summary, names, C)) if text]
+
+
+def with_sentences(note, sentences, L):
+    """A note with more sentences after it, spaced as the report's language spaces sentences."""
+    return L["narrative"]["sep"].join([note, *sentences])
 
 
 def model_warnings(model, L):
@@ -207,16 +223,21 @@ def omnibus_sentences(model, L):
     return out
 
 
-def effect_role(row, model, roles, N):
+def effect_role(row, model, roles, names, summary, L):
     """What a coefficient is, as the paragraph says it: a dummy as a difference from the reference
-    category (of a slope, for a predictor times a dummy), anything else by its role."""
+    category (of a slope, for a predictor times a dummy), anything else by its role; a main effect
+    of an interaction with what it is conditional on."""
+    N, C = L["narrative"], L["conditions"]
     dummy = _factor_of(row["term"], model)
     if dummy and dummy[3]:
-        return N["role_dummy_slope"].format(variable=dummy[0], level=dummy[1], reference=dummy[2],
-                                            predictor=dummy[3])
-    if dummy:
-        return N["role_dummy"].format(variable=dummy[0], level=dummy[1], reference=dummy[2])
-    return N["role_" + roles[row["term"]]].format(term=row["label"])
+        role = N["role_dummy_slope"].format(variable=names.get(dummy[0], dummy[0]), level=dummy[1],
+                                            reference=dummy[2], predictor=names.get(dummy[3], dummy[3]))
+    elif dummy:
+        role = N["role_dummy"].format(variable=names.get(dummy[0], dummy[0]), level=dummy[1], reference=dummy[2])
+    else:
+        role = N["role_" + roles[row["term"]]].format(term=row["label"])
+    conditions = conditions_text(row["term"], model, summary, names, C)
+    return C["role"].format(role=role, conditions=conditions) if conditions else role
 
 
 def _factor_of(term, model):
@@ -240,7 +261,7 @@ def _factor_of(term, model):
 def _narrative(view, model, equations, names, summary, L):
     N = L["narrative"]
     sentences = [_say(N["opening"], model=view["title"], method=view["method"], n=view["n"],
-                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {})))]
+                      units=worded(N, "units", summary), groups=_groups_text(model.get("ngroups", {}), names, L))]
     fixed = view["fixed"]
     random_rows = [r for r in model["varcorr"] if not r.get("var2") and r["grp"] != "Residual"]
     residual = next((r for r in model["varcorr"] if r["grp"] == "Residual"), None)
@@ -258,7 +279,7 @@ def _narrative(view, model, equations, names, summary, L):
         effects = []
         for row in fixed:
             raw = row["raw"]
-            role = effect_role(row, model, roles, N)
+            role = effect_role(row, model, roles, names, summary, L)
             test = (apa.t_test(raw["t"], raw["df"], raw["p"]) if apa.finite(raw.get("df"))
                     else f"t = {apa.stat(raw['t'])}")
             if apa.finite(raw.get("p")):
@@ -267,6 +288,9 @@ def _narrative(view, model, equations, names, summary, L):
                                 estimate=row["estimate"], se=row["se"], test=test))
         sentences.append(Say(N["fixed_intro"] + "{effects}" + N["end"],
                              (("effects", joined(effects, N["join"])),)))
+        extrapolation = intercept_note(model, summary, names, L["conditions"])
+        if extrapolation:
+            sentences.append(_say("{text}", text=extrapolation))
         sentences.extend(omnibus_sentences(model, L))
         parts = []
         for r in random_rows:
@@ -301,18 +325,21 @@ def _narrative(view, model, equations, names, summary, L):
     return sentences
 
 
-def _groups_text(ngroups):
-    """'160' for one grouping factor; '250 (childid:schoolid), 8 (schoolid)' for several."""
-    if len(ngroups) == 1:
+def _groups_text(ngroups, names, L, always_named=False):
+    """'160' for one grouping factor (named too with always_named: '160 (School ID)'); '1,721
+    (childid), 60 (schoolid)' for several, in the report's language's punctuation."""
+    if len(ngroups) == 1 and not always_named:
         return apa.integer(next(iter(ngroups.values())))
-    return ", ".join(f"{apa.integer(k)} ({g})" for g, k in ngroups.items())
+    return L["variance_explained"]["list_sep"].join(
+        L["model"]["group_count"].format(n=apa.integer(k), group=names.get(g, g)) for g, k in ngroups.items())
 
 
-def summary_table(models, views, L):
+def summary_table(models, views, L, names=None, summary=None):
     """Rows of the side-by-side table: fixed effects, then the random part and fit statistics.
     A GLMM's column shows z instead of df and its odds or rate ratios; a table of GLMMs only has
-    the latent level-1 variance where σ² would be."""
-    S = L["summary"]
+    the latent level-1 variance where σ² would be. Groups are counted as J (as everywhere in
+    the report), by their names; `summary` (the data's) words the observations of repeated measures."""
+    S, labels_of = L["summary"], names or {}
     names = list(models)
 
     def _is_glmm(name):
@@ -363,12 +390,15 @@ def summary_table(models, views, L):
     if all(is_glmm_record(m) for m in models.values()):   # no residual variance: the latent level-1 variance
         other = [glmm_level1_row(models, L)]
     other += [{"label": random_labels[k], "values": [random_value(n, k) for n in names]} for k in random_keys]
-    other.append({"label": S["icc"], "values": each(lambda m: apa.proportion(m.get("icc_adjusted")))})
+    adjusted = any(_several_variances(m) for m in models.values())
+    other.append({"label": S["icc_adjusted" if adjusted else "icc"],
+                  "values": each(lambda m: apa.proportion(m.get("icc_adjusted")))})
     for group in group_names:
-        other.append({"label": S["n_groups"].format(group=group),
+        other.append({"label": S["n_groups"].format(group=labels_of.get(group, group)),
                       "values": each(lambda m: apa.integer(m.get("ngroups", {}).get(group))
                                      if group in m.get("ngroups", {}) else "")})
-    other.append({"label": S["observations"], "values": each(lambda m: apa.integer(m.get("nobs")))})
+    other.append({"label": worded(S, "observations", summary or {}),
+                  "values": each(lambda m: apa.integer(m.get("nobs")))})
     fit_rows = [("deviance", "deviance"), ("aic", "AIC"), ("bic", "BIC"), ("loglik", "logLik")]
     stats_rows = [{"label": S[label], "values": each(lambda m, key=key: apa.number(m.get(key), 1))}
                   for label, key in fit_rows]
@@ -386,6 +416,12 @@ def summary_table(models, views, L):
             "standardized": standardized, "print_block": PRINT_BLOCK,
             "random": other, "fit": stats_rows + [r2],
             "any_reml": any(m.get("REML") for m in models.values())}
+
+
+def _several_variances(model):
+    """More than one random-effect variance (random slopes, several factors): performance's adjusted
+    ICC is then not the τ00 / (τ00 + σ²) of a random-intercept model."""
+    return sum(1 for r in model["varcorr"] if r["grp"] != "Residual" and not r.get("var2")) > 1
 
 
 def glmm_level1_row(models, L):

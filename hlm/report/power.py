@@ -4,25 +4,34 @@ the number of failed refits, beside the power-curve figure.
 """
 from ..analysis.power import TARGET_POWER
 from . import apa
+from .names import term_name
 from .writers import Code, _say, joined
 
 
-def power_views(results, titles, L):
-    """One view per power result: sentences, a table of the curve and the figure."""
+def power_views(results, titles, L, names=None):
+    """One view per power result: sentences, a table of the curve and the figure. The tested term
+    is named by its label (`names`, the variables'), as in the model's tables."""
     P = L["power"]
     views = []
     for name, record in results.power.items():
         curve = record["curve"]
         figure = results.power_figures.get(name, {})
+        term = _term(record, results.models.get(record.get("model")), names or {})
         views.append({"name": name, "anchor": f"power-{name}",
                       "intro": _say(P["intro"], along=Code(record["along"])),
-                      "sentences": _sentences(name, record, titles, P),
-                      "table_caption": _say(P["table_caption"], name=Code(name), term=Code(record["term"])),
+                      "sentences": _sentences(name, record, term, titles, P),
+                      "table_caption": _say(P["table_caption"], name=Code(name), term=term),
                       "rows": [_row(r) for r in curve],
                       "figure": {"svg": figure.get("svg"), "png": figure.get("png"), "anchor": f"figure-{name}-power",
-                                 "caption": _say(P["caption"], name=Code(name), term=Code(record["term"]),
+                                 "caption": _say(P["caption"], name=Code(name), term=term,
                                                  along=Code(record["along"]))}})
     return views
+
+
+def _term(record, model, names):
+    """The tested coefficient by its label ('Urban residence: Y' for urbanY), or as code without one."""
+    label = term_name(record["term"], names, model["variables"]) if model else record["term"]
+    return label if label != record["term"] else Code(record["term"])
 
 
 def _row(r):
@@ -32,11 +41,11 @@ def _row(r):
             "ci": f"[{apa.proportion(r['ci_low'])}, {apa.proportion(r['ci_high'])}]" if estimated else apa.MISSING}
 
 
-def _sentences(name, record, titles, P):
+def _sentences(name, record, term, titles, P):
     curve = record["curve"]
     model = record.get("model", "")
     sizes = P["sizes_sep"].join(apa.integer(r["size"]) for r in curve)
-    out = [_say(P["sentence"], name=Code(name), model=titles.get(model, Code(model)), term=Code(record["term"]),
+    out = [_say(P["sentence"], name=Code(name), model=titles.get(model, Code(model)), term=term,
                 test=P["tests"].get(record["method"], record["method"]), alpha=f"{record['alpha']:g}",
                 effect=apa.estimate(record["effect"]), along=Code(record["along"]), sizes=sizes,
                 nsim=apa.integer(record["nsim"]), seed=str(record["seed"]))]

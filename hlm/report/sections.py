@@ -1,6 +1,7 @@
 """The views of the report's other sections: the data, likelihood-ratio tests, variance
 explained, the ICC, contextual effects and the figures.
 """
+import re
 from pathlib import Path
 
 from ..data import centered_columns
@@ -48,10 +49,11 @@ def comparison_views(results, titles, L):
         if compared and all(is_glmm_record(m) for m in compared):
             sentences.append(comparison_note(compared[0], L))
         if record.get("bootstrap"):
-            sentences.append(_bootstrap_sentence(record["bootstrap"], C))
+            sentences.append(_bootstrap_sentence(record["bootstrap"], compared, C))
         refit = record.get("refitted_with_ML") or []
         if refit:
-            sentences.append(_say(C["refit_ml"], models=", ".join(refit)))
+            sentences.append(_say(C["refit_ml"], models=L["variance_explained"]["list_sep"].join(
+                titles.get(m, m) for m in refit)))
         a = titles.get(models[-1], models[-1]) if models else name
         b = titles.get(models[0], models[0]) if models else ""
         boot = record.get("bootstrap")
@@ -62,12 +64,23 @@ def comparison_views(results, titles, L):
     return views
 
 
-def _bootstrap_sentence(boot, C):
-    """PBmodcomp's p-value beside the χ² test, with the replicates that counted and those that failed."""
+def _bootstrap_sentence(boot, compared, C):
+    """PBmodcomp's p-value beside the χ² test, with the replicates that counted and those that
+    failed; why the χ² test falls short: a tested variance on its boundary, or, when the models
+    differ only in fixed effects, finite samples (nothing said without the models' records)."""
+    why = ""
+    if len(compared) == 2:
+        tested = _variances(compared[0]) ^ _variances(compared[1])
+        why = C["bootstrap_boundary"] if tested else C["bootstrap_fixed"]
     values = {"nsim": apa.integer(boot["nsim"]), "p": apa.p_value(boot["p_bootstrap"], with_symbol=True),
               "used": apa.integer(boot["n_positive"]), "failed": apa.integer(boot["failed"]),
-              "seed": str(boot["seed"])}
+              "seed": str(boot["seed"]), "why": why}
     return _say(C["bootstrap"] + (C["bootstrap_failed"] if boot["failed"] else ""), **values)
+
+
+def _variances(model):
+    """The random-effect (co)variances of a model record, by group and terms."""
+    return {(r["grp"], r.get("var1"), r.get("var2")) for r in model["varcorr"] if r["grp"] != "Residual"}
 
 
 def _component(key, model):
@@ -102,7 +115,7 @@ def variance_views(results, views, titles, names, L):
             if before is None or after is None:
                 continue
             symbol = _component_symbol(kind, after, views[new]["equations"])
-            label = _component_label(kind, before, after, new_model, levels, V)
+            label = _component_label(kind, before, after, new_model, levels, names, V)
             rows.append({"component": label, "symbol": symbol,
                          "before": apa.estimate(before["vcov"], digits=4),
                          "after": apa.estimate(after["vcov"], digits=4),
@@ -125,18 +138,20 @@ def variance_views(results, views, titles, names, L):
     return out
 
 
-def _component_label(kind, before, after, new_model, levels, V):
+def _component_label(kind, before, after, new_model, levels, names, V):
     """'Level-1 residual variance σ²', 'Level-2 intercept variance τ00', and with several
-    grouping factors the factor named; with data.levels, each factor's own level number."""
+    grouping factors the factor named; with data.levels, each factor's own level number; a
+    slope's variable by its label."""
     if kind == "sigma2":
         return V["components"]["sigma2"]
+    variable = term_name(after["var1"], names, new_model["variables"])
     level = _factor_level(after["grp"], levels) if len(levels) > 1 else None
     if level is not None:
         key = "intercept_at_level" if after["var1"] == INTERCEPT else "slope_at_level"
-        return V["components"][key].format(level=level, group=after["grp"], variable=after["var1"])
+        return V["components"][key].format(level=level, group=after["grp"], variable=variable)
     label = V["components"][kind]
     if kind == "tau11" or before["var1"] != INTERCEPT:
-        return f"{label} ({after['grp']}: {after['var1']})"
+        return f"{label} ({after['grp']}: {variable})"
     if len({r['grp'] for r in new_model['varcorr']}) > 2:
         return f"{label} ({after['grp']})"
     return label
@@ -172,7 +187,7 @@ def icc_views(results, titles, L):
             continue
         if is_glmm_record(model) and apa.finite(value):
             sentences = glmm_icc_sentences(value, model, title, L)
-            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
             sentences.extend(_design_effect_sentences(name, value, results, I))
         elif levels.get("kind") == "undefined":
             sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
@@ -198,7 +213,7 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
                       tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                       percent=apa.percent(value), group=Code(group), rest=worded(I, "rest", results.summary))]
-    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"]))
+    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
     return sentences + _design_effect_sentences(name, value, results, I)
 
 
@@ -234,7 +249,7 @@ def _icc_levels_sentences(record, title, summary, L):
                               size=apa.number(entry["mean_size"], 2),
                               deff=apa.number(entry["design_effect"], 2)))
     first = levels[-1]["correlation"]
-    sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"]))
+    sentences.append(_say(I["large"] if first >= ICC_THRESHOLD else I["small"], where=I["above"]))
     return sentences
 
 
@@ -250,7 +265,7 @@ def contextual_views(results, titles, names, L):
         for key in CONTEXTUAL_EFFECTS:
             effect = entry["effects"][key]
             rows.append({"effect": K[key], "key": key, "term": effect["term"],
-                         "label": term_name(effect["term"], names, variables) if effect["term"] else "",
+                         "label": _contrast_name(effect["term"], names, variables) if effect["term"] else "",
                          "estimate": apa.estimate(effect["Estimate"]), "se": apa.estimate(effect["Std. Error"]),
                          "df": apa.df(effect["df"]), "p": apa.p_value(effect["Pr(>|t|)"]),
                          "ci": interval(effect)})
@@ -261,6 +276,14 @@ def contextual_views(results, titles, names, L):
                     "rows": rows,
                     "sentence": _say(K["sentence"], model=titles.get(model, model), **values)})
     return out
+
+
+def _contrast_name(term, names, variables):
+    """A contextual effect's term by its labels: 'ses_mean - ses_cwc' -> 'SES (group mean) − SES
+    (group-mean centred)'; a single coefficient as term_name names it."""
+    parts = re.split(r" ([-+]) ", term)
+    signs = {"-": " − ", "+": " + "}
+    return "".join(signs[p] if p in signs else term_name(p, names, variables) for p in parts)
 
 
 def data_view(results, names, L):
@@ -289,37 +312,47 @@ def data_view(results, names, L):
                 mean, cwc = centered_columns(variable, how)
                 centering.append(_say(D["centering_group"], variable=Code(variable),
                                       cwc=Code(cwc), mean=Code(mean)))
-    return {"intro": _data_intro(summary, config, dropped_text, D), "variables": variables,
+    return {"intro": _data_intro(summary, config, dropped_text, L), "variables": variables,
             "centering": centering}
 
 
-def _data_intro(summary, config, dropped_text, D):
+def _data_intro(summary, config, dropped_text, L):
     """The seed's sentence for two levels; for more, N and then one clause per level."""
+    D = L["data"]
     levels = summary.get("levels") or []
     if len(levels) <= 1 and not summary.get("time"):
-        sizes = summary.get("group_sizes", {})
         return _say(D["intro"], path=Code(config["data"]["path"]),
                     n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
                     n=apa.integer(summary.get("n")), groups=apa.integer(summary.get("n_groups")),
                     group=Code(summary.get("group", config["data"]["group"])),
-                    min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
-                    mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")))
+                    sizes=_sizes(summary.get("group_sizes", {}), D["sizes_range"], D["sizes_equal"]))
     time = _say(D["time"], time=Code(summary["time"]), person=Code(levels[0]["column"])) if summary.get("time") else ""
     units1 = worded(D, "units1", summary)
     parts = [_say(D["intro_levels"], path=Code(config["data"]["path"]),
                   n_read=apa.integer(summary.get("n_read", summary.get("n"))), dropped=dropped_text,
                   n=apa.integer(summary.get("n")), units1=units1, time=time)]
     for entry in levels:
-        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]), units1=units1,
-                       group=Code(entry["column"]), min=apa.integer(entry["min"]), max=apa.integer(entry["max"]),
-                       mean=apa.number(entry["mean"], 2), median=apa.df(entry["median"]))]
+        sizes = _sizes(entry, D["level_sizes_range"], D["level_sizes_equal"], units1=units1)
+        clause = [_say(D["level_sentence"], level=entry["level"], units=apa.integer(entry["units"]),
+                       group=Code(entry["column"]), sizes=sizes)]
         below = entry.get("units_below")
-        if below:
+        if below and below["min"] == below["max"]:
+            clause.append(_say(D["level_below_equal"], below=Code(below["column"]), below_n=apa.integer(below["min"])))
+        elif below:
             clause.append(_say(D["level_below"], below=Code(below["column"]), below_min=apa.integer(below["min"]),
                                below_max=apa.integer(below["max"]), below_median=apa.df(below["median"])))
-        parts.append(" ")
+        parts.append(L["narrative"]["sep"])
         parts.extend([*clause, D["level_end"]])
     return parts
+
+
+def _sizes(sizes, range_template, equal_template, **values):
+    """How many units each group holds: '14 to 67 per group (M = 44.91, Mdn = 47)', or '10 per
+    group' when every group has the same size (then M and Mdn say nothing more)."""
+    if sizes.get("min") is not None and sizes.get("min") == sizes.get("max"):
+        return _say(equal_template, n=apa.integer(sizes["min"]), **values)
+    return _say(range_template, min=apa.integer(sizes.get("min")), max=apa.integer(sizes.get("max")),
+                mean=apa.number(sizes.get("mean"), 2), median=apa.df(sizes.get("median")), **values)
 
 
 def _variable_row(v, D, names):
@@ -385,7 +418,7 @@ def figure_views(results, titles, names, L):
                 model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
             slopes = _slopes_table(shown, G, L)
             if record.get("johnson_neyman"):
-                sentences.extend(_johnson_neyman_sentences(record, G))
+                sentences.extend(_johnson_neyman_sentences(shown, G))
                 if "johnson_neyman_png" in files:
                     figures.append(_figure(files, "johnson_neyman", G["jn_caption"].format(
                         model=title, predictor=shown["predictor"], moderator=shown["moderator"]), name))
@@ -410,10 +443,13 @@ def _slopes_table(record, G, L):
     glmm = bool(record.get("family"))
     ratio = L["glmm"]["ratio"].get(record["link"]) if glmm and record.get("ratio_name") else None
     return {"caption": G["simple_slopes_table"].format(predictor=record["predictor"], moderator=record["moderator"]),
-            "moderator_header": G["moderator_value"].format(moderator=record["moderator"]),
+            "moderator_header": record["moderator"],
+            # a number beside "Mean − 1 SD"; a category is its own value
+            "has_value": any(apa.finite(r["moderator_value"]) for r in record["slopes"]),
+            "has_df": not glmm,   # a z test has no df
             "statistic": "z" if glmm else "t", "ratio": ratio,
             "ratio_ci_header": L["glmm"]["ratio_ci"].format(ratio=ratio) if ratio else "",
-            "note": L["glmm"]["simple_slopes_note"][record["family"]] if glmm else G["simple_slopes_note"],
+            "note": _slopes_note(record, G, L),
             "rows": [{"at": at(r),
                       "value": apa.estimate(r["moderator_value"]) if apa.finite(r["moderator_value"]) else "",
                       "estimate": apa.estimate(r["Estimate"]), "se": apa.estimate(r["Std. Error"]),
@@ -424,12 +460,21 @@ def _slopes_table(record, G, L):
                      for r in record["slopes"]]}
 
 
+def _slopes_note(record, G, L):
+    """What the simple slopes test, and for a numeric moderator over which rows its mean and SD go."""
+    note = L["glmm"]["simple_slopes_note"][record["family"]] if record.get("family") else G["simple_slopes_note"]
+    if record.get("moderator_kind", "continuous") != "continuous":
+        return note
+    return L["narrative"]["sep"].join([note, G["moderator_points"].format(moderator=record["moderator"])])
+
+
 def _johnson_neyman_sentences(record, G):
-    """Where the simple slope is significant, in the moderator's values, against its observed range."""
+    """Where the simple slope is significant, in the moderator's values, against its observed range;
+    `record` names the predictor and moderator as the report does (by their labels)."""
     jn = record["johnson_neyman"]
     low, high = jn["observed"]
     bounds = [apa.estimate(b) for b in jn["bounds"]]
-    values = {"predictor": Code(record["predictor"]), "moderator": Code(record["moderator"]),
+    values = {"predictor": record["predictor"], "moderator": record["moderator"],
               "low": apa.estimate(low), "high": apa.estimate(high)}
     if len(bounds) == 2:
         key = "jn_inside" if jn["significant_inside"] else "jn_outside"

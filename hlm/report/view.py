@@ -54,7 +54,7 @@ def build_view(results, language):
         "generated": L["report"]["generated"].format(version=version),
         "data": data_view(results, names, L),
         "models": [views[name] for name in views],
-        "summary": summary_table({n: models[n] for n in views}, views, L),
+        "summary": summary_table({n: models[n] for n in views}, views, L, names, results.summary),
         "comparisons": comparison_views(results, titles, L),
         "variance_explained": variance_views(results, views, titles, names, L),
         "variance_explained_intro": L["variance_explained"]["intro_glmm" if config["variance_explained"] and all(
@@ -65,15 +65,29 @@ def build_view(results, language):
         "contextual": contextual_views(results, titles, names, L),
         "diagnostics": figure_views(results, titles, names, L),
         "diagnostics_glmm": any(is_glmm_record(models.get(n, {})) for n in config.get("diagnostics", [])),
-        "power": power_views(results, titles, L),
+        "power": power_views(results, titles, L, names),
         "warnings": warnings,
         "references": reference_list(references),
         "software": software_versions(),
         "data_file": config["data"]["path"],
         "data_sha256": results.summary.get("sha256", apa.MISSING),  # of the data the results came from
-        "config_yaml": yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100).rstrip(),
+        "config_yaml": yaml.safe_dump(config_echo(config, models), allow_unicode=True, sort_keys=False,
+                                      width=100).rstrip(),
         "command": reproduce_command(results.manifest),
     }
+
+
+# estimation keys no GLMM reads (glmer: ML, Wald z tests, its own two optimizer stages unless a model names one)
+LMM_ONLY = ("REML", "ddf", "optimizer")
+
+
+def config_echo(config, models):
+    """The config as the run read it, defaults filled in, without the estimation keys that apply
+    to none of the fitted models: a GLMM analysis shows no REML, ddf or optimizer it never used."""
+    if any(not is_glmm_record(m) for m in models.values()):
+        return config
+    estimation = {k: v for k, v in (config.get("estimation") or {}).items() if k not in LMM_ONLY}
+    return {**config, "estimation": estimation}
 
 
 def missing_code_warnings(summary, L):

@@ -279,7 +279,7 @@ def test_exam_johnson_neyman_interval_is_rs(exam):
     assert close(mean["df"], ref["at_mean"]["df"], rel=1e-2)
     text = section(report(exam), 7)
     low, high = (apa.estimate(b) for b in ref["bounds"])
-    assert f"当 ` schavg ` 介于 {low} 与 {high} 之间时，` standLRT ` 的简单斜率显著" in text
+    assert f"当 schavg 介于 {low} 与 {high} 之间时，standLRT 的简单斜率显著" in text   # by their labels (none here)
     assert (Path(exam) / "results" / "figures" / "jn_johnson_neyman.png").stat().st_size > 5000
 
 
@@ -407,7 +407,7 @@ def test_the_seeds_johnson_neyman_interval_is_rs(hsb):
     interval, everywhere = (MarkdownWriter().render(s) for s in
                             _johnson_neyman_sentences(result, labels("en")["diagnostics"]))
     assert "is below -7.11 or above -2.98" in interval
-    assert everywhere == "So the slope of ` ses ` is significant over the whole observed range of ` disclim `."
+    assert everywhere == "So the slope of ses is significant over the whole observed range of disclim."
 
 
 def test_a_dummy_moderator_is_probed_at_its_two_values(hsb):
@@ -425,7 +425,7 @@ def test_a_singular_null_model_has_an_undefined_icc():
     model = lmer("Yield ~ 1 + (1 | Batch)", frame)   # lme4: the Batch variance is 0 (singular)
     record = icc_by_level(model, ["Batch"])
     assert record["kind"] == "undefined" and record["zero"] == ["Batch"]
-    assert labels("en")["icc"]["undefined"].startswith("The ICC of the {model} is undefined: τ00 = 0")
+    assert labels("en")["icc"]["undefined"].startswith("The ICC of {model} is undefined: τ00 = 0")
 
 
 def test_hlm_init_proposes_the_suspected_missing_codes(tmp_path):

@@ -37,7 +37,7 @@ def text(view, writer=PlainWriter()):
 def test_the_paragraph_says_what_was_simulated_and_the_power_at_each_size():
     [view] = power_views(Results(), {"full": "Full model"}, labels("en"))
     said = text(view)
-    assert ("The analysis interaction uses the Full model: the fixed effect ses:disclim is tested (t test with "
+    assert ("The analysis interaction uses Full model: the fixed effect ses:disclim is tested (t test with "
             "Satterthwaite df, α = 0.05) with an assumed effect of 0.250") in said
     assert "the number of units of id is 20, 40, 80, with 100 simulations per size (seed 7)" in said
     assert ("with 20 units the power is 0.310 (95% CI [0.221, 0.411]), with 40 units the power is 0.814 "
