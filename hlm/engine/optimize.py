@@ -102,7 +102,7 @@ def nlopt_status(code):
 
 def _lbfgsb(objective, x0, lower, upper, control):
     """scipy's L-BFGS-B: with the exact gradient when the objective has one, else with its own
-    finite differences."""
+    finite differences. Stopping at maxeval is reported as nlopt's MAXEVAL_REACHED."""
     import scipy.optimize  # lazy: a heavy import that only this backend needs
 
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
@@ -113,7 +113,7 @@ def _lbfgsb(objective, x0, lower, upper, control):
     else:
         result = scipy.optimize.minimize(objective.with_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                                          options={**options, **GRADIENT_SETTINGS})
-    return result.x, result.fun, str(result.message)
+    return result.x, result.fun, "MAXEVAL_REACHED" if result.status == 1 else str(result.message)
 
 
 BACKENDS = {
