@@ -4,7 +4,7 @@ result (singular fit, scaled gradient).
 
 The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
 Where the exact gradient of the deviance exists (gradient.py) L-BFGS-B uses it, and it is the
-engine's choice (default_optimizer) when an evaluation is expensive: on lme4's InstEval 25
+engine's choice (default_optimizer) when an evaluation is expensive: on lme4's InstEval 15
 evaluations with their gradients instead of BOBYQA's 100 (benchmarks/README.md).
 """
 import functools
@@ -42,8 +42,10 @@ GRADIENT_SETTINGS = {"ftol": 1e-13, "gtol": 1e-5}
 
 
 # The engine picks the gradient method for tails of at least this many columns (the later
-# grouping factors' levels, X and y), where an evaluation costs milliseconds (benchmarks/README.md).
-GRADIENT_TAIL_SIZE = 200
+# grouping factors' levels, X and y). An evaluation with its gradient costs 3.5× one without (the
+# tail's inverse), so the method pays only where BOBYQA's 4-6× more evaluations cost more than the
+# rest of the fit: from about 800 columns on (benchmarks/README.md).
+GRADIENT_TAIL_SIZE = 800
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,10 @@ BACKENDS = {
 GRADIENT_BACKENDS = ("lbfgsb",)    # the backends that use value_and_gradient
 
 
-def default_optimizer(deviance, gradient_tail_size=GRADIENT_TAIL_SIZE):
+def default_optimizer(deviance):
     """The engine's choice: L-BFGS-B with the exact gradient where it exists and an evaluation is
-    expensive (a dense tail of at least `gradient_tail_size` columns), BOBYQA (lme4's) elsewhere."""
-    expensive = len(deviance.A22) >= gradient_tail_size
+    expensive (a dense tail of at least GRADIENT_TAIL_SIZE columns), BOBYQA (lme4's) elsewhere."""
+    expensive = len(deviance.A22) >= GRADIENT_TAIL_SIZE
     return "lbfgsb" if expensive and has_gradient(deviance) else "bobyqa"
 
 
