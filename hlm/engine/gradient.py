@@ -49,6 +49,8 @@ def moment_start(deviance):
     A22 = deviance.A22
     beta = np.linalg.solve(A22[mR:mR + p, mR:mR + p], A22[mR:mR + p, -1]) if p else np.zeros(0)
     sigma2 = (A22[-1, -1] - A22[mR:mR + p, -1] @ beta) / deviance.n
+    if not sigma2 > 0:           # X fits y exactly: lme4's start, and the fit says why it fails
+        return deviance.layout.initial_theta()
     if len(deviance.blocks) > 1:
         first = deviance.A21[mR:].toarray().T                         # (J, p + 1): Z1'X, Z1'y per level
     else:
