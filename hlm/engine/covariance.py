@@ -4,6 +4,7 @@ One place for lme4's conventions: θ holds each term's lower-triangular relative
 by column, diagonal entries bounded below by 0; VarCorr = σ²Λ_kΛ_k'; parameter names as lme4's
 (oldNames = FALSE): sd_x|g, cor_x.y|g, sigma; terms repeated on one factor labelled id, id.1.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +25,11 @@ def read_only_sparse(matrix):
     return matrix
 
 
+@functools.cache
 def lower_triangle_indices(q):
-    """(rows, cols) of a q×q lower triangle in lme4's θ order: column by column."""
+    """(rows, cols) of a q×q lower triangle in lme4's θ order: column by column (read-only, shared)."""
     cols, rows = np.triu_indices(q)
-    return rows, cols
+    return read_only(rows), read_only(cols)
 
 
 @dataclass(frozen=True, eq=False)

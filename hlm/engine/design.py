@@ -342,11 +342,13 @@ def _complete_rows(formula, data):
 
 
 def _missing(series):
-    """Which values are missing; numpy columns without pandas' general isna (its cost is a
-    small fit's)."""
-    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iub":
+    """Which values are missing; numpy columns, and pandas' extension arrays (text, nullable
+    integers) through their own isna, without pandas' general one (its cost is a small fit's)."""
+    if not isinstance(series.dtype, np.dtype):
+        return np.asarray(series.array.isna(), dtype=bool)
+    if series.dtype.kind in "iub":
         return np.zeros(len(series), dtype=bool)   # numpy integers and booleans have no missing value
-    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+    if series.dtype.kind == "f":
         return np.isnan(series.to_numpy())
     return series.isna().to_numpy()
 
@@ -439,19 +441,19 @@ def _numeric(value, node):
 
 
 def _column(series):
-    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object \
-            or pd.api.types.is_string_dtype(series) or pd.api.types.is_bool_dtype(series):
-        _refuse_numbers_with_text(series)
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
         return _factor(series)
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        codes, distinct = _sorted_factorize(series)
+        _refuse_numbers_with_text(series.name, codes, distinct)
+        return Factor(codes, tuple(level_name(u) for u in distinct))
     return series.to_numpy(dtype=float)
 
 
-def _refuse_numbers_with_text(series, share=0.05):
+def _refuse_numbers_with_text(name, codes, distinct, share=0.05):
     """A column of numbers with a few text cells ('n/a', '9,5') is a typo, not a factor with
-    a level per number: name the cells and the fix."""
-    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
-        return
-    codes, distinct = pd.factorize(series)   # in order of appearance; missing -> -1
+    a level per number: name the cells and the fix. `codes` and `distinct` are the column's
+    factorization (missing -> -1)."""
     counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
     distinct = np.asarray(distinct, dtype=object)
     numbers = pd.to_numeric(distinct, errors="coerce")   # once per distinct value, not per cell
@@ -459,7 +461,7 @@ def _refuse_numbers_with_text(series, share=0.05):
     n_text = int(counts[is_text].sum())
     if n_text and len(np.unique(numbers[~is_text])) > 2 and n_text <= max(3, share * counts.sum()):
         cells = ", ".join(repr(str(v)) for v in distinct[is_text])
-        raise DataError(f"column '{series.name}' holds numbers but {n_text} text cell"
+        raise DataError(f"column '{name}' holds numbers but {n_text} text cell"
                         f"{'s' if n_text > 1 else ''} ({cells[:200]}); list such values under "
                         "data.missing_codes (or fix the cells) so that it is read as numbers")
 
@@ -469,8 +471,22 @@ def _factor(series):
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
         return Factor(series.cat.codes.to_numpy(), tuple(level_name(c) for c in series.cat.categories))
-    codes, uniques = pd.factorize(series, sort=True)  # hashing: no sorted copy of a long column
+    codes, uniques = _sorted_factorize(series)
     return Factor(codes, tuple(level_name(u) for u in uniques))
+
+
+def _sorted_factorize(series):
+    """pd.factorize(series, sort=True) (hashing: no sorted copy of a long column) without the
+    Series and Index it wraps around its result, most of its cost on a small column: (codes,
+    missing -1; the distinct values, sorted). Text and other extension arrays through their own
+    factorize, then their few distinct values sorted."""
+    if isinstance(series.dtype, np.dtype):
+        return pd.factorize(series.to_numpy(), sort=True)
+    codes, uniques = series.array.factorize()
+    order = np.asarray(uniques.argsort())
+    ranks = np.empty(len(order) + 1, dtype=codes.dtype)
+    ranks[order], ranks[-1] = np.arange(len(order)), -1     # code -1 (missing) stays -1
+    return ranks[codes], np.asarray(uniques, dtype=object)[order]
 
 
 def level_name(value):
@@ -523,10 +539,12 @@ def full_rank_columns(X):
     qr(tol = 1e-7) finds them."""
     if X.shape[1] == 0:
         return np.ones(0, dtype=bool)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
+    if X.shape[1] == 1:       # one column (the intercept): R is its norm, so no QR is needed
+        return norms > 0
     r = _r_factor(X)
     diagonal = np.zeros(X.shape[1])  # more columns than rows: those past the n-th are dependent
     diagonal[:min(X.shape)] = np.diag(r)
-    norms = np.sqrt(np.einsum("ij,ij->j", X, X))  # no n×p temporary, unlike np.linalg.norm
     return np.abs(diagonal) > RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
@@ -552,7 +570,10 @@ def _grouping_factor(names, frame):
     factors = [frame.factor(name) for name in names]
     if len(factors) == 1:
         return factors[0]
-    codes = np.column_stack([f.codes for f in factors])
-    combos, inverse = np.unique(codes, axis=0, return_inverse=True)
-    levels = tuple(":".join(f.levels[c] for f, c in zip(factors, combo)) for combo in combos)
-    return Factor(inverse.ravel(), levels)
+    codes, digits = factors[0].codes, [np.arange(len(factors[0].levels))]
+    for factor in factors[1:]:   # one factor at a time, so that a key never exceeds rows × levels
+        combos, codes = np.unique(codes.astype(np.int64) * len(factor.levels) + factor.codes, return_inverse=True)
+        previous, digit = np.divmod(combos, len(factor.levels))
+        digits = [d[previous] for d in digits] + [digit]   # each combination's code of every factor
+    levels = tuple(":".join(f.levels[c] for f, c in zip(factors, combo)) for combo in zip(*digits))
+    return Factor(codes.ravel(), levels)

@@ -21,7 +21,9 @@ Related models share the cross-products: a new response (lme4's refit, MixedMode
 forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of
 the [X y] rows and needs no pass over the data; ML and REML differ only in the criterion.
 """
+import contextlib
 import functools
+import math
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
@@ -32,7 +34,7 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import copy_lower, eliminate_first_block, level_products, small_cholesky, subtract_lower
+from .kernels import entry_products, factor_blocks, level_products, log_determinants
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 THREADED_SIZE = 64
@@ -167,7 +169,8 @@ class ProfiledDeviance:
 
     def objective(self, theta):
         """The profiled deviance (ML) or REML criterion at θ: what the optimizer minimises."""
-        return self.criterion(self.evaluate(theta, np.empty(self.A22.shape)))
+        *_, logdet_L, logdet_RX, r2 = self._factor(np.asarray(theta, dtype=float), np.empty(self.A22.shape))
+        return self._criterion(logdet_L, logdet_RX, r2)
 
     def objective_given_sigma(self, theta, sigma):
         """The deviance (or REML criterion) at θ and σ, not profiled over σ (lmerTest's varpar
@@ -176,12 +179,22 @@ class ProfiledDeviance:
 
     def criterion(self, ev, sigma=None):
         """The objective of an evaluation: profiled over σ, or at a given σ."""
-        dof = self.n - self.p if self.reml else self.n
+        return self._criterion(ev.logdet_L, ev.logdet_RX, ev.r2, sigma)
+
+    def _criterion(self, logdet_L, logdet_RX, r2, sigma=None):
+        """The criterion from an evaluation's three numbers (with math.log: the optimizer calls this
+        with scalars thousands of times, and numpy's log costs more than the rest)."""
+        dof = self._degrees_of_freedom
         if sigma is None:
-            value = ev.logdet_L + dof * (1 + np.log(2 * np.pi * ev.r2 / dof))
+            value = logdet_L + dof * (1 + math.log(2 * math.pi * r2 / dof))
         else:
-            value = ev.logdet_L + ev.r2 / sigma ** 2 + dof * np.log(2 * np.pi * sigma ** 2)
-        return float(value + ev.logdet_RX if self.reml else value)
+            value = logdet_L + r2 / sigma ** 2 + dof * math.log(2 * math.pi * sigma ** 2)
+        return float(value + logdet_RX if self.reml else value)
+
+    @cached_property
+    def _degrees_of_freedom(self):
+        """n − p (REML) or n (ML): what σ² is divided by."""
+        return self.n - self.p if self.reml else self.n
 
     @cached_property
     def n_random_tail(self):
@@ -196,6 +209,37 @@ class ProfiledDeviance:
             return read_only(np.arange(J + 1) * m), read_only(np.tile(np.arange(m), J)), self.A21.reshape(J * m, q)
         return _nonzero_rows_per_level(self.A21, self.blocks[0].q)
 
+    @cached_property
+    def _kernel_arrays(self):
+        """What factor_blocks reads after θ: where each entry of the first block's Λ is in θ
+        (first_index), Λ_T of the tail by rows (tail_index, group_start: see tail_scale), then the
+        cross-products."""
+        first = self.blocks[0]
+        tail_index, group_start, start = [], [], 0
+        width = max([block.q for block in self.blocks[1:]] + [1])
+        for block in self.blocks[1:]:
+            columns = self._theta_positions(block).T          # row l: column l of Λ_block
+            tail_index.append(np.pad(np.tile(columns, (block.nlevels, 1)), ((0, 0), (0, width - block.q)),
+                                     constant_values=-1))
+            group_start.append(start + np.repeat(np.arange(block.nlevels) * block.q, block.q))
+            start += block.nlevels * block.q
+        identity = np.full((self.p + 1, width), -1)
+        identity[:, 0] = -2                                   # X and y: Λ_T is 1 there
+        tail_index.append(identity)
+        group_start.append(start + np.arange(self.p + 1))
+        return (read_only(self._theta_positions(first)), read_only(np.concatenate(tail_index).astype(np.int64)),
+                read_only(np.concatenate(group_start).astype(np.int64)), self.n_random_tail, self.A11,
+                *self._first_block_rows, self.A22)
+
+    def _theta_positions(self, block):
+        """(q, q): the position in θ of each entry of the block's Λ (block-diagonal in its members'
+        Λ_k), -1 where it is 0."""
+        positions = np.full((block.q, block.q), -1, dtype=np.int64)
+        for index, offset in zip(block.members, block.offsets):
+            term = self.layout.terms[index]
+            positions[term.rows + offset, term.cols + offset] = np.arange(term.start, term.start + len(term.rows))
+        return positions
+
     def evaluate(self, theta, tail=None):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it.
 
@@ -207,17 +251,19 @@ class ProfiledDeviance:
         factors = self.layout.factors(theta)
         block_factors = tuple(self._block_factor(block, factors) for block in self.blocks)
         tail = np.zeros(self.A22.shape) if tail is None else tail
-        L1, L1_inv, log_det_first = eliminate_first_block(self.A11, block_factors[0], *self._first_block_rows, tail)
-        self._schur_complement(tail, block_factors)
-        mR = self.n_random_tail
-        tail, info = _lower_cholesky(tail)
+        L1, L1_inv, tail, logdet_L, logdet_RX, r2 = self._factor(theta, tail)
+        return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX, r2)
+
+    def _factor(self, theta, tail):
+        """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),
+        then LAPACK for a large tail."""
+        small = len(tail) <= THREADED_SIZE
+        L1, L1_inv, log_det_first, info = factor_blocks(theta, tail, small, *self._kernel_arrays)
+        if not small:
+            tail, info = _lower_cholesky(tail)
         if info:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
-        log_diag = np.log(np.diagonal(tail))
-        logdet_L = 2 * (log_det_first + log_diag[:mR].sum())
-        logdet_RX = 2 * log_diag[mR:mR + self.p].sum()
-        return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX,
-                          tail[-1, -1] ** 2)
+        return (L1, L1_inv, tail, *log_determinants(log_det_first, tail, self.n_random_tail, len(self.x_columns)))
 
     @staticmethod
     def _block_factor(block, factors):
@@ -238,33 +284,6 @@ class ProfiledDeviance:
                 out[index] = values[:, cols, cols] if diagonal_blocks else values[:, cols]
         return out
 
-    def _schur_complement(self, tail, factors):
-        """The tail's Schur complement Λ_T'(A22 − E)Λ_T + I (identity on the later blocks' rows) from
-        E, the first block's share, in the lower triangle of `tail`, in place; in one compiled loop
-        when every later block has q = 1 (the usual crossed or nested model: then Λ_T is a diagonal
-        scaling)."""
-        mR = self.n_random_tail
-        if all(block.q == 1 for block in self.blocks[1:]):
-            scale = np.concatenate([np.full(b.nlevels, lam[0, 0]) for b, lam in zip(self.blocks[1:], factors[1:])]
-                                   + [np.ones(self.p + 1)])
-            subtract_lower(self.A22, tail, scale, mR)
-            return
-        subtract_lower(self.A22, tail, np.ones(len(tail)), 0)
-        symmetric = np.tril(tail) + np.tril(tail, -1).T
-        scaled = self._scale_rows(self._scale_rows(symmetric, factors).T, factors)
-        scaled[(np.arange(mR),) * 2] += 1.0
-        copy_lower(scaled, tail)
-
-    def _scale_rows(self, matrix, factors):
-        """Λ_T' M: rows of each later block multiplied by its Λ' level by level."""
-        out, start = matrix.copy(), 0
-        for block, lam in zip(self.blocks[1:], factors[1:]):
-            stop = start + block.nlevels * block.q
-            rows = matrix[start:stop].reshape(block.nlevels, block.q, -1)
-            out[start:stop] = (lam.T @ rows).reshape(stop - start, -1)
-            start = stop
-        return out
-
     def _tail_factor(self, factors):
         """Block-diagonal Λ of the tail: kron(I, Λ_k) for each later block, identity for X and y."""
         blocks = [sp.kron(sp.identity(b.nlevels), lam, format="csr")
@@ -274,14 +293,15 @@ class ProfiledDeviance:
     # ---- the solution at θ -------------------------------------------------------------
 
     def sigma(self, ev):
-        return np.sqrt(ev.r2 / (self.n - self.p if self.reml else self.n))
+        return np.sqrt(ev.r2 / self._degrees_of_freedom)
 
     def fixed_effects(self, ev):
         return self._tail_solution(ev)[self.n_random_tail:]
 
     def _tail_solution(self, ev):
         """[u of the later terms; β] from the last row of the tail factor."""
-        return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T")
+        return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T",
+                                             check_finite=False)   # a factor is finite: no pass to check it
 
     def spherical_effects(self, ev):
         """u of every block, as (J_k, q_k) arrays; the conditional modes are b = Λ u."""
@@ -340,17 +360,14 @@ class ProfiledDeviance:
         return self._split(out, diagonal_blocks=True)
 
 
-def _sparse_z(term):
-    """Z of a block as an n × (J q) sparse matrix: row i holds term.matrix[i] in its group's columns."""
-    n, q = term.matrix.shape
-    cols = (term.codes[:, None] * q + np.arange(q)).ravel()
-    rows = np.repeat(np.arange(n), q)
-    return sp.csr_matrix((term.matrix.ravel(), (rows, cols)), shape=(n, term.nlevels * q))
-
-
 def _nonzero_rows_per_level(A21, q):
     """(level_ptr, rows, values) of a sparse A21 (m × J q): level j's rows that are not zero,
     ascending, at rows[level_ptr[j]:level_ptr[j + 1]], with their q values in values."""
+    if q == 1 and A21.format == "csc" and A21.has_canonical_format:   # as _x_cross_products builds it
+        kept = A21.data != 0
+        level_ptr = np.concatenate([[0], np.cumsum(kept)])[A21.indptr]
+        return (read_only(level_ptr.astype(np.int64)), read_only(A21.indices[kept].astype(np.int64)),
+                read_only(A21.data[kept][:, None]))
     A21 = A21.tocsc(copy=True)
     A21.eliminate_zeros()
     m, levels = A21.shape[0], A21.shape[1] // q
@@ -369,12 +386,10 @@ def _nonzero_rows_per_level(A21, q):
 
 
 def _lower_cholesky(tail):
-    """(L, info): the Cholesky factor of the symmetric matrix whose lower triangle `tail` holds, in
-    its lower triangle (above it: what tail held). Large tails by LAPACK in place, on one BLAS thread
-    (on a busy 2-core machine OpenBLAS's spinning threads cost far more than they save), small ones
-    by a compiled loop (a LAPACK call costs more than the work)."""
-    if len(tail) <= THREADED_SIZE:
-        return small_cholesky(tail)
+    """(L, info): the Cholesky factor of a large tail (above THREADED_SIZE; small ones are factored
+    by the compiled loops) from its lower triangle, in its lower triangle (above it: what tail held),
+    by LAPACK in place on one BLAS thread (on a busy 2-core machine OpenBLAS's spinning threads cost
+    far more than they save)."""
     with _blas_controller().limit(limits=1, user_api="blas"):
         upper, info = scipy.linalg.lapack.dpotrf(tail.T, lower=0, clean=0, overwrite_a=1)
     return upper.T, info
@@ -396,14 +411,57 @@ def _x_cross_products(blocks, X):
     if not later:
         products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
         return _group_cross_products(first, X), products
-    tail = sp.hstack([_sparse_z(b) for b in later] + [sp.csr_matrix(X)]).tocsc()
-    return (tail.T @ _sparse_z(first)).tocsc(), (tail.T @ tail).toarray()
+    rows, values = _tail_entries(later, X)
+    m = sum(b.nlevels * b.q for b in later) + X.shape[1]
+    return _first_block_products(first, rows, values, m), entry_products(rows, values, m)
+
+
+def _tail_entries(later, X):
+    """Where each row of [Z_later X] is not (structurally) zero: (columns (n, k), values (n, k)),
+    k = the later blocks' q plus X's columns; Z of a block has row i's q values in its level's columns."""
+    columns, values, offset = [], [], 0
+    for block in later:
+        for a in range(block.q):
+            columns.append(offset + block.codes * block.q + a)
+            values.append(block.matrix[:, a])
+        offset += block.nlevels * block.q
+    columns += [np.full(len(X), offset + c) for c in range(X.shape[1])]
+    return np.column_stack(columns).astype(np.int64), np.column_stack(values + list(X.T))
+
+
+def _first_block_products(first, rows, values, m):
+    """[Z_later X]'Z_first as a canonical CSC matrix (m × J q) from the tail's entries per row: entry a
+    of row i adds values[i, a]·Z_first[i, c] at (rows[i, a], level_i·q + c); the sums by sorting keys."""
+    q = first.q
+    keys, where = np.unique((first.codes.astype(np.int64)[:, None] * m + rows).ravel(), return_inverse=True)
+    level, row = np.divmod(keys, m)
+    counts = np.bincount(level, minlength=first.nlevels)
+    indptr = np.concatenate([[0], np.cumsum(np.repeat(counts, q))])
+    within = np.arange(len(keys)) - np.repeat(np.cumsum(counts) - counts, counts)  # position in its level
+    indices, data = np.empty(q * len(keys), dtype=np.int64), np.empty(q * len(keys))
+    for c in range(q):       # column level·q + c holds the level's rows, ascending
+        positions = indptr[level * q + c] + within
+        indices[positions] = row
+        data[positions] = np.bincount(where, weights=(values * first.matrix[:, c:c + 1]).ravel(), minlength=len(keys))
+    return sp.csc_matrix((data, indices, indptr), shape=(m, first.nlevels * q))
+
+
+def _append_row(matrix, row):
+    """A canonical CSC matrix with one more row at the bottom (its entries that are not zero), still
+    canonical: in each column the new entry goes last."""
+    nonzero = row != 0
+    at = matrix.indptr[1:][nonzero]
+    indptr = matrix.indptr + np.concatenate([[0], np.cumsum(nonzero)])
+    return sp.csc_matrix((np.insert(matrix.data, at, row[nonzero]), np.insert(matrix.indices, at, matrix.shape[0]),
+                          indptr), shape=(matrix.shape[0] + 1, matrix.shape[1]))
 
 
 def _inner_products(columns, y):
     """x'y for each column x, on one BLAS thread: waking OpenBLAS's threads on a busy machine
-    costs milliseconds per call, far more than the work."""
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    costs milliseconds per call, far more than the work. (OpenBLAS's dot products of up to
+    10,000 entries run on one thread anyway, and setting the limit costs more than they do.)"""
+    short = len(y) <= 10_000
+    with contextlib.nullcontext() if short else _blas_controller().limit(limits=1, user_api="blas"):
         return [x @ y for x in columns]
 
 
@@ -415,7 +473,7 @@ def _with_response(blocks, x_columns, A21, A22, y):
     tail_y = np.concatenate([_group_cross_products(b, y[:, None]).ravel() for b in later]
                             + [_inner_products(x_columns + (y,), y)])
     if later:
-        A21 = read_only_sparse(sp.vstack([A21, sp.csr_matrix(z_first_y.reshape(1, -1))]).tocsc())
+        A21 = read_only_sparse(_append_row(A21, z_first_y.ravel()))
     else:
         A21 = read_only(np.concatenate([A21, z_first_y], axis=1))
     A22 = np.block([[A22, tail_y[:-1, None]], [tail_y[None, :]]])

@@ -35,23 +35,16 @@ def level_products(codes, Z, W, nlevels):
 
 
 @compiled
-def small_cholesky(A):
-    """(lower Cholesky factor of A, 0), or (partial factor, k) if the k-th pivot is not positive."""
-    m = A.shape[0]
-    L = np.zeros((m, m))
-    for c in range(m):
-        total = A[c, c]
-        for k in range(c):
-            total -= L[c, k] ** 2
-        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
-            return L, c + 1
-        L[c, c] = np.sqrt(total)
-        for r in range(c + 1, m):
-            total = A[r, c]
-            for k in range(c):
-                total -= L[r, k] * L[c, k]
-            L[r, c] = total / L[c, c]
-    return L, 0
+def entry_products(entry_rows, entry_values, m):
+    """Σ_i v_ia·v_ib at (r_ia, r_ib) over the rows i, where row i has the value v_ia at column r_ia
+    of a matrix W (m columns, a few per row): W'W as a dense (m, m) array, in one pass over the rows."""
+    out = np.zeros((m, m))
+    for i in range(entry_rows.shape[0]):
+        for a in range(entry_rows.shape[1]):
+            target, value = out[entry_rows[i, a]], entry_values[i, a]
+            for b in range(entry_rows.shape[1]):
+                target[entry_rows[i, b]] += value * entry_values[i, b]
+    return out
 
 
 @compiled
@@ -59,7 +52,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
     share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
     triangle of `eliminated` (overwritten; its upper triangle is left as it is). Summed apart from
-    A22 and subtracted once (subtract_lower), as rounding is smaller that way.
+    A22 and subtracted once (tail_scale), as rounding is smaller that way.
 
     A21_j is given by its rows that are not zero: tail rows level_rows[level_ptr[j]:level_ptr[j + 1]]
     with values level_values[same, :] (every tail row for one grouping factor; a few for crossed ones),
@@ -69,7 +62,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     J, q = A11.shape[0], A11.shape[1]
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
-    log_det = 0.0
+    log_det, product = 0.0, 1.0     # Σ_j log|L_j| as the log of running products: one log per ~100 levels
     M = np.empty((q, q))
     R = np.empty((q, q))
     longest = 0
@@ -92,7 +85,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
             for k in range(c):
                 total -= L[j, c, k] ** 2
             L[j, c, c] = np.sqrt(total)
-            log_det += np.log(L[j, c, c])
+            product *= L[j, c, c]
             for r in range(c + 1, q):
                 total = M[r, c]
                 for k in range(c):
@@ -111,6 +104,9 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                 for c in range(b + 1):
                     total += lam[a, c] * inv[j, b, c]
                 R[a, b] = total
+        if not 1e-100 < product < 1e100:
+            log_det += np.log(product)
+            product = 1.0
         start, stop = level_ptr[j], level_ptr[j + 1]
         for k in range(stop - start):            # S = A21_j R
             for b in range(q):
@@ -126,23 +122,96 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                 for b in range(q):
                     total += S[k, b] * S[l, b]
                 target[rows[l]] += total
-    return L, inv, log_det
+    return L, inv, log_det + np.log(product)
 
 
 @compiled
-def copy_lower(source, target):
-    """The lower triangle of source into target's (the rest of target is left as it is)."""
-    for r in range(source.shape[0]):
-        for c in range(r + 1):
-            target[r, c] = source[r, c]
+def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start, n_identity, A11, level_ptr,
+                  level_rows, level_values, A22):
+    """One evaluation's blocked factor in one compiled call: Λ of the first block read from θ
+    (first_index[a, b]: the position in θ of Λ[a, b], -1 for 0), the first block eliminated
+    (eliminate_first_block), the tail's Schur complement Λ_T'(A22 − E)Λ_T + I formed in `tail`
+    (tail_scale) and, if factor_tail, factored in place (cholesky_lower). Returns (L, L⁻¹,
+    Σ_j log|L_j|, info), info as LAPACK's (0 when the tail is left to the caller)."""
+    q = first_index.shape[0]
+    lam = np.zeros((q, q))
+    for a in range(q):
+        for b in range(q):
+            if first_index[a, b] >= 0:
+                lam[a, b] = theta[first_index[a, b]]
+    L, inv, log_det = eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail)
+    tail_scale(theta, tail_index, group_start, A22, tail, n_identity)
+    info = cholesky_lower(tail) if factor_tail else 0
+    return L, inv, log_det, info
 
 
 @compiled
-def subtract_lower(A22, eliminated, scale, n_identity):
-    """eliminated := scale[r]·scale[c]·(A22 − eliminated)[r, c] on the lower triangle, then 1 added
-    to the first n_identity diagonal entries: Λ_T'(A22 − E)Λ_T + I for a diagonal Λ_T, in place."""
-    for r in range(A22.shape[0]):
-        for c in range(r + 1):
-            eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (scale[r] * scale[c])
+def tail_scale(theta, tail_index, group_start, A22, eliminated, n_identity):
+    """eliminated := Λ_T'(A22 − eliminated)Λ_T on the lower triangle, then 1 added to the first
+    n_identity diagonal entries. Λ_T is block-diagonal: row r of the tail is in the group (a level of
+    a later block, or one row of X or y) starting at group_start[r], and Λ_T[group_start[r] + a, r] is
+    θ[tail_index[r, a]] (-1: 0, -2: 1). A diagonal Λ_T (scalar terms: InstEval, Penicillin) is a
+    scaling of rows and columns, done in place; otherwise through an m × m temporary."""
+    m, width = tail_index.shape
+    values = np.zeros((m, width))
+    for r in range(m):
+        for a in range(width):
+            index = tail_index[r, a]
+            values[r, a] = 1.0 if index == -2 else theta[index] if index >= 0 else 0.0
+    if width == 1:
+        for r in range(m):
+            for c in range(r + 1):
+                eliminated[r, c] = (A22[r, c] - eliminated[r, c]) * (values[r, 0] * values[c, 0])
+    else:
+        D = np.empty((m, m))
+        for r in range(m):
+            for c in range(r + 1):
+                D[r, c] = D[c, r] = A22[r, c] - eliminated[r, c]
+        right = np.zeros((m, m))           # D Λ_T
+        for r in range(m):
+            for c in range(m):
+                total = 0.0
+                for a in range(width):
+                    if values[c, a] != 0.0:
+                        total += D[r, group_start[c] + a] * values[c, a]
+                right[r, c] = total
+        for r in range(m):                 # Λ_T' (D Λ_T), lower triangle
+            for c in range(r + 1):
+                total = 0.0
+                for a in range(width):
+                    if values[r, a] != 0.0:
+                        total += values[r, a] * right[group_start[r] + a, c]
+                eliminated[r, c] = total
     for r in range(n_identity):
         eliminated[r, r] += 1.0
+
+
+@compiled
+def cholesky_lower(A):
+    """The lower Cholesky factor of the symmetric matrix whose lower triangle A holds, in place
+    (A's upper triangle is left as it is); 0, or k if the k-th pivot is not positive (LAPACK's info)."""
+    for c in range(A.shape[0]):
+        total = A[c, c]
+        for k in range(c):
+            total -= A[c, k] ** 2
+        if not total > 0.0:  # also catches NaN, as LAPACK's dpotrf does
+            return c + 1
+        A[c, c] = np.sqrt(total)
+        for r in range(c + 1, A.shape[0]):
+            total = A[r, c]
+            for k in range(c):
+                total -= A[r, k] * A[c, k]
+            A[r, c] = total / A[c, c]
+    return 0
+
+
+@compiled
+def log_determinants(log_det_first, tail, n_random, p):
+    """(log|L_θ|², log|R_X|², r²) from the factored tail, whose first n_random rows are the later
+    blocks' random effects, then p of X and the last one y's."""
+    logdet_L, logdet_RX = 2.0 * log_det_first, 0.0
+    for r in range(n_random):
+        logdet_L += 2.0 * np.log(tail[r, r])
+    for r in range(n_random, n_random + p):
+        logdet_RX += 2.0 * np.log(tail[r, r])
+    return logdet_L, logdet_RX, tail[-1, -1] ** 2

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 INTERIOR_START = 0.05          # where a restart puts bounded θ entries that ended on or near 0
 IMPROVEMENT_TOLERANCE = 1e-8   # a restart's optimum replaces the first only if this much lower
+RESTART_CONTROL = {"xtol_abs": 1e-6, "ftol_abs": 1e-8, "ftol_rel": 1e-12}   # a restart's coarse first run
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -90,7 +91,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     if restart and (singular or convergence):
         for interior in _interior_starts(deviance.layout.lower, theta):
             try:
-                retry, retry_summary = optimize(deviance, optimizer, control, interior)
+                retry, retry_summary = _restart(deviance, optimizer, control, interior, summary.fmin)
             except ModelError:        # this start failed (e.g. NLopt's roundoff limit): keep the others
                 continue
             evaluations = summary.evaluations + retry_summary.evaluations
@@ -108,6 +109,19 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     for message in messages[len(design.messages):]:
         log.log(level, message)
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+def _restart(deviance, optimizer, control, start, best):
+    """One restart: first to a coarse tolerance (most restarts come back to the optimum they started
+    from, and a coarse run finds that in half the evaluations), then, only if it is lower than the
+    best optimum so far, to the full tolerance from where it stopped."""
+    coarse = {**(control or {}), **RESTART_CONTROL}
+    theta, summary = optimize(deviance, optimizer, coarse, start)
+    if summary.fmin >= best - IMPROVEMENT_TOLERANCE:
+        return theta, summary
+    polished, polished_summary = optimize(deviance, optimizer, control, theta)
+    return polished, replace(polished_summary, initial=summary.initial,
+                             evaluations=summary.evaluations + polished_summary.evaluations)
 
 
 def _interior_starts(lower, theta):

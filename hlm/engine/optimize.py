@@ -23,9 +23,11 @@ from .gradient import has_gradient, moment_start, objective_and_gradient
 log = logging.getLogger(__name__)
 
 
-# Tighter than MixedModels.jl's LN_BOBYQA defaults: lme4's bobyqa converges to ~1e-7 in θ, and
-# fixed effects must agree to 1e-5 relative. Max evaluations as lme4's bobyqa (maxfun).
-DEFAULT_CONTROL = {"maxeval": 10000, "ftol_rel": 1e-14, "ftol_abs": 1e-12, "xtol_abs": 1e-12,
+# ftol_rel 1e-14 (lme4's bobyqa converges to ~1e-7 in θ, and fixed effects must agree to 1e-5
+# relative even on flat likelihoods); xtol_abs and ftol_abs 1e-10, as MixedModels.jl's xtol_abs
+# (a step of θ below 1e-10 changes the objective by less than its rounding noise, so smaller
+# ones only spend evaluations on the noise). Max evaluations as lme4's bobyqa (maxfun).
+DEFAULT_CONTROL = {"maxeval": 10000, "ftol_rel": 1e-14, "ftol_abs": 1e-10, "xtol_abs": 1e-10,
                    "initial_step": 0.75}
 
 
@@ -261,7 +263,7 @@ def _gradient_derivatives(gradient, theta, interior, step=DERIVATIVE_STEP):
 def scaled_gradient_messages(grad, hess):
     """lme4's scaled-gradient check (checkConv): [] or its one message; LinAlgError when the
     Hessian has no Cholesky factor."""
-    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T")
+    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T", check_finite=False)
     worst = np.minimum(np.abs(scaled), np.abs(grad))
     if worst.max() > GRADIENT_TOLERANCE:
         return [(f"Model failed to converge with max|grad| = {worst.max():.6g} "
