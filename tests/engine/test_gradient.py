@@ -11,10 +11,10 @@ import pytest
 from conftest import FIXEF_RTOL, FIXTURES, LL_ATOL, SE_RTOL, VARPAR_RTOL, load_reference
 
 import hlm
+from hlm.engine import optimize
 from hlm.engine.design import build_design
 from hlm.engine.deviance import ProfiledDeviance
 from hlm.engine.gradient import has_gradient, objective_and_gradient
-from hlm.engine import optimize
 from hlm.engine.optimize import convergence_messages, default_optimizer, deviance_gradient
 
 GRADIENT = load_reference("gradient_lme4.json")["models"]
