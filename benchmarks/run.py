@@ -421,7 +421,8 @@ def main(argv=None):
         "",
         table(results.values()),
         "",
-        ("Models fitted by ML except the crossed ones (REML); hlm uses BOBYQA (nlopt) throughout; lme4 "
+        ("Models fitted by ML except the crossed ones (REML); hlm uses the engine's choice of optimizer ("
+         + ", ".join(sorted({h["optimizer"] for _, h, _ in results.values()})) + "); lme4 "
          "uses bobyqa for the HSB rows (the seed's setting) and its default nloptwrap for the rest. "
          "Seconds: best of n warm fits from a DataFrame / data.frame in memory. ΔMB: peak RSS during one fit "
          "minus the RSS after imports, a tiny warm-up fit and data load (separate process); total MB: that "

@@ -25,7 +25,7 @@ def _fit(args):
         model = glmer(args.formula, dataset.frame, family=args.family, link=args.link, nAGQ=args.nagq,
                       weights=args.weights, control={"optimizer": args.optimizer} if args.optimizer else None)
     else:
-        model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer or "bobyqa")
+        model = lmer(args.formula, dataset.frame, REML=args.reml, optimizer=args.optimizer)
     if args.json:
         print(json.dumps(jsonable(model.to_dict()), indent=2, ensure_ascii=False, allow_nan=False))
     else:
@@ -74,7 +74,8 @@ def build_parser():
     method.add_argument("--ml", dest="reml", action="store_false", help="maximum likelihood")
     method.add_argument("--reml", dest="reml", action="store_true", help="REML (the default)")
     fit.set_defaults(reml=True, handler=_fit)
-    fit.add_argument("--optimizer", help="bobyqa (default; a GLMM's second stage: nelder_mead), nelder_mead or lbfgsb")
+    fit.add_argument("--optimizer", help="bobyqa, nelder_mead or lbfgsb (default: bobyqa; lbfgsb with the exact "
+                     "gradient for large crossed models of intercepts; a GLMM's: bobyqa, then nelder_mead)")
     fit.add_argument("--json", action="store_true", help="print the fitted model as JSON")
     fit.add_argument("--family", help="fit a GLMM (glmer): binomial or poisson")
     fit.add_argument("--link", help="the GLMM's link: logit (default), probit or cloglog; log for poisson")

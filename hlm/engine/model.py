@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import ModelError
 from .covariance import read_only
 from .deviance import ProfiledDeviance, read_only_evaluation
-from .optimize import OptSummary, convergence_messages, is_singular, optimize
+from .optimize import OptSummary, convergence_messages, default_optimizer, deviance_gradient, is_singular, optimize
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,10 @@ RESTART_CONTROL = {"xtol_abs": 1e-6, "ftol_abs": 1e-8, "ftol_rel": 1e-12}   # a 
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
-def fit_design(design, REML=True, optimizer="bobyqa", control=None, start=None, model_class=None):
+def fit_design(design, REML=True, optimizer=None, control=None, start=None, model_class=None):
     """Fit a built Design (as an instance of `model_class`, LinearMixedModel by default);
-    allfit reuses the design without rebuilding it."""
+    allfit reuses the design without rebuilding it. optimizer=None: the engine's choice
+    (optimize.default_optimizer: BOBYQA, or L-BFGS-B with the exact gradient for large crossed models)."""
     design = _read_only_design(design)
     return _fit(design, ProfiledDeviance.from_design(design, _reml(REML, design)), optimizer, control, start,
                 model_class or LinearMixedModel)
@@ -79,6 +80,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     fit is never worse than lme4's; a message says when that changed the answer. restart=False
     keeps the first optimum, as lme4 does.
     """
+    optimizer = optimizer or default_optimizer(deviance)
     try:
         theta, summary = optimize(deviance, optimizer, control, start)
     except ModelError:
@@ -137,7 +139,8 @@ def _checks(deviance, theta):
     """(singular, convergence messages) of an optimum, as lme4 checks them."""
     lower = deviance.layout.lower
     singular = is_singular(theta, lower)
-    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower)
+    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower,
+                                                              deviance_gradient(deviance))
 
 
 def _read_only_design(design):

@@ -3,9 +3,13 @@ deviance over θ; a profile's deviance over the other parameters), and lme4's ch
 result (singular fit, scaled gradient).
 
 The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
+Where the exact gradient of the deviance exists (gradient.py) L-BFGS-B uses it, and it is the
+engine's choice (default_optimizer) when an evaluation is expensive: on lme4's InstEval 15
+evaluations with their gradients instead of BOBYQA's 100 (benchmarks/README.md).
 """
+import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nlopt
 import numpy as np
@@ -13,7 +17,8 @@ import scipy.linalg
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
-from .derivatives import derivatives
+from .derivatives import DERIVATIVE_STEP, derivatives
+from .gradient import has_gradient, moment_start, objective_and_gradient
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,19 @@ GRADIENT_TOLERANCE = 0.002   # lme4's check.conv.grad
 
 
 SINGULAR_TOLERANCE = 1e-4    # lme4's isSingular
+
+
+# L-BFGS-B with the exact gradient: f's relative decrease at 1e-13 stops it near the rounding
+# noise of large objectives (InstEval's is 1e-14 relative); θ within 1e-6 of BOBYQA's optimum on
+# InstEval, synthetic crossed cases, Penicillin, Pastes and Dyestuff (benchmarks/README.md).
+GRADIENT_SETTINGS = {"ftol": 1e-13, "gtol": 1e-5}
+
+
+# The engine picks the gradient method for tails of at least this many columns (the later
+# grouping factors' levels, X and y). An evaluation with its gradient costs 3.5× one without (the
+# tail's inverse), so the method pays only where BOBYQA's 4-6× more evaluations cost more than the
+# rest of the fit: from about 800 columns on (benchmarks/README.md).
+GRADIENT_TAIL_SIZE = 800
 
 
 @dataclass(frozen=True)
@@ -87,13 +105,19 @@ def nlopt_status(code):
 
 
 def _lbfgsb(objective, x0, lower, upper, control):
+    """scipy's L-BFGS-B: with the exact gradient when the objective has one, else with its own
+    finite differences. Stopping at maxeval is reported as nlopt's MAXEVAL_REACHED."""
     import scipy.optimize  # lazy: a heavy import that only this backend needs
 
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
-    result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
-                                     options={"maxfun": int(control["maxeval"]), "ftol": 1e-15,
-                                              "gtol": 1e-8})
-    return result.x, result.fun, str(result.message)
+    options = {"maxfun": int(control["maxeval"])}
+    if objective.value_and_gradient is None:
+        result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
+                                         options={**options, "ftol": 1e-15, "gtol": 1e-8})
+    else:
+        result = scipy.optimize.minimize(objective.with_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                         options={**options, **GRADIENT_SETTINGS})
+    return result.x, result.fun, "MAXEVAL_REACHED" if result.status == 1 else str(result.message)
 
 
 BACKENDS = {
@@ -101,20 +125,49 @@ BACKENDS = {
     "nelder_mead": _nlopt(nlopt.LN_NELDERMEAD),
     "lbfgsb": _lbfgsb,
 }
+GRADIENT_BACKENDS = ("lbfgsb",)    # the backends that use value_and_gradient
 
 
-def optimize(deviance, optimizer="bobyqa", control=None, start=None):
-    """Minimise a ProfiledDeviance over θ from lme4's start (or `start`): (θ̂, OptSummary)."""
+def default_optimizer(deviance):
+    """The engine's choice: L-BFGS-B with the exact gradient where it exists and an evaluation is
+    expensive (a dense tail of at least GRADIENT_TAIL_SIZE columns), BOBYQA (lme4's) elsewhere."""
+    expensive = len(deviance.A22) >= GRADIENT_TAIL_SIZE
+    return "lbfgsb" if expensive and has_gradient(deviance) else "bobyqa"
+
+
+def deviance_gradient(deviance):
+    """θ -> (objective, gradient) of a ProfiledDeviance, or None where the gradient does not exist."""
+    return functools.partial(objective_and_gradient, deviance) if has_gradient(deviance) else None
+
+
+def optimize(deviance, optimizer=None, control=None, start=None):
+    """Minimise a ProfiledDeviance over θ from lme4's start (or `start`; the gradient method's own
+    start is gradient.moment_start): (θ̂, OptSummary). optimizer=None: the engine's choice
+    (default_optimizer).
+
+    With the exact gradient the bounds are dropped: the criterion is even in each θ_k of a scalar
+    term, so its minimum over all θ at |θ| is the bounded one, and 0 is no trap. Within the bound
+    0, the gradient there (0, by that symmetry) would stop L-BFGS-B at a false boundary optimum
+    (a synthetic crossed case's θ_dept), which only a restart leaves."""
     layout = deviance.layout
-    start = layout.initial_theta() if start is None else start
-    return minimize(deviance.objective, start, layout.lower, optimizer=optimizer, control=control)
+    optimizer = optimizer_name(optimizer or default_optimizer(deviance))
+    gradient = deviance_gradient(deviance)
+    if optimizer not in GRADIENT_BACKENDS or gradient is None:
+        start = layout.initial_theta() if start is None else start
+        return minimize(deviance.objective, start, layout.lower, optimizer=optimizer, control=control)
+    start = moment_start(deviance) if start is None else start
+    x, summary = minimize(deviance.objective, start, np.full(layout.size, -np.inf), optimizer=optimizer,
+                          control=control, value_and_gradient=gradient)
+    return np.abs(x), replace(summary, final=tuple(map(float, np.abs(x))))
 
 
-def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0):
+def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0,
+             value_and_gradient=None):
     """Minimise objective(x) within [lower, upper] from `start` (moved into the bounds) with a
     backend of BACKENDS: (x, OptSummary). `control` overrides DEFAULT_CONTROL (initial_step may give one step per
     parameter); `restarts` runs the optimizer again from its optimum, for flat objectives
-    where BOBYQA can stall (lme4's profiles)."""
+    where BOBYQA can stall (lme4's profiles). `value_and_gradient`: x -> (objective, gradient),
+    for the backends that use a gradient (lbfgsb)."""
     optimizer = optimizer_name(optimizer)
     unknown = set(control or {}) - set(DEFAULT_CONTROL)
     if unknown:
@@ -123,7 +176,7 @@ def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=No
     lower = np.asarray(lower, dtype=float)
     upper = np.full(len(lower), np.inf) if upper is None else np.asarray(upper, dtype=float)
     x0 = np.clip(np.array(start, dtype=float), lower, upper)
-    counted = _Counted(objective)
+    counted = _Counted(objective, value_and_gradient)
     x = x0
     try:
         for _ in range(1 + restarts):
@@ -139,15 +192,21 @@ def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=No
 
 
 class _Counted:
-    """The objective as the optimizer sees it, counting evaluations."""
+    """The objective (and its gradient, if given) as the optimizer sees it, counting evaluations."""
 
-    def __init__(self, objective):
+    def __init__(self, objective, value_and_gradient=None):
         self.objective = objective
+        self.value_and_gradient = value_and_gradient
         self.evaluations = 0
 
     def __call__(self, x):
         self.evaluations += 1
         return float(self.objective(x))
+
+    def with_gradient(self, x):
+        self.evaluations += 1
+        value, gradient = self.value_and_gradient(x)
+        return float(value), gradient
 
 
 def is_singular(theta, lower):
@@ -156,11 +215,27 @@ def is_singular(theta, lower):
     return bool(np.any(theta[bounded] < SINGULAR_TOLERANCE))
 
 
-def convergence_messages(f, theta, lower):
-    """lme4's checkConv on the interior parameters: the scaled gradient and the Hessian."""
+def convergence_messages(f, theta, lower, value_and_gradient=None):
+    """lme4's checkConv on the interior parameters: the scaled gradient and the Hessian; from the
+    exact gradient and differences of it when `value_and_gradient` is given (k + 1 gradients
+    instead of lme4's 2k² + 1 deviances), else by lme4's central differences of f."""
     interior = ~(np.isfinite(lower) & (theta <= lower))
     if not interior.any():
         return []
+    if value_and_gradient is None:
+        grad, hess = derivatives(_restricted(f, theta, interior), theta[interior])
+    else:
+        grad, hess = _gradient_derivatives(lambda x: value_and_gradient(x)[1], theta, interior)
+    try:
+        return scaled_gradient_messages(grad, hess)
+    except np.linalg.LinAlgError:
+        negative = int((np.linalg.eigvalsh(hess) < 0).sum())
+        return ["unable to evaluate scaled gradient" if not negative else
+                f"Model failed to converge: degenerate  Hessian with {negative} negative eigenvalues"]
+
+
+def _restricted(f, theta, interior):
+    """f as a function of the interior entries of θ, the others held."""
     x = theta.copy()
 
     def restricted(sub):
@@ -168,14 +243,21 @@ def convergence_messages(f, theta, lower):
         value = f(x)
         x[interior] = theta[interior]
         return value
+    return restricted
 
-    grad, hess = derivatives(restricted, theta[interior])
-    try:
-        return scaled_gradient_messages(grad, hess)
-    except np.linalg.LinAlgError:
-        negative = int((np.linalg.eigvalsh(hess) < 0).sum())
-        return ["unable to evaluate scaled gradient" if not negative else
-                f"Model failed to converge: degenerate  Hessian with {negative} negative eigenvalues"]
+
+def _gradient_derivatives(gradient, theta, interior, step=DERIVATIVE_STEP):
+    """The interior entries' gradient, and their Hessian by forward differences of it (k more
+    gradients; symmetrized): its error, O(step) relative, is far below what the check resolves."""
+    index = np.flatnonzero(interior)
+    at_theta = gradient(theta)
+    columns = []
+    for i in index:
+        shifted = theta.copy()
+        shifted[i] += step
+        columns.append((gradient(shifted) - at_theta)[index] / step)
+    hess = np.array(columns)
+    return at_theta[index], (hess + hess.T) / 2
 
 
 def scaled_gradient_messages(grad, hess):

@@ -13,7 +13,7 @@ from .intervals import confint
 from .summary import format_summary, model_dict
 
 
-def lmer(formula, data, REML=True, optimizer="bobyqa", control=None):
+def lmer(formula, data, REML=True, optimizer=None, control=None):
     """Fit a linear mixed model as lmerTest::lmer does (REML by default)."""
     return fit_design(build_design(formula, data), REML=REML, optimizer=optimizer, control=control,
                       model_class=LmerTestModel)

@@ -155,8 +155,9 @@ def _schema_message(error):
         return ("config key 'data.group' is missing; add it, or data.levels for more than two levels "
                 "(see config/README.md)")
     if error.validator == "enum":
+        allowed = [value for value in error.validator_value if value is not None]   # null: leave the key out
         return (f"config key '{where}': '{error.instance}' is not allowed; use one of "
-                f"{', '.join(map(str, error.validator_value))}{did_you_mean(error.instance, error.validator_value)}")
+                f"{', '.join(map(str, allowed))}{did_you_mean(error.instance, allowed)}")
     if error.validator in ("propertyNames", "pattern") and where == "power":
         return (f"config key 'power': analysis name '{error.instance}' must start with a letter and use only "
                 "letters, digits and _")
