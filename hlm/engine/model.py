@@ -16,7 +16,15 @@ import pandas as pd
 from ..errors import ModelError
 from .covariance import read_only
 from .deviance import ProfiledDeviance, read_only_evaluation
-from .optimize import OptSummary, convergence_messages, default_optimizer, deviance_gradient, is_singular, optimize
+from .optimize import (
+    OptSummary,
+    convergence_messages,
+    default_optimizer,
+    deviance_gradient,
+    is_expensive,
+    is_singular,
+    optimize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +147,8 @@ def _checks(deviance, theta):
     """(singular, convergence messages) of an optimum, as lme4 checks them."""
     lower = deviance.layout.lower
     singular = is_singular(theta, lower)
-    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower,
-                                                              deviance_gradient(deviance))
+    gradient = deviance_gradient(deviance) if is_expensive(deviance) else None
+    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower, gradient)
 
 
 def _read_only_design(design):

@@ -131,8 +131,14 @@ GRADIENT_BACKENDS = ("lbfgsb",)    # the backends that use value_and_gradient
 def default_optimizer(deviance):
     """The engine's choice: L-BFGS-B with the exact gradient where it exists and an evaluation is
     expensive (a dense tail of at least GRADIENT_TAIL_SIZE columns), BOBYQA (lme4's) elsewhere."""
-    expensive = len(deviance.A22) >= GRADIENT_TAIL_SIZE
-    return "lbfgsb" if expensive and has_gradient(deviance) else "bobyqa"
+    return "lbfgsb" if is_expensive(deviance) and has_gradient(deviance) else "bobyqa"
+
+
+def is_expensive(deviance):
+    """Whether an evaluation costs enough that the exact gradient pays (for the optimizer and
+    lme4's convergence check): below, its Python and LAPACK overhead costs more than the
+    evaluations it saves."""
+    return len(deviance.A22) >= GRADIENT_TAIL_SIZE
 
 
 def deviance_gradient(deviance):
