@@ -26,7 +26,7 @@ from .derivatives import derivatives
 from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
-from .optimize import OptSummary, is_singular, minimize, scaled_gradient_messages
+from .optimize import OptSummary, at_boundary, is_singular, minimize, scaled_gradient_messages
 from .pirls import MAX_ITERATIONS, TOLERANCE, agq_deviance, factor, first_step, log_likelihood, run_pirls, scaled_rows
 
 log = logging.getLogger(__name__)
@@ -440,7 +440,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class, level=logging
     stage1 = Stage(deviance.objective(start, solve_beta=True), deviance.lower)
     theta, summary = minimize(stage1, theta0, stage1.lower, optimizer=optimizers[0], control=control)
     if nAGQ == 0:
-        params = _at_boundary(stage1, theta, deviance.lower)
+        params = at_boundary(stage1, theta, deviance.lower, BOUNDARY_TOLERANCE)
         summary = _with_final(summary, params, stage1(params))
         derivs, start_theta = None, theta0
     else:
@@ -526,21 +526,8 @@ def _second_stage(stage, deviance, modes, optimizer, control):
     settings = {"initial_step": tuple(steps.tolist()), "xtol_abs": tuple((steps * 1e-7).tolist()),
                 "ftol_abs": STAGE2_FTOL, "ftol_rel": 1e-15}
     params, summary = minimize(stage, start, stage.lower, optimizer=optimizer, control={**settings, **(control or {})})
-    params = _at_boundary(stage, params, stage.lower)
+    params = at_boundary(stage, params, stage.lower, BOUNDARY_TOLERANCE)
     return params, _with_final(summary, params, stage(params))
-
-
-def _at_boundary(stage, params, lower):
-    """lme4's check.boundary: a θ within BOUNDARY_TOLERANCE of its bound goes to the bound if
-    the deviance does not rise."""
-    params = np.array(params, dtype=float)
-    value = stage(params)
-    for i in np.flatnonzero((params - lower > 0) & (params - lower < BOUNDARY_TOLERANCE)):
-        trial = params.copy()
-        trial[i] = lower[i]
-        if (trial_value := stage(trial)) < value:
-            params, value = trial, trial_value
-    return params
 
 
 def _with_final(summary, params, value):

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
+from ..vocabulary import optimizer_name
 from .covariance import read_only
 from .deviance import ProfiledDeviance, read_only_evaluation
 from .optimize import (
+    GRADIENT_BACKENDS,
     OptSummary,
     convergence_messages,
     default_optimizer,
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 INTERIOR_START = 0.05          # where a restart puts bounded θ entries that ended on or near 0
 IMPROVEMENT_TOLERANCE = 1e-8   # a restart's optimum replaces the first only if this much lower
-RESTART_CONTROL = {"xtol_abs": 1e-6, "ftol_abs": 1e-8, "ftol_rel": 1e-12}   # a restart's coarse first run
+RESTART_CONTROL = {"xtol_abs": 1e-6, "ftol_abs": 1e-9, "ftol_rel": 1e-12}   # a restart's coarse first run
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -122,12 +124,17 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
 def _restart(deviance, optimizer, control, start, best):
     """One restart: first to a coarse tolerance (most restarts come back to the optimum they started
     from, and a coarse run finds that in half the evaluations), then, only if it is lower than the
-    best optimum so far, to the full tolerance from where it stopped."""
-    coarse = {**(control or {}), **RESTART_CONTROL}
-    theta, summary = optimize(deviance, optimizer, coarse, start)
+    best optimum so far, to the full tolerance from where it stopped (the coarse optimum, if that
+    run fails). The gradient method, whose tolerances are its own, runs once."""
+    if optimizer_name(optimizer or default_optimizer(deviance)) in GRADIENT_BACKENDS:
+        return optimize(deviance, optimizer, control, start)
+    theta, summary = optimize(deviance, optimizer, {**(control or {}), **RESTART_CONTROL}, start)
     if summary.fmin >= best - IMPROVEMENT_TOLERANCE:
         return theta, summary
-    polished, polished_summary = optimize(deviance, optimizer, control, theta)
+    try:
+        polished, polished_summary = optimize(deviance, optimizer, control, theta)
+    except ModelError:
+        return theta, summary
     return polished, replace(polished_summary, initial=summary.initial,
                              evaluations=summary.evaluations + polished_summary.evaluations)
 

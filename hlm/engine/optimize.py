@@ -164,7 +164,23 @@ def optimize(deviance, optimizer=None, control=None, start=None):
     start = moment_start(deviance) if start is None else start
     x, summary = minimize(deviance.objective, start, np.full(layout.size, -np.inf), optimizer=optimizer,
                           control=control, value_and_gradient=gradient)
-    return np.abs(x), replace(summary, final=tuple(map(float, np.abs(x))))
+    # At a boundary optimum L-BFGS-B stops where the gradient is small, θ_k near 0 but not at it
+    # (about 1e-5 / the curvature there): put it on 0, where lme4 reports it, if that is not higher.
+    x = at_boundary(deviance.objective, np.abs(x), layout.lower, SINGULAR_TOLERANCE)
+    return x, replace(summary, final=tuple(map(float, x)), fmin=float(deviance.objective(x)))
+
+
+def at_boundary(objective, params, lower, tolerance):
+    """lme4's check.boundary: each parameter within `tolerance` of its bound goes to the bound if the
+    objective does not rise."""
+    params = np.array(params, dtype=float)
+    value = objective(params)
+    for i in np.flatnonzero((params - lower > 0) & (params - lower < tolerance)):
+        trial = params.copy()
+        trial[i] = lower[i]
+        if (trial_value := objective(trial)) < value:
+            params, value = trial, trial_value
+    return params
 
 
 def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0,
