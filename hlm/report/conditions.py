@@ -4,6 +4,7 @@ intercept is the prediction with every predictor at 0. The report says what that
 group mean after centring, near the mean, or outside the observed range: an extrapolation).
 """
 from . import apa
+from .equations import INTERCEPT
 
 NEAR_MEAN = 0.1   # |mean| below this many SDs: 0 is "near the mean"
 
@@ -33,11 +34,12 @@ def zero_of(variable, model, summary, names, C):
     info = (model.get("variables") or {}).get(variable, {})
     label = names.get(variable, variable)
     if info.get("kind") == "factor":
-        return C["reference"].format(variable=label, reference=info.get("reference", ""))
+        reference = info.get("reference") or (info.get("levels") or [""])[0]
+        return C["reference"].format(variable=label, reference=reference)
     described = _described(summary).get(variable, {})
-    centering = described.get("centering") if described.get("derived_from") else None
-    if centering in ("grand", "group"):
-        return C[f"zero_{centering}"].format(variable=label)
+    centred = _centred(variable, described)
+    if centred:
+        return C[f"zero_{centred}"].format(variable=label)
     if _outside(described):
         return C["zero_outside"].format(variable=label, min=apa.estimate(described["min"]),
                                         max=apa.estimate(described["max"]))
@@ -69,7 +71,8 @@ def conditional_items(fixed, model, summary, names, C, ratio=None):
 def conditional_note(fixed, model, summary, names, C, ratio=None):
     """The table note's sentence on conditional main effects ('' without an interaction)."""
     items = conditional_items(fixed, model, summary, names, C, ratio)
-    return C["note"].format(items=C["item_join"].join(items)) if items else ""
+    lower_order = any(":" in row["term"] and moderators_of(row["term"], model) for row in fixed)
+    return C["note_lower_order" if lower_order else "note"].format(items=C["item_join"].join(items)) if items else ""
 
 
 def outside_range(model, summary, names, C):
@@ -85,7 +88,10 @@ def outside_range(model, summary, names, C):
 
 
 def intercept_note(model, summary, names, C):
-    """The sentence saying the intercept extrapolates, when a predictor's 0 is outside its range ('' else)."""
+    """The sentence saying the intercept extrapolates, when a predictor's 0 is outside its range ('' else,
+    and '' for a model without an intercept)."""
+    if INTERCEPT not in (model.get("fixef") or {}):
+        return ""
     items = outside_range(model, summary, names, C)
     return C["intercept_outside"].format(variables=C["range_join"].join(items)) if items else ""
 
@@ -98,6 +104,15 @@ def _described(summary):
     return {v["name"]: v for v in summary.get("variables", [])}
 
 
+def _centred(column, entry):
+    """'grand' for a grand-mean-centred column (<v>_gmc), 'group' for a group-mean-centred one
+    (<v>_cwc, <v>_cwc_<level>), else None: a group mean (<v>_mean) or a column centred at a value
+    (<v>_at8) is a number like any other, whose 0 may lie outside its range."""
+    suffix = column[len(entry["derived_from"]):] if entry.get("derived_from") else ""
+    return "grand" if suffix.startswith("_gmc") else "group" if suffix.startswith("_cwc") else None
+
+
 def _outside(entry):
     low, high = entry.get("min"), entry.get("max")
-    return apa.finite(low) and apa.finite(high) and not low <= 0 <= high and not entry.get("derived_from")
+    return (apa.finite(low) and apa.finite(high) and not low <= 0 <= high
+            and not _centred(entry.get("name", ""), entry))

@@ -70,8 +70,11 @@ def _bootstrap_sentence(boot, compared, C):
     differ only in fixed effects, finite samples (nothing said without the models' records)."""
     why = ""
     if len(compared) == 2:
-        tested = _variances(compared[0]) ^ _variances(compared[1])
-        why = C["bootstrap_boundary"] if tested else C["bootstrap_fixed"]
+        a, b = (_variances(m) for m in compared)
+        if {r[:2] for r in a if not r[2]} != {r[:2] for r in b if not r[2]}:
+            why = C["bootstrap_boundary"]      # a variance tested: 0 is its boundary
+        elif a == b:
+            why = C["bootstrap_fixed"]         # the same random effects: only fixed effects tested
     values = {"nsim": apa.integer(boot["nsim"]), "p": apa.p_value(boot["p_bootstrap"], with_symbol=True),
               "used": apa.integer(boot["n_positive"]), "failed": apa.integer(boot["failed"]),
               "seed": str(boot["seed"]), "why": why}
@@ -79,8 +82,10 @@ def _bootstrap_sentence(boot, compared, C):
 
 
 def _variances(model):
-    """The random-effect (co)variances of a model record, by group and terms."""
-    return {(r["grp"], r.get("var1"), r.get("var2")) for r in model["varcorr"] if r["grp"] != "Residual"}
+    """The random-effect (co)variances of a model record as (grouping factor, var1, var2); lme4's
+    label of a repeated factor (id.1 in (1 | id) + (0 + x | id)) read as the factor itself."""
+    return {(re.sub(r"\.\d+$", "", r["grp"]), r.get("var1"), r.get("var2") or "")
+            for r in model["varcorr"] if r["grp"] != "Residual"}
 
 
 def _component(key, model):
@@ -186,9 +191,8 @@ def icc_views(results, titles, L):
         if model is None:
             continue
         if is_glmm_record(model) and apa.finite(value):
-            sentences = glmm_icc_sentences(value, model, title, L)
-            sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
-            sentences.extend(_design_effect_sentences(name, value, results, I))
+            deff = _design_effect_sentences(name, value, results, I)
+            sentences = [*glmm_icc_sentences(value, model, title, L), _threshold_sentence(value, deff, I, "below"), *deff]
         elif levels.get("kind") == "undefined":
             sentences = [_say(I["undefined"], model=title, groups=", ".join(levels["zero"]))]
         elif levels.get("kind") == "adjusted" and apa.finite(value):
@@ -213,8 +217,15 @@ def _icc_two_level_sentences(name, value, model, results, title, I):
                       tau=apa.estimate(tau["vcov"], digits=4) if tau else "τ",
                       sigma=apa.estimate(residual["vcov"], digits=4), icc=apa.proportion(value),
                       percent=apa.percent(value), group=Code(group), rest=worded(I, "rest", results.summary))]
-    sentences.append(_say(I["large"] if value >= ICC_THRESHOLD else I["small"], where=I["below"]))
-    return sentences + _design_effect_sentences(name, value, results, I)
+    deff = _design_effect_sentences(name, value, results, I)
+    return [*sentences, _threshold_sentence(value, deff, I, "below"), *deff]
+
+
+def _threshold_sentence(value, design_effects, I, where):
+    """The ICC against the 0.059 rule of thumb, pointing to the design effect (said `where`: below or
+    above) when the report gives one."""
+    kind = "large" if value >= ICC_THRESHOLD else "small"
+    return _say(I[kind], where=I[where]) if design_effects else _say(I[f"{kind}_plain"])
 
 
 def _design_effect_sentences(name, value, results, I):
