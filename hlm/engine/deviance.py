@@ -14,8 +14,9 @@ which also sums its share of the Schur complement of everything after it (furthe
 X and y: the dense "tail" of size m) into the tail's lower triangle. For crossed and nested models
 that share is sparse: level j touches only the tail rows where A21_j is not zero (the levels of the
 other factors it meets, X and y), found once at construction, so it costs Σ_j (rows of j)², not
-J·m². The tail is then scaled by Λ and factored in place (LAPACK on one thread). With one grouping
-factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
+J·m². The tail is then scaled by Λ and factored in place: all of it in one compiled call
+(kernels.factor_blocks), except that a tail of more than 64 columns is factored by LAPACK on one
+thread. With one grouping factor an evaluation costs O(J·q²·m + m³), independent of the number of rows.
 
 Related models share the cross-products: a new response (lme4's refit, MixedModels.jl's refit!)
 forms only Z'y, X'y and y'y; a fixed-effect coefficient held fixed (profiles) is a linear map of

@@ -14,11 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
-from ..vocabulary import optimizer_name
 from .covariance import read_only
 from .deviance import ProfiledDeviance, read_only_evaluation
 from .optimize import (
-    GRADIENT_BACKENDS,
     OptSummary,
     convergence_messages,
     default_optimizer,
@@ -32,7 +30,6 @@ log = logging.getLogger(__name__)
 
 INTERIOR_START = 0.05          # where a restart puts bounded θ entries that ended on or near 0
 IMPROVEMENT_TOLERANCE = 1e-8   # a restart's optimum replaces the first only if this much lower
-RESTART_CONTROL = {"xtol_abs": 1e-6, "ftol_abs": 1e-9, "ftol_rel": 1e-12}   # a restart's coarse first run
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -101,7 +98,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     if restart and (singular or convergence):
         for interior in _interior_starts(deviance.layout.lower, theta):
             try:
-                retry, retry_summary = _restart(deviance, optimizer, control, interior, summary.fmin)
+                retry, retry_summary = optimize(deviance, optimizer, control, interior)
             except ModelError:        # this start failed (e.g. NLopt's roundoff limit): keep the others
                 continue
             evaluations = summary.evaluations + retry_summary.evaluations
@@ -119,24 +116,6 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     for message in messages[len(design.messages):]:
         log.log(level, message)
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
-
-
-def _restart(deviance, optimizer, control, start, best):
-    """One restart: first to a coarse tolerance (most restarts come back to the optimum they started
-    from, and a coarse run finds that in half the evaluations), then, only if it is lower than the
-    best optimum so far, to the full tolerance from where it stopped (the coarse optimum, if that
-    run fails). The gradient method, whose tolerances are its own, runs once."""
-    if optimizer_name(optimizer or default_optimizer(deviance)) in GRADIENT_BACKENDS:
-        return optimize(deviance, optimizer, control, start)
-    theta, summary = optimize(deviance, optimizer, {**(control or {}), **RESTART_CONTROL}, start)
-    if summary.fmin >= best - IMPROVEMENT_TOLERANCE:
-        return theta, summary
-    try:
-        polished, polished_summary = optimize(deviance, optimizer, control, theta)
-    except ModelError:
-        return theta, summary
-    return polished, replace(polished_summary, initial=summary.initial,
-                             evaluations=summary.evaluations + polished_summary.evaluations)
 
 
 def _interior_starts(lower, theta):
