@@ -38,7 +38,7 @@ from .covariance import CovarianceLayout, read_only, read_only_sparse
 from .kernels import entry_products, factor_blocks, level_products, log_determinants
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
-THREADED_SIZE = 64
+COMPILED_TAIL_SIZE = 64
 
 
 @functools.cache
@@ -258,7 +258,7 @@ class ProfiledDeviance:
     def _factor(self, theta, tail):
         """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),
         then LAPACK for a large tail."""
-        small = len(tail) <= THREADED_SIZE
+        small = len(tail) <= COMPILED_TAIL_SIZE
         L1, L1_inv, log_det_first, info = factor_blocks(theta, tail, small, *self._kernel_arrays)
         if not small:
             tail, info = _lower_cholesky(tail)
@@ -387,7 +387,7 @@ def _nonzero_rows_per_level(A21, q):
 
 
 def _lower_cholesky(tail):
-    """(L, info): the Cholesky factor of a large tail (above THREADED_SIZE; small ones are factored
+    """(L, info): the Cholesky factor of a large tail (above COMPILED_TAIL_SIZE; small ones are factored
     by the compiled loops) from its lower triangle, in its lower triangle (above it: what tail held),
     by LAPACK in place on one BLAS thread (on a busy 2-core machine OpenBLAS's spinning threads cost
     far more than they save)."""
