@@ -185,7 +185,7 @@ class ProfiledDeviance:
     def _criterion(self, logdet_L, logdet_RX, r2, sigma=None):
         """The criterion from an evaluation's three numbers (with math.log: the optimizer calls this
         with scalars thousands of times, and numpy's log costs more than the rest)."""
-        dof = self._degrees_of_freedom
+        dof = self.degrees_of_freedom
         if sigma is None:
             value = logdet_L + dof * (1 + math.log(2 * math.pi * r2 / dof))
         else:
@@ -193,7 +193,7 @@ class ProfiledDeviance:
         return float(value + logdet_RX if self.reml else value)
 
     @cached_property
-    def _degrees_of_freedom(self):
+    def degrees_of_freedom(self):
         """n − p (REML) or n (ML): what σ² is divided by."""
         return self.n - self.p if self.reml else self.n
 
@@ -294,19 +294,19 @@ class ProfiledDeviance:
     # ---- the solution at θ -------------------------------------------------------------
 
     def sigma(self, ev):
-        return np.sqrt(ev.r2 / self._degrees_of_freedom)
+        return np.sqrt(ev.r2 / self.degrees_of_freedom)
 
     def fixed_effects(self, ev):
-        return self._tail_solution(ev)[self.n_random_tail:]
+        return self.tail_solution(ev)[self.n_random_tail:]
 
-    def _tail_solution(self, ev):
+    def tail_solution(self, ev):
         """[u of the later terms; β] from the last row of the tail factor."""
         return scipy.linalg.solve_triangular(ev.tail[:-1, :-1], ev.tail[-1, :-1], lower=True, trans="T",
                                              check_finite=False)   # a factor is finite: no pass to check it
 
     def spherical_effects(self, ev):
         """u of every block, as (J_k, q_k) arrays; the conditional modes are b = Λ u."""
-        z = self._tail_solution(ev)
+        z = self.tail_solution(ev)
         w = np.concatenate([-z, [1.0]])
         mR = self.n_random_tail
         if mR:

@@ -80,7 +80,7 @@ def objective_and_gradient(deviance, theta):
 def gradient(deviance, ev):
     """d criterion / dθ at the evaluation's θ (has_gradient models only); reads only the lower
     triangle of the tail's factor."""
-    dof = deviance.n - deviance.p if deviance.reml else deviance.n
+    dof = deviance.degrees_of_freedom
     scale = _tail_scale(deviance, ev)
     out = np.zeros(deviance.layout.size)
     for block, u2, trace in zip(deviance.blocks, _effect_norms(deviance, ev, scale),
@@ -99,10 +99,9 @@ def _tail_scale(deviance, ev):
 
 
 def _effect_norms(deviance, ev, scale):
-    """‖u_k‖² per block: the later blocks' u from the tail's last row (deviance._tail_solution), the
+    """‖u_k‖² per block: the later blocks' u from the tail's last row (deviance.tail_solution), the
     first block's u_j = θ_1 A21_j'Λ_T w / L_j² with w = [−u_tail; −β; 1]."""
-    tail = ev.tail
-    z = scipy.linalg.solve_triangular(tail[:-1, :-1], tail[-1, :-1], lower=True, trans="T", check_finite=False)
+    z = deviance.tail_solution(ev)
     w = np.append(-z, 1.0) * scale
     cross = deviance.A21.T @ w if len(deviance.blocks) > 1 else deviance.A21[:, :, 0] @ w
     first = ev.block_factors[0][0, 0] * cross / ev.L1[:, 0, 0] ** 2
