@@ -440,7 +440,7 @@ def _fit(design, response, nAGQ, optimizers, control, model_class, level=logging
     stage1 = Stage(deviance.objective(start, solve_beta=True), deviance.lower)
     theta, summary = minimize(stage1, theta0, stage1.lower, optimizer=optimizers[0], control=control)
     if nAGQ == 0:
-        params = at_boundary(stage1, theta, deviance.lower, BOUNDARY_TOLERANCE)
+        params, _ = at_boundary(stage1, theta, deviance.lower, BOUNDARY_TOLERANCE)
         summary = _with_final(summary, params, stage1(params))
         derivs, start_theta = None, theta0
     else:
@@ -526,7 +526,7 @@ def _second_stage(stage, deviance, modes, optimizer, control):
     settings = {"initial_step": tuple(steps.tolist()), "xtol_abs": tuple((steps * 1e-7).tolist()),
                 "ftol_abs": STAGE2_FTOL, "ftol_rel": 1e-15}
     params, summary = minimize(stage, start, stage.lower, optimizer=optimizer, control={**settings, **(control or {})})
-    params = at_boundary(stage, params, stage.lower, BOUNDARY_TOLERANCE)
+    params, _ = at_boundary(stage, params, stage.lower, BOUNDARY_TOLERANCE)
     return params, _with_final(summary, params, stage(params))
 
 

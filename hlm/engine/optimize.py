@@ -4,8 +4,7 @@ result (singular fit, scaled gradient).
 
 The optimizer's state lives in its own small record (OptSummary), as in MixedModels.jl.
 Where the exact gradient of the deviance exists (gradient.py) L-BFGS-B uses it, and it is the
-engine's choice (default_optimizer) when an evaluation is expensive: on lme4's InstEval 15
-evaluations with their gradients instead of BOBYQA's 100 (benchmarks/README.md).
+engine's choice (default_optimizer) when an evaluation is expensive (measured in benchmarks/README.md).
 """
 import functools
 import logging
@@ -44,9 +43,9 @@ GRADIENT_SETTINGS = {"ftol": 1e-13, "gtol": 1e-5}
 
 
 # The engine picks the gradient method for tails of at least this many columns (the later
-# grouping factors' levels, X and y). An evaluation with its gradient costs 3.5× one without (the
-# tail's inverse), so the method pays only where BOBYQA's 4-6× more evaluations cost more than the
-# rest of the fit: from about 800 columns on (benchmarks/README.md).
+# grouping factors' levels, X and y): an evaluation with its gradient costs several without (the
+# tail's inverse), so it pays only where BOBYQA's many more evaluations cost more than the rest of
+# the fit (benchmarks/README.md, "Crossed models and 1M rows").
 GRADIENT_TAIL_SIZE = 800
 
 
@@ -166,13 +165,13 @@ def optimize(deviance, optimizer=None, control=None, start=None):
                           control=control, value_and_gradient=gradient)
     # At a boundary optimum L-BFGS-B stops where the gradient is small, θ_k near 0 but not at it
     # (about 1e-5 / the curvature there): put it on 0, where lme4 reports it, if that is not higher.
-    x = at_boundary(deviance.objective, np.abs(x), layout.lower, SINGULAR_TOLERANCE)
-    return x, replace(summary, final=tuple(map(float, x)), fmin=float(deviance.objective(x)))
+    x, fmin = at_boundary(deviance.objective, np.abs(x), layout.lower, SINGULAR_TOLERANCE)
+    return x, replace(summary, final=tuple(map(float, x)), fmin=float(fmin))
 
 
 def at_boundary(objective, params, lower, tolerance):
     """lme4's check.boundary: each parameter within `tolerance` of its bound goes to the bound if the
-    objective does not rise."""
+    objective does not rise. (params, the objective there)."""
     params = np.array(params, dtype=float)
     value = objective(params)
     for i in np.flatnonzero((params - lower > 0) & (params - lower < tolerance)):
@@ -180,7 +179,7 @@ def at_boundary(objective, params, lower, tolerance):
         trial[i] = lower[i]
         if (trial_value := objective(trial)) < value:
             params, value = trial, trial_value
-    return params
+    return params, value
 
 
 def minimize(objective, start, lower, upper=None, optimizer="bobyqa", control=None, restarts=0,
