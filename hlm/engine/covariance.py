@@ -6,6 +6,7 @@ by column, diagonal entries bounded below by 0; VarCorr = σ²Λ_kΛ_k'; paramet
 """
 import functools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class CovarianceLayout:
             start += len(rows)
         return cls(tuple(out))
 
-    @property
+    @cached_property
     def size(self):
         """The length of θ."""
         return sum(len(t.rows) for t in self.terms)
@@ -78,20 +79,20 @@ class CovarianceLayout:
     def labels(self):
         return tuple(t.label for t in self.terms)
 
-    @property
+    @cached_property
     def entries(self):
         """(term index, row, column) of each entry of θ, in θ's order."""
         return tuple((k, int(r), int(c)) for k, t in enumerate(self.terms) for r, c in zip(t.rows, t.cols))
 
-    @property
+    @cached_property
     def bounded(self):
-        """True for the diagonal entries of Λ, the ones bounded below by 0."""
-        return np.array([r == c for _, r, c in self.entries], dtype=bool)
+        """True for the diagonal entries of Λ, the ones bounded below by 0 (read-only)."""
+        return read_only(np.array([r == c for _, r, c in self.entries], dtype=bool))
 
-    @property
+    @cached_property
     def lower(self):
-        """Lower bounds of θ: 0 on the diagonal of each Λ_k, -inf off it."""
-        return np.where(self.bounded, 0.0, -np.inf)
+        """Lower bounds of θ: 0 on the diagonal of each Λ_k, -inf off it (read-only: every fit reads it)."""
+        return read_only(np.where(self.bounded, 0.0, -np.inf))
 
     def initial_theta(self):
         """lme4's start: identity relative factors (1 on the diagonal, 0 off it)."""

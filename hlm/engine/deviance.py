@@ -35,7 +35,15 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .covariance import CovarianceLayout, read_only, read_only_sparse
-from .kernels import entry_products, factor_blocks, level_products, log_determinants
+from .kernels import (
+    entry_products,
+    factor_blocks,
+    first_block_columns,
+    level_products,
+    log_determinants,
+    profiled_criterion,
+    tail_criterion,
+)
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
 COMPILED_TAIL_SIZE = 64
@@ -128,7 +136,10 @@ class ProfiledDeviance:
         """The deviance of a design: every cross-product formed once, here."""
         blocks = by_size(group_terms(design.terms))
         x_columns = tuple(read_only(column) for column in design.X.T)
-        A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks, design.X), design.y)
+        if len(blocks) > 1:
+            A21, A22 = _crossed_cross_products(blocks, x_columns, design.y)
+        else:
+            A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks[0], design.X), design.y)
         return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
                    read_only(_block_cross_products(blocks[0])), A21, A22)
 
@@ -169,8 +180,15 @@ class ProfiledDeviance:
         return len(self.x_columns)
 
     def objective(self, theta):
-        """The profiled deviance (ML) or REML criterion at θ: what the optimizer minimises."""
-        *_, logdet_L, logdet_RX, r2 = self._factor(np.asarray(theta, dtype=float), np.empty(self.A22.shape))
+        """The profiled deviance (ML) or REML criterion at θ: what the optimizer minimises; a small
+        tail's in one compiled call (tail_criterion), as its Python overhead would cost more than it."""
+        theta = np.asarray(theta, dtype=float)
+        if self._compiled_tail:
+            value, info = tail_criterion(theta, self.degrees_of_freedom, self.reml, *self._kernel_arrays, self.p)
+            if info:
+                raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
+            return value
+        *_, logdet_L, logdet_RX, r2 = self._factor(theta, np.empty(self.A22.shape))
         return self._criterion(logdet_L, logdet_RX, r2)
 
     def objective_given_sigma(self, theta, sigma):
@@ -183,13 +201,12 @@ class ProfiledDeviance:
         return self._criterion(ev.logdet_L, ev.logdet_RX, ev.r2, sigma)
 
     def _criterion(self, logdet_L, logdet_RX, r2, sigma=None):
-        """The criterion from an evaluation's three numbers (with math.log: the optimizer calls this
-        with scalars thousands of times, and numpy's log costs more than the rest)."""
+        """The criterion from an evaluation's three numbers: profiled over σ as the compiled
+        objective computes it, or at σ (with math.log: numpy's costs more than the rest on scalars)."""
         dof = self.degrees_of_freedom
         if sigma is None:
-            value = logdet_L + dof * (1 + math.log(2 * math.pi * r2 / dof))
-        else:
-            value = logdet_L + r2 / sigma ** 2 + dof * math.log(2 * math.pi * sigma ** 2)
+            return profiled_criterion(logdet_L, logdet_RX, r2, dof, self.reml)
+        value = logdet_L + r2 / sigma ** 2 + dof * math.log(2 * math.pi * sigma ** 2)
         return float(value + logdet_RX if self.reml else value)
 
     @cached_property
@@ -215,22 +232,19 @@ class ProfiledDeviance:
         """What factor_blocks reads after θ: where each entry of the first block's Λ is in θ
         (first_index), Λ_T of the tail by rows (tail_index, group_start: see tail_scale), then the
         cross-products."""
-        first = self.blocks[0]
-        tail_index, group_start, start = [], [], 0
+        m = len(self.A22)
         width = max([block.q for block in self.blocks[1:]] + [1])
+        tail_index = np.full((m, width), -1, dtype=np.int64)
+        group_start = np.arange(m, dtype=np.int64)
+        start = 0
         for block in self.blocks[1:]:
-            columns = self._theta_positions(block).T          # row l: column l of Λ_block
-            tail_index.append(np.pad(np.tile(columns, (block.nlevels, 1)), ((0, 0), (0, width - block.q)),
-                                     constant_values=-1))
-            group_start.append(start + np.repeat(np.arange(block.nlevels) * block.q, block.q))
-            start += block.nlevels * block.q
-        identity = np.full((self.p + 1, width), -1)
-        identity[:, 0] = -2                                   # X and y: Λ_T is 1 there
-        tail_index.append(identity)
-        group_start.append(start + np.arange(self.p + 1))
-        return (read_only(self._theta_positions(first)), read_only(np.concatenate(tail_index).astype(np.int64)),
-                read_only(np.concatenate(group_start).astype(np.int64)), self.n_random_tail, self.A11,
-                *self._first_block_rows, self.A22)
+            size = block.nlevels * block.q
+            tail_index[start:start + size, :block.q] = np.tile(self._theta_positions(block).T, (block.nlevels, 1))
+            group_start[start:start + size] -= np.tile(np.arange(block.q), block.nlevels)   # row l of a level: its first row
+            start += size
+        tail_index[start:, 0] = -2                            # X and y: Λ_T is 1 there
+        return (read_only(self._theta_positions(self.blocks[0])), read_only(tail_index), read_only(group_start),
+                self.n_random_tail, self.A11, *self._first_block_rows, self.A22)
 
     def _theta_positions(self, block):
         """(q, q): the position in θ of each entry of the block's Λ (block-diagonal in its members'
@@ -255,10 +269,15 @@ class ProfiledDeviance:
         L1, L1_inv, tail, logdet_L, logdet_RX, r2 = self._factor(theta, tail)
         return Evaluation(theta.copy(), factors, block_factors, L1, L1_inv, tail, logdet_L, logdet_RX, r2)
 
+    @cached_property
+    def _compiled_tail(self):
+        """Whether the compiled loops factor the tail (else LAPACK)."""
+        return len(self.A22) <= COMPILED_TAIL_SIZE
+
     def _factor(self, theta, tail):
         """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),
         then LAPACK for a large tail."""
-        small = len(tail) <= COMPILED_TAIL_SIZE
+        small = self._compiled_tail
         L1, L1_inv, log_det_first, info = factor_blocks(theta, tail, small, *self._kernel_arrays)
         if not small:
             tail, info = _lower_cholesky(tail)
@@ -364,7 +383,7 @@ class ProfiledDeviance:
 def _nonzero_rows_per_level(A21, q):
     """(level_ptr, rows, values) of a sparse A21 (m × J q): level j's rows that are not zero,
     ascending, at rows[level_ptr[j]:level_ptr[j + 1]], with their q values in values."""
-    if q == 1 and A21.format == "csc" and A21.has_canonical_format:   # as _x_cross_products builds it
+    if q == 1 and A21.format == "csc" and A21.has_canonical_format:   # as _crossed_cross_products builds it
         kept = A21.data != 0
         level_ptr = np.concatenate([[0], np.cumsum(kept)])[A21.indptr]
         return (read_only(level_ptr.astype(np.int64)), read_only(A21.indices[kept].astype(np.int64)),
@@ -406,18 +425,25 @@ def _group_cross_products(term, W):
     return level_products(term.codes, term.matrix, W, term.nlevels)
 
 
-def _x_cross_products(blocks, X):
-    """The cross-products that do not involve y: [Z_later X]'Z_first and [Z_later X]'[Z_later X]."""
+def _x_cross_products(first, X):
+    """The cross-products without y of a model with one block: X'Z per level, X'X."""
+    products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
+    return _group_cross_products(first, X), products
+
+
+def _crossed_cross_products(blocks, x_columns, y):
+    """A21 = [Z_later X y]'Z_first as a canonical CSC matrix and A22 = [Z_later X y]'[Z_later X y] of
+    a model with later blocks: each in one compiled pass over the entries of [Z_later X] per row, y's
+    row and column as a new response's (_with_response), so that a refit on y is this fit."""
     first, later = blocks[0], blocks[1:]
-    if not later:
-        products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
-        return _group_cross_products(first, X), products
-    rows, values = _tail_entries(later, X)
-    m = sum(b.nlevels * b.q for b in later) + X.shape[1]
-    return _first_block_products(first, rows, values, m), entry_products(rows, values, m)
+    rows, values = _tail_entries(later, x_columns)
+    m = sum(b.nlevels * b.q for b in later) + len(x_columns) + 1
+    indptr, indices, data = first_block_columns(first.codes, first.matrix, rows, values, y, first.nlevels, m)
+    A21 = sp.csc_matrix((data, indices, indptr), shape=(m, first.nlevels * first.q))
+    return read_only_sparse(A21), _bordered(entry_products(rows, values, m - 1), _response_products(later, x_columns, y))
 
 
-def _tail_entries(later, X):
+def _tail_entries(later, x_columns):
     """Where each row of [Z_later X] is not (structurally) zero: (columns (n, k), values (n, k)),
     k = the later blocks' q plus X's columns; Z of a block has row i's q values in its level's columns."""
     columns, values, offset = [], [], 0
@@ -426,25 +452,8 @@ def _tail_entries(later, X):
             columns.append(offset + block.codes * block.q + a)
             values.append(block.matrix[:, a])
         offset += block.nlevels * block.q
-    columns += [np.full(len(X), offset + c) for c in range(X.shape[1])]
-    return np.column_stack(columns).astype(np.int64), np.column_stack(values + list(X.T))
-
-
-def _first_block_products(first, rows, values, m):
-    """[Z_later X]'Z_first as a canonical CSC matrix (m × J q) from the tail's entries per row: entry a
-    of row i adds values[i, a]·Z_first[i, c] at (rows[i, a], level_i·q + c); the sums by sorting keys."""
-    q = first.q
-    keys, where = np.unique((first.codes.astype(np.int64)[:, None] * m + rows).ravel(), return_inverse=True)
-    level, row = np.divmod(keys, m)
-    counts = np.bincount(level, minlength=first.nlevels)
-    indptr = np.concatenate([[0], np.cumsum(np.repeat(counts, q))])
-    within = np.arange(len(keys)) - np.repeat(np.cumsum(counts) - counts, counts)  # position in its level
-    indices, data = np.empty(q * len(keys), dtype=np.int64), np.empty(q * len(keys))
-    for c in range(q):       # column level·q + c holds the level's rows, ascending
-        positions = indptr[level * q + c] + within
-        indices[positions] = row
-        data[positions] = np.bincount(where, weights=(values * first.matrix[:, c:c + 1]).ravel(), minlength=len(keys))
-    return sp.csc_matrix((data, indices, indptr), shape=(m, first.nlevels * q))
+    columns += [np.full(len(later[0].codes), offset + c) for c in range(len(x_columns))]
+    return np.column_stack(columns).astype(np.int64), np.column_stack(values + list(x_columns))
 
 
 def _append_row(matrix, row):
@@ -471,11 +480,19 @@ def _with_response(blocks, x_columns, A21, A22, y):
     y = np.asarray(y, dtype=float)
     first, later = blocks[0], blocks[1:]
     z_first_y = _group_cross_products(first, y[:, None])          # (J, 1, q)
-    tail_y = np.concatenate([_group_cross_products(b, y[:, None]).ravel() for b in later]
-                            + [_inner_products(x_columns + (y,), y)])
     if later:
         A21 = read_only_sparse(_append_row(A21, z_first_y.ravel()))
     else:
         A21 = read_only(np.concatenate([A21, z_first_y], axis=1))
-    A22 = np.block([[A22, tail_y[:-1, None]], [tail_y[None, :]]])
-    return A21, read_only(A22)
+    return A21, _bordered(A22, _response_products(later, x_columns, y))
+
+
+def _response_products(later, x_columns, y):
+    """[Z_later X y]'y: the tail's last column."""
+    return np.concatenate([_group_cross_products(b, y[:, None]).ravel() for b in later]
+                          + [_inner_products(x_columns + (y,), y)])
+
+
+def _bordered(A22, column):
+    """A22 with `column` appended as its last row and column (read-only)."""
+    return read_only(np.block([[A22, column[:-1, None]], [column[None, :]]]))

@@ -48,6 +48,75 @@ def entry_products(entry_rows, entry_values, m):
 
 
 @compiled
+def first_block_columns(codes, Z, rows, values, y, nlevels, m):
+    """[W y]'Z_first as canonical CSC arrays (indptr, indices, data) of an (m, nlevels·q) matrix, for
+    W = [Z_later X] given by its entries per row (row i has values[i, a] in column rows[i, a]) and y
+    in row m − 1: row i adds values[i, a]·Z[i, c] at (rows[i, a], codes[i]·q + c) and y[i]·Z[i, c] at
+    (m − 1, codes[i]·q + c). The rows are taken level by level in their order (a stable counting
+    sort), so each sum adds its terms in row order, as level_products does; a first pass counts each
+    level's distinct tail rows, so the arrays are allocated at their size."""
+    n, k = rows.shape
+    q = Z.shape[1]
+    starts = np.zeros(nlevels + 1, dtype=np.int64)
+    for i in range(n):
+        starts[codes[i] + 1] += 1
+    for j in range(nlevels):
+        starts[j + 1] += starts[j]
+    order = np.empty(n, dtype=np.int64)
+    filled = starts[:-1].copy()
+    for i in range(n):
+        order[filled[codes[i]]] = i
+        filled[codes[i]] += 1
+    seen = np.full(m, -1, dtype=np.int64)       # the last level that reached each tail row
+    distinct = np.zeros(nlevels, dtype=np.int64)
+    for j in range(nlevels):
+        for t in range(starts[j], starts[j + 1]):
+            for a in range(k):
+                r = rows[order[t], a]
+                if seen[r] != j:
+                    seen[r] = j
+                    distinct[j] += 1
+        if starts[j + 1] > starts[j]:
+            distinct[j] += 1                     # y's row
+    indptr = np.zeros(nlevels * q + 1, dtype=np.int64)
+    indices = np.empty(q * distinct.sum(), dtype=np.int64)
+    data = np.empty(q * distinct.sum())
+    sums = np.zeros((m, q))
+    touched = np.empty(m, dtype=np.int64)
+    seen[:] = -1
+    nnz = 0
+    for j in range(nlevels):
+        count = 0
+        for c in range(q):
+            sums[m - 1, c] = 0.0
+        for t in range(starts[j], starts[j + 1]):
+            i = order[t]
+            for a in range(k):
+                r = rows[i, a]
+                if seen[r] != j:
+                    seen[r] = j
+                    touched[count] = r
+                    count += 1
+                    sums[r, :] = 0.0
+                for c in range(q):
+                    sums[r, c] += values[i, a] * Z[i, c]
+            for c in range(q):
+                sums[m - 1, c] += y[i] * Z[i, c]
+        level_rows = np.sort(touched[:count])
+        for c in range(q):
+            for r in level_rows:
+                indices[nnz] = r
+                data[nnz] = sums[r, c]
+                nnz += 1
+            if count:
+                indices[nnz] = m - 1
+                data[nnz] = sums[m - 1, c]
+                nnz += 1
+            indptr[j * q + c + 1] = nnz
+    return indptr, indices, data
+
+
+@compiled
 def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
     share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
@@ -203,6 +272,28 @@ def cholesky_lower(A):
                 total -= A[r, k] * A[c, k]
             A[r, c] = total / A[c, c]
     return 0
+
+
+@compiled
+def tail_criterion(theta, dof, reml, first_index, tail_index, group_start, n_identity, A11, level_ptr, level_rows,
+                   level_values, A22, p):
+    """(the criterion at θ, info) in one compiled call, for a tail the compiled loops factor
+    (factor_blocks): what the optimizer calls, so nothing but a number comes back to Python."""
+    tail = np.empty(A22.shape)
+    _, _, log_det, info = factor_blocks(theta, tail, True, first_index, tail_index, group_start, n_identity, A11,
+                                        level_ptr, level_rows, level_values, A22)
+    if info:
+        return np.nan, info
+    logdet_L, logdet_RX, r2 = log_determinants(log_det, tail, n_identity, p)
+    return profiled_criterion(logdet_L, logdet_RX, r2, dof, reml), 0
+
+
+@compiled
+def profiled_criterion(logdet_L, logdet_RX, r2, dof, reml):
+    """The profiled deviance (ML) or REML criterion from an evaluation's three numbers; dof is n (ML)
+    or n − p (REML)."""
+    value = logdet_L + dof * (1 + np.log(2 * np.pi * r2 / dof))
+    return value + logdet_RX if reml else value
 
 
 @compiled

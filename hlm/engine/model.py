@@ -88,17 +88,18 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     keeps the first optimum, as lme4 does.
     """
     optimizer = optimizer or default_optimizer(deviance)
+    exact = deviance_gradient(deviance)   # shared by the optimizer and the checks: each reads the optimum's
     try:
-        theta, summary = optimize(deviance, optimizer, control, start)
+        theta, summary = optimize(deviance, optimizer, control, start, exact)
     except ModelError:
         _refuse_exact_fit(design)
         raise
-    singular, convergence = _checks(deviance, theta)
+    singular, convergence = _checks(deviance, theta, exact)
     first, restarted = summary, []
     if restart and (singular or convergence):
         for interior in _interior_starts(deviance.layout.lower, theta):
             try:
-                retry, retry_summary = optimize(deviance, optimizer, control, interior)
+                retry, retry_summary = optimize(deviance, optimizer, control, interior, exact)
             except ModelError:        # this start failed (e.g. NLopt's roundoff limit): keep the others
                 continue
             evaluations = summary.evaluations + retry_summary.evaluations
@@ -106,7 +107,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
                 theta, summary = retry, retry_summary
             summary = replace(summary, initial=first.initial, evaluations=evaluations)
         if summary.fmin < first.fmin:
-            singular, convergence = _checks(deviance, theta)
+            singular, convergence = _checks(deviance, theta, exact)
             restarted = [(f"the optimizer stopped short of the optimum; restarted from interior points it "
                          f"found a deviance lower by {first.fmin - summary.fmin:.4g}, which the fit uses")]
     if summary.status == "MAXEVAL_REACHED":
@@ -129,11 +130,12 @@ def _interior_starts(lower, theta):
     return list({tuple(start): start for start in starts}.values())
 
 
-def _checks(deviance, theta):
-    """(singular, convergence messages) of an optimum, as lme4 checks them."""
+def _checks(deviance, theta, exact):
+    """(singular, convergence messages) of an optimum, as lme4 checks them; from the exact
+    derivatives (or None) where an evaluation is expensive."""
     lower = deviance.layout.lower
     singular = is_singular(theta, lower)
-    gradient = deviance_gradient(deviance) if is_expensive(deviance) else None
+    gradient = exact if is_expensive(deviance) else None
     return singular, [] if singular else convergence_messages(deviance.objective, theta, lower, gradient)
 
 
