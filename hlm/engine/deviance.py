@@ -184,7 +184,7 @@ class ProfiledDeviance:
         tail's in one compiled call (tail_criterion), as its Python overhead would cost more than it."""
         theta = np.asarray(theta, dtype=float)
         if self._compiled_tail:
-            value, info = tail_criterion(theta, self.degrees_of_freedom, self.reml, *self._kernel_arrays, self.p)
+            value, info = tail_criterion(theta, *self._criterion_arguments)
             if info:
                 raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
             return value
@@ -208,6 +208,11 @@ class ProfiledDeviance:
             return profiled_criterion(logdet_L, logdet_RX, r2, dof, self.reml)
         value = logdet_L + r2 / sigma ** 2 + dof * math.log(2 * math.pi * sigma ** 2)
         return float(value + logdet_RX if self.reml else value)
+
+    @cached_property
+    def scalar_terms(self):
+        """Whether every block holds one scalar term (q = 1): crossed and nested intercepts."""
+        return all(block.q == 1 for block in self.blocks)
 
     @cached_property
     def degrees_of_freedom(self):
@@ -273,6 +278,11 @@ class ProfiledDeviance:
     def _compiled_tail(self):
         """Whether the compiled loops factor the tail (else LAPACK)."""
         return len(self.A22) <= COMPILED_TAIL_SIZE
+
+    @cached_property
+    def _criterion_arguments(self):
+        """What tail_criterion reads after θ, gathered once: the objective runs thousands of times."""
+        return (self.degrees_of_freedom, self.reml, *self._kernel_arrays, self.p)
 
     def _factor(self, theta, tail):
         """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),

