@@ -129,6 +129,8 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     Compiled, because it runs for every level at every evaluation of the deviance.
     """
     J, q = A11.shape[0], A11.shape[1]
+    if q == 1:
+        return _eliminate_scalar_block(A11, lam[0, 0], level_ptr, level_rows, level_values, eliminated)
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
     log_det, product = 0.0, 1.0     # Σ_j log|L_j| as the log of running products: one log per ~100 levels
@@ -191,6 +193,36 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
                 for b in range(q):
                     total += S[k, b] * S[l, b]
                 target[rows[l]] += total
+    return L, inv, log_det + np.log(product)
+
+
+@compiled
+def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eliminated):
+    """eliminate_first_block for a block of one scalar term (q = 1: most crossed and nested models),
+    without its q × q loops: the same operations in the same order, so the same numbers."""
+    J = A11.shape[0]
+    L = np.empty((J, 1, 1))
+    inv = np.empty((J, 1, 1))
+    log_det, product = 0.0, 1.0
+    for r in range(eliminated.shape[0]):
+        for c in range(r + 1):
+            eliminated[r, c] = 0.0
+    for j in range(J):
+        total = 1.0
+        total += theta * A11[j, 0, 0] * theta
+        pivot = np.sqrt(total)
+        L[j, 0, 0] = pivot
+        inv[j, 0, 0] = 1.0 / pivot
+        product *= pivot
+        if not 1e-100 < product < 1e100:
+            log_det += np.log(product)
+            product = 1.0
+        scale = 0.0 + theta * inv[j, 0, 0]                     # R = Λ L_j^{-T}
+        for k in range(level_ptr[j], level_ptr[j + 1]):
+            s_k = 0.0 + level_values[k, 0] * scale             # S = A21_j R
+            target = level_rows[k]
+            for l in range(level_ptr[j], k + 1):
+                eliminated[target, level_rows[l]] += 0.0 + s_k * (0.0 + level_values[l, 0] * scale)
     return L, inv, log_det + np.log(product)
 
 
