@@ -274,15 +274,15 @@ def is_singular(theta, lower):
 
 def convergence_messages(f, theta, lower, value_and_gradient=None):
     """lme4's checkConv on the interior parameters: the scaled gradient and the Hessian; from the
-    exact gradient and differences of it when `value_and_gradient` is given (k + 1 gradients
-    instead of lme4's 2k² + 1 deviances), else by lme4's central differences of f."""
+    exact gradient and differences of it when `value_and_gradient` is given (_gradient_derivatives:
+    k gradients and one value instead of lme4's 2k² + 1 values), else by lme4's central differences of f."""
     interior = ~(np.isfinite(lower) & (theta <= lower))
     if not interior.any():
         return []
     if value_and_gradient is None:
         grad, hess = derivatives(_restricted(f, theta, interior), theta[interior])
     else:
-        grad, hess = _gradient_derivatives(lambda x: value_and_gradient(x)[1], theta, interior)
+        grad, hess = _gradient_derivatives(f, value_and_gradient, theta, interior)
     try:
         return scaled_gradient_messages(grad, hess)
     except np.linalg.LinAlgError:
@@ -303,18 +303,24 @@ def _restricted(f, theta, interior):
     return restricted
 
 
-def _gradient_derivatives(gradient, theta, interior, step=DERIVATIVE_STEP):
-    """The interior entries' gradient, and their Hessian by forward differences of it (k more
-    gradients; symmetrized): its error, O(step) relative, is far below what the check resolves."""
+def _gradient_derivatives(f, value_and_gradient, theta, interior, step=DERIVATIVE_STEP):
+    """The interior entries' gradient, and their Hessian by forward differences of it: k − 1 more
+    gradients give every column but the last, whose other entries are the last row's by symmetry;
+    its diagonal entry comes from one value of f (on a large model a gradient costs three values).
+    Errors O(step) relative, as lme4's central differences, far below what the check resolves."""
     index = np.flatnonzero(interior)
-    at_theta = gradient(theta)
-    columns = []
-    for i in index:
+    value, at_theta = value_and_gradient(theta)
+    hess = np.empty((len(index), len(index)))
+    for a, i in enumerate(index[:-1]):
         shifted = theta.copy()
         shifted[i] += step
-        columns.append((gradient(shifted) - at_theta)[index] / step)
-    hess = np.array(columns)
-    return at_theta[index], (hess + hess.T) / 2
+        hess[a] = (value_and_gradient(shifted)[1] - at_theta)[index] / step   # ∂g/∂θ_i: row (= column) a
+    last = theta.copy()
+    last[index[-1]] += step
+    hess[-1, :-1] = hess[:-1, -1]
+    hess[-1, -1] = 2 * (f(last) - value - at_theta[index[-1]] * step) / step ** 2
+    hess[:-1, :-1] = (hess[:-1, :-1] + hess[:-1, :-1].T) / 2
+    return at_theta[index], hess
 
 
 def scaled_gradient_messages(grad, hess):
