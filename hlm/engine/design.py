@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelError, did_you_mean
 from ..vocabulary import FAMILIES
+from .covariance import read_only
 from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
 
 log = logging.getLogger(__name__)
@@ -177,9 +178,10 @@ def build_design(formula_text, data, response=None):
     offset = sum(evaluate(v.node, frame) for v in formula.offsets) if formula.offsets else None
     fixed_terms = tuple(FixedTerm(":".join(v.label for v in term), tuple(v.label for v in term))
                         for term in formula.fixed.terms)
-    return Design(formula_text, formula.response.label, y, X, tuple(names), tuple(dropped),
-                  tuple(terms), frame.rows, len(data) - len(frame), tuple(messages),
-                  formula, tuple(assign), fixed_terms, _variables(formula, frame, terms), offset)
+    return Design(formula_text, formula.response.label, read_only(y), read_only(X), tuple(names), tuple(dropped),
+                  tuple(terms), read_only(frame.rows), len(data) - len(frame), tuple(messages),
+                  formula, tuple(assign), fixed_terms, _variables(formula, frame, terms),
+                  None if offset is None else read_only(offset))
 
 
 def _check_random_effects(terms, n, glmm=False):
@@ -312,7 +314,11 @@ class Columns:
         return self._once(("value", name), lambda: _column(self.series[name]))
 
     def factor(self, name):
-        """The column as a grouping factor (numbers too are levels)."""
+        """The column as a grouping factor (numbers too are levels); a text or categorical column
+        that value() coded already is that Factor (the same codes and levels, coded once)."""
+        coded = self.coded.get(("value", name))
+        if isinstance(coded, Factor):
+            return coded
         return self._once(("factor", name), lambda: _factor(self.series[name]))
 
     def _once(self, key, code):
@@ -460,6 +466,8 @@ def _refuse_numbers_with_text(name, codes, distinct, share=0.05):
     """A column of numbers with a few text cells ('n/a', '9,5') is a typo, not a factor with
     a level per number: name the cells and the fix. `codes` and `distinct` are the column's
     factorization (missing -> -1)."""
+    if len(distinct) < 4:    # the rule needs a text value and three distinct numbers
+        return
     counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
     distinct = np.asarray(distinct, dtype=object)
     numbers = pd.to_numeric(distinct, errors="coerce")   # once per distinct value, not per cell
@@ -614,7 +622,8 @@ def _random_term(term, frame):
     if not columns:
         raise FormulaError(f"random term '(0 | {':'.join(term.group)})' has no columns")
     factor = _grouping_factor(term.group, frame)
-    return RandomEffectsTerm(":".join(term.group), tuple(columns), matrix, factor.codes, factor.levels, term.label)
+    return RandomEffectsTerm(":".join(term.group), tuple(columns), read_only(matrix), read_only(factor.codes),
+                             factor.levels, term.label)
 
 
 def _grouping_factor(names, frame):

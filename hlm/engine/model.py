@@ -7,6 +7,7 @@ new fits that reuse its cross-products. Tests, intervals and the printout are in
 (LmerTestModel, as lmerTest's class extends lme4's).
 """
 import logging
+import operator
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
@@ -162,15 +163,18 @@ def _checks(deviance, theta, exact):
 
 
 def _read_only_design(design):
-    """The design (and its terms) with read-only views of its arrays, which the fit reads again."""
-    return replace(_read_only_arrays(design), terms=tuple(map(_read_only_arrays, design.terms)))
+    """The design (and its terms) with read-only views of its arrays, which the fit reads again
+    (build_design's are read-only already, and then it is the design itself)."""
+    terms = tuple(map(_read_only_arrays, design.terms))
+    design = _read_only_arrays(design)
+    return design if all(map(operator.is_, terms, design.terms)) else replace(design, terms=terms)
 
 
 def _read_only_arrays(record):
-    """A copy of a frozen dataclass whose array fields are read-only views."""
+    """A frozen dataclass whose array fields are read-only: itself, or a copy with read-only views."""
     arrays = {f.name: read_only(getattr(record, f.name)) for f in fields(record)
-              if isinstance(getattr(record, f.name), np.ndarray)}
-    return replace(record, **arrays)
+              if isinstance(getattr(record, f.name), np.ndarray) and getattr(record, f.name).flags.writeable}
+    return replace(record, **arrays) if arrays else record
 
 
 def _response(y, n):

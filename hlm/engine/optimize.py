@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 
 import nlopt
 import numpy as np
-import scipy.linalg
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
@@ -326,7 +325,7 @@ def _gradient_derivatives(f, value_and_gradient, theta, interior, step=DERIVATIV
 def scaled_gradient_messages(grad, hess):
     """lme4's scaled-gradient check (checkConv): [] or its one message; LinAlgError when the
     Hessian has no Cholesky factor."""
-    scaled = scipy.linalg.solve_triangular(np.linalg.cholesky(hess), grad, lower=True, trans="T", check_finite=False)
+    scaled = np.linalg.solve(np.linalg.cholesky(hess).T, grad)   # R⁻¹g, R = chol(H) upper as R's chol gives it
     worst = np.minimum(np.abs(scaled), np.abs(grad))
     if worst.max() > GRADIENT_TOLERANCE:
         return [(f"Model failed to converge with max|grad| = {worst.max():.6g} "
