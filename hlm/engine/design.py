@@ -515,13 +515,19 @@ def _code_array(codes):
     return codes.astype(np.int32, copy=False)
 
 
+# Text and other extension columns up to this long are factorized as numpy object arrays (pandas'
+# factorize of its own arrays costs a small fit more); longer ones through their array's factorize,
+# which makes no Python object per row (a million-row text column would take 60 MB of them).
+OBJECT_FACTORIZE_ROWS = 65_536
+
+
 def _sorted_factorize(series):
     """pd.factorize(series, sort=True) (hashing: no sorted copy of a long column) without the
     Series and Index it wraps around its result, most of its cost on a small column: (codes,
-    missing -1; the distinct values, sorted). Text and other extension arrays through their own
+    missing -1; the distinct values, sorted). Long text and other extension arrays through their own
     factorize, then their few distinct values sorted."""
-    if isinstance(series.dtype, np.dtype):
-        return pd.factorize(series.to_numpy(), sort=True)
+    if isinstance(series.dtype, np.dtype) or len(series) <= OBJECT_FACTORIZE_ROWS:
+        return pd.factorize(series.to_numpy(dtype=None if isinstance(series.dtype, np.dtype) else object), sort=True)
     codes, uniques = series.array.factorize()
     order = np.asarray(uniques.argsort())
     ranks = np.empty(len(order) + 1, dtype=codes.dtype)
