@@ -263,9 +263,9 @@ class ProfiledDeviance:
     def evaluate(self, theta, tail=None):
         """The blocked Cholesky factor at θ and what the objective and the solution read from it.
 
-        `tail`: an m×m array to factor the tail in; only its lower triangle is written, so the
-        objective, which keeps nothing, passes an uninitialised one (no pass over m² zeros), and a
-        kept evaluation gets a zeroed one.
+        `tail`: an m×m array to factor the tail in; only its lower triangle is written and read, so
+        the optimizer passes an uninitialised one (no pass over m² zeros); by default a zeroed one,
+        whose upper triangle is clean to look at.
         """
         theta = np.asarray(theta, dtype=float)
         factors = self.layout.factors(theta)
@@ -450,7 +450,9 @@ def _crossed_cross_products(blocks, x_columns, y):
     m = sum(b.nlevels * b.q for b in later) + len(x_columns) + 1
     indptr, indices, data = first_block_columns(first.codes, first.matrix, rows, values, y, first.nlevels, m)
     A21 = sp.csc_matrix((data, indices, indptr), shape=(m, first.nlevels * first.q))
-    return read_only_sparse(A21), _bordered(entry_products(rows, values, m - 1), _response_products(later, x_columns, y))
+    A22 = entry_products(rows, values, m)          # y's row and column (m − 1) still 0
+    A22[-1] = A22[:, -1] = _response_products(later, x_columns, y)
+    return read_only_sparse(A21), read_only(A22)
 
 
 def _tail_entries(later, x_columns):

@@ -71,10 +71,11 @@ def moment_start(deviance):
     return theta
 
 
-def objective_and_gradient(deviance, theta):
-    """(criterion, gradient) at θ from one evaluation of the blocked factor."""
+def evaluate_with_gradient(deviance, theta):
+    """(criterion, gradient, the evaluation) at θ from one evaluation of the blocked factor (its
+    tail's upper triangle left as np.empty gave it: nothing reads it)."""
     ev = deviance.evaluate(theta, np.empty(deviance.A22.shape))
-    return deviance.criterion(ev), gradient(deviance, ev)
+    return deviance.criterion(ev), gradient(deviance, ev), ev
 
 
 def gradient(deviance, ev):

@@ -118,7 +118,8 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     messages = list(design.messages) + restarted + ([SINGULAR_MESSAGE] if singular else []) + convergence
     for message in messages[len(design.messages):]:
         log.log(level, message)
-    return model_class(design, deviance, summary, singular, not convergence, tuple(messages))
+    return model_class(design, deviance, summary, singular, not convergence, tuple(messages),
+                       exact.evaluation(theta) if exact else None)
 
 
 EDGE_STEP = 1e-5   # lme4's restart_edge: the step into the interior from a θ on its bound
@@ -200,11 +201,13 @@ class LinearMixedModel:
     is_singular: bool
     converged: bool
     messages: tuple
+    optimum_evaluation: object = None   # the optimizer's Evaluation at θ̂ where it kept one (gradient fits)
 
     # ---- the objective and related fits ---------------------------------------------------
     @cached_property
     def _evaluation(self):
-        return read_only_evaluation(self.deviance_function.evaluate(self.theta))
+        ev = self.optimum_evaluation
+        return read_only_evaluation(self.deviance_function.evaluate(self.theta) if ev is None else ev)
 
     def objective(self, theta=None):
         """The profiled deviance (ML) or REML criterion at θ, by default at θ̂."""

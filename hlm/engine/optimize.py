@@ -16,7 +16,7 @@ from ..errors import ModelError
 from ..vocabulary import optimizer_name
 from .covariance import read_only
 from .derivatives import DERIVATIVE_STEP, derivatives
-from .gradient import has_gradient, moment_start, objective_and_gradient
+from .gradient import evaluate_with_gradient, has_gradient, moment_start
 
 log = logging.getLogger(__name__)
 
@@ -159,19 +159,29 @@ def deviance_gradient(deviance):
 class ExactDerivatives:
     """θ -> (objective, exact gradient) of a ProfiledDeviance, remembering every θ it was evaluated at:
     the optimum's value and gradient, which the optimizer, the boundary check and lme4's convergence
-    check all read, are computed once (on a large crossed model each costs a tenth of the fit)."""
+    check all read, are computed once (on a large crossed model each costs a tenth of the fit), and
+    the evaluation at the lowest θ, which the fit keeps instead of factoring again."""
 
     def __init__(self, deviance):
         self.deviance = deviance
         self._seen = {}
+        self._lowest = None   # (key, value, evaluation)
 
     def __call__(self, theta):
         theta = np.asarray(theta, dtype=float)
         key = theta.tobytes()
         if key not in self._seen:
-            value, gradient = objective_and_gradient(self.deviance, theta)
+            value, gradient, evaluation = evaluate_with_gradient(self.deviance, theta)
             self._seen[key] = value, read_only(gradient)
+            if self._lowest is None or value < self._lowest[1]:
+                self._lowest = key, value, evaluation
         return self._seen[key]
+
+    def evaluation(self, theta):
+        """The evaluation at θ if θ is the lowest point seen, else None."""
+        if self._lowest is not None and self._lowest[0] == np.asarray(theta, dtype=float).tobytes():
+            return self._lowest[2]
+        return None
 
     def objective(self, theta):
         """The objective alone: remembered, or evaluated without the gradient."""
