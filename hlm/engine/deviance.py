@@ -93,7 +93,7 @@ def by_size(blocks):
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """The pieces of one evaluation of the blocked Cholesky factor at θ (writable: the optimizer
-    makes thousands and keeps none; a fit keeps a read_only() one)."""
+    makes thousands; a fit keeps a read_only() one)."""
     theta: np.ndarray
     factors: tuple       # Λ_k of each term
     block_factors: tuple  # Λ of each block (block-diagonal in its members' Λ_k)
@@ -137,7 +137,7 @@ class ProfiledDeviance:
         blocks = by_size(group_terms(design.terms))
         x_columns = tuple(read_only(column) for column in design.X.T)
         if len(blocks) > 1:
-            A21, A22 = _crossed_cross_products(blocks, x_columns, design.y)
+            A21, A22 = _crossed_cross_products(blocks, x_columns, np.asarray(design.y, dtype=float))
         else:
             A21, A22 = _with_response(blocks, x_columns, *_x_cross_products(blocks[0], design.X), design.y)
         return cls(bool(reml), design.n, CovarianceLayout.from_terms(design.terms), blocks, x_columns,
@@ -444,7 +444,8 @@ def _x_cross_products(first, X):
 def _crossed_cross_products(blocks, x_columns, y):
     """A21 = [Z_later X y]'Z_first as a canonical CSC matrix and A22 = [Z_later X y]'[Z_later X y] of
     a model with later blocks: each in one compiled pass over the entries of [Z_later X] per row, y's
-    row and column as a new response's (_with_response), so that a refit on y is this fit."""
+    row and column summed as a new response's are (_with_response), so that a refit on y gives this
+    fit's numbers (A21 keeps a level's y entry even where its sum is 0; _append_row drops it)."""
     first, later = blocks[0], blocks[1:]
     rows, values = _tail_entries(later, x_columns)
     m = sum(b.nlevels * b.q for b in later) + len(x_columns) + 1

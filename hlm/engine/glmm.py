@@ -21,7 +21,7 @@ import threadpoolctl
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
-from .covariance import CovarianceLayout, lower_triangle_indices
+from .covariance import CovarianceLayout, lower_triangle_indices, read_only
 from .derivatives import derivatives
 from .deviance import group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
@@ -179,7 +179,7 @@ class GlmmDeviance:
         self.theta_indices = [(*lower_triangle_indices(t.q), np.arange(start, start + t.theta_size))
                               for t, start in zip(design.terms, np.cumsum([0] + sizes[:-1]))]
         self.knots, self.knot_weights = gauss_hermite(nAGQ)
-        self.X = np.ascontiguousarray(design.X, dtype=float)
+        self.X = read_only(np.ascontiguousarray(design.X, dtype=float))   # as build_design's: one type for the kernels
         self.layouts = {p: self.structure.layout(p) for p in (0, design.p)}
         self.lambda_index = tuple(self._lambda_index())
         self.no_beta = np.zeros(0)
@@ -632,7 +632,7 @@ class GeneralizedLinearMixedModel:
 
     @cached_property
     def fixef(self):
-        return pd.Series(self._modes.beta, index=list(self.design.fixed_names), name="Estimate")
+        return pd.Series(self._modes.beta, index=pd.Index(self.design.fixed_names, dtype=object), name="Estimate")
 
     @cached_property
     def vcov(self):

@@ -73,7 +73,7 @@ def moment_start(deviance):
 
 def evaluate_with_gradient(deviance, theta):
     """(criterion, gradient, the evaluation) at θ from one evaluation of the blocked factor (its
-    tail's upper triangle left as np.empty gave it: nothing reads it)."""
+    tail's upper triangle left as np.empty gave it: the gradient reads the lower one)."""
     ev = deviance.evaluate(theta, np.empty(deviance.A22.shape))
     return deviance.criterion(ev), gradient(deviance, ev), ev
 

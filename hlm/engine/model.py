@@ -90,7 +90,7 @@ def _fit(design, deviance, optimizer, control, start, model_class, level=logging
     restart=False keeps the first optimum, as lme4 does.
     """
     optimizer = optimizer or default_optimizer(deviance)
-    exact = deviance_gradient(deviance)   # shared by the optimizer and the checks: each reads the optimum's
+    exact = deviance_gradient(deviance)   # shared: the optimizer and the checks read the same evaluations
     try:
         theta, summary = optimize(deviance, optimizer, control, start, exact)
     except ModelError:

@@ -16,6 +16,7 @@ from ..errors import ModelError
 from ..vocabulary import optimizer_name
 from .covariance import read_only
 from .derivatives import DERIVATIVE_STEP, derivatives
+from .deviance import read_only_evaluation
 from .gradient import evaluate_with_gradient, has_gradient, moment_start
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,9 @@ def _lbfgsb(objective, x0, lower, upper, control):
             return value, gradient / GRADIENT_SCALE
         scaled_bounds = [(None if lo is None else lo * GRADIENT_SCALE, None if hi is None else hi * GRADIENT_SCALE)
                          for lo, hi in bounds]
+        settings = {**GRADIENT_SETTINGS, "gtol": GRADIENT_SETTINGS["gtol"] / GRADIENT_SCALE}   # on ∂f/∂θ
         result = scipy.optimize.minimize(scaled, x0 * GRADIENT_SCALE, jac=True, method="L-BFGS-B",
-                                         bounds=scaled_bounds, options={**options, **GRADIENT_SETTINGS})
+                                         bounds=scaled_bounds, options={**options, **settings})
         result.x = result.x / GRADIENT_SCALE    # the x the objective was evaluated at, to the bit
     return result.x, result.fun, "MAXEVAL_REACHED" if result.status == 1 else str(result.message)
 
@@ -178,10 +180,12 @@ class ExactDerivatives:
         return self._seen[key]
 
     def evaluation(self, theta):
-        """The evaluation at θ if θ is the lowest point seen, else None."""
-        if self._lowest is not None and self._lowest[0] == np.asarray(theta, dtype=float).tobytes():
-            return self._lowest[2]
-        return None
+        """The evaluation at θ if θ is the lowest point seen (read-only, its tail's upper triangle
+        zeroed as evaluate() gives a kept one), else None."""
+        if self._lowest is None or self._lowest[0] != np.asarray(theta, dtype=float).tobytes():
+            return None
+        evaluation = self._lowest[2]
+        return read_only_evaluation(replace(evaluation, tail=np.tril(evaluation.tail)))
 
     def objective(self, theta):
         """The objective alone: remembered, or evaluated without the gradient."""
@@ -316,7 +320,7 @@ def _gradient_derivatives(f, value_and_gradient, theta, interior, step=DERIVATIV
     """The interior entries' gradient, and their Hessian by forward differences of it: k − 1 more
     gradients give every column but the last, whose other entries are the last row's by symmetry;
     its diagonal entry comes from one value of f (on a large model a gradient costs three values).
-    Errors O(step) relative, as lme4's central differences, far below what the check resolves."""
+    Errors O(step) relative (lme4's central differences: O(step²)), far below what the check resolves."""
     index = np.flatnonzero(interior)
     value, at_theta = value_and_gradient(theta)
     hess = np.empty((len(index), len(index)))

@@ -49,7 +49,22 @@ def test_objective_at_lme4s_theta(fits, name):
 @pytest.mark.parametrize("name", list(REFERENCE))
 def test_conditional_modes_and_variances(fits, name):
     # ranef(m, condVar = TRUE): the modes and attr(, "postVar") of every factor, level by level
-    model, ref = fits[name], REFERENCE[name]
+    assert_modes_and_variances(fits[name], REFERENCE[name])
+
+
+def test_a_gradient_fit_keeps_the_optimizers_evaluation():
+    # L-BFGS-B with the exact gradient keeps its evaluation at θ̂ instead of factoring again (not at
+    # a singular optimum, which the boundary check moves); the optimizer's tail has uninitialised
+    # memory above its diagonal, which the kept one must not
+    ref = REFERENCE["penicillin_reversed"]
+    model = hlm.lmer(ref["formula"], frame("penicillin_reversed"), REML=ref["REML"], optimizer="lbfgsb")
+    assert model.optimum_evaluation is not None
+    assert not np.triu(model.optimum_evaluation.tail, 1).any()
+    assert model.loglik == pytest.approx(ref["logLik"], abs=LL_ATOL)
+    assert_modes_and_variances(model, ref)
+
+
+def assert_modes_and_variances(model, ref):
     for group, columns in ref["ranef"].items():
         modes = model.ranef[group]
         assert list(modes.index) == ref["level_names"][group]
