@@ -161,7 +161,7 @@ def deviance_gradient(deviance):
 class ExactDerivatives:
     """θ -> (objective, exact gradient) of a ProfiledDeviance, remembering every θ it was evaluated at:
     the optimum's value and gradient, which the optimizer, the boundary check and lme4's convergence
-    check all read, are computed once (on a large crossed model each costs a tenth of the fit), and
+    check all read, are computed once (on InstEval each costs a fifteenth of the fit), and
     the evaluation at the lowest θ, which the fit keeps instead of factoring again."""
 
     def __init__(self, deviance):
