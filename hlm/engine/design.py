@@ -23,6 +23,8 @@ from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_fo
 log = logging.getLogger(__name__)
 
 RANK_TOLERANCE = 1e-7  # R's qr() tolerance, as lme4 uses it to drop columns
+SCALE_TOLERANCE = 1e3  # lme4's check.scaleX: predictors' standard deviations beyond 1e±3, or that far apart
+SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"   # lme4's words
 
 NUMERIC_FUNCTIONS = {
     "log": np.log, "log10": np.log10, "log2": np.log2, "exp": np.exp, "sqrt": np.sqrt,
@@ -170,6 +172,8 @@ def build_design(formula_text, data, response=None):
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
                         f"column{'s' if len(dropped) > 1 else ''} / coefficient{'s' if len(dropped) > 1 else ''}"
                         f" ({', '.join(dropped)})")
+    if scale := _scale_message(X, names):
+        messages.append(scale)
     terms = [_random_term(term, frame) for term in formula.random]
     terms.sort(key=lambda t: -t.nlevels)  # lme4's reorder.terms; stable for ties
     _check_random_effects(terms, len(y), glmm=response is not None)
@@ -204,6 +208,28 @@ def _check_random_effects(terms, n, glmm=False):
                              f"(={term.nlevels * term.q}) for term ({term.label}); the random-effects "
                              "parameters and the residual variance (or scale parameter) are probably "
                              "unidentifiable")
+
+
+def _scale_message(X, names):
+    """lme4's checkScaleX warning, naming the columns: among the columns of X that are not only 0s
+    and 1s (the intercept, indicators), one with a standard deviation beyond SCALE_TOLERANCE or below
+    its inverse, or two whose standard deviations are that far apart. None if there is none."""
+    if X.shape[0] < 2 or X.shape[1] == 0:
+        return None
+    from .kernels import column_spreads  # here: the config check imports this module, and needs no numba
+    spreads, binary = column_spreads(np.ascontiguousarray(X))
+    checked = [(sd, name) for sd, name, is_binary in zip(spreads, names, binary) if not is_binary]
+    if not checked:
+        return None
+    with np.errstate(divide="ignore"):     # a constant column's sd 0: infinitely far, as in R
+        logs = np.log([sd for sd, _ in checked])
+    limit = np.log(SCALE_TOLERANCE)
+    if not (np.abs(logs).max() > limit or logs.max() - logs.min() > limit):
+        return None
+    (low, low_name), (high, high_name) = min(checked), max(checked)
+    if len(checked) == 1:
+        return f"{SCALE_MESSAGE} (the standard deviation of {low_name} is {low:.3g})"
+    return f"{SCALE_MESSAGE} (standard deviations from {low:.3g} for {low_name} to {high:.3g} for {high_name})"
 
 
 def _full_rank(X, names, assign):

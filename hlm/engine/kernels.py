@@ -35,6 +35,26 @@ def level_products(codes, Z, W, nlevels):
 
 
 @compiled
+def column_spreads(X):
+    """Per column of X: (sample standard deviation, whether every value is 0 or 1), in two passes
+    over the rows (the mean, then the squared deviations from it, as R's sd)."""
+    n, p = X.shape
+    mean, binary = np.zeros(p), np.ones(p, dtype=np.bool_)
+    for i in range(n):
+        for j in range(p):
+            x = X[i, j]
+            mean[j] += x
+            if x != 0.0 and x != 1.0:
+                binary[j] = False
+    mean /= n
+    squares = np.zeros(p)
+    for i in range(n):
+        for j in range(p):
+            squares[j] += (X[i, j] - mean[j]) ** 2
+    return np.sqrt(squares / (n - 1)), binary
+
+
+@compiled
 def entry_products(entry_rows, entry_values, m):
     """Σ_i v_ia·v_ib at (r_ia, r_ib) over the rows i, where row i has the value v_ia at column r_ia
     of a matrix W (m columns, a few per row): W'W as a dense (m, m) array, in one pass over the rows."""
