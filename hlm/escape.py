@@ -30,6 +30,15 @@ def yaml_comment_text(text):
     return _UNSAFE_IN_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
+# the characters XML 1.0 cannot hold at all (Word's document.xml refuses them)
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text):
+    """Text that XML can hold: each control character it cannot as U+FFFD (shown, not dropped)."""
+    return _NOT_IN_XML.sub("\ufffd", str(text))
+
+
 def one_line(text):
     """Text with every kind of line break (and tab) as a space."""
     return re.sub(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]", " ", str(text))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, ModelError, did_you_mean
+from ..escape import one_line
 from ..vocabulary import FAMILIES
 from .covariance import read_only
 from .formula import Binary, Call, Name, Number, Paren, Unary, deparse, parse_formula
@@ -171,7 +172,7 @@ def build_design(formula_text, data, response=None):
     if dropped:
         messages.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
                         f"column{'s' if len(dropped) > 1 else ''} / coefficient{'s' if len(dropped) > 1 else ''}"
-                        f" ({', '.join(dropped)})")
+                        f" ({', '.join(map(one_line, dropped))})")
     if scale := _scale_message(X, names):
         messages.append(scale)
     terms = [_random_term(term, frame) for term in formula.random]
@@ -226,10 +227,12 @@ def _scale_message(X, names):
     limit = np.log(SCALE_TOLERANCE)
     if not (np.abs(logs).max() > limit or logs.max() - logs.min() > limit):
         return None
+    outside = [f"{one_line(name)} is {sd:.3g}" for (sd, name), log_sd in zip(checked, logs) if abs(log_sd) > limit]
+    if outside:
+        return f"{SCALE_MESSAGE} (the standard deviation of {', of '.join(outside)})"
     (low, low_name), (high, high_name) = min(checked), max(checked)
-    if len(checked) == 1:
-        return f"{SCALE_MESSAGE} (the standard deviation of {low_name} is {low:.3g})"
-    return f"{SCALE_MESSAGE} (standard deviations from {low:.3g} for {low_name} to {high:.3g} for {high_name})"
+    return (f"{SCALE_MESSAGE} (the standard deviations of {one_line(low_name)}, {low:.3g}, and of "
+            f"{one_line(high_name)}, {high:.3g}, are more than {SCALE_TOLERANCE:,.0f} times apart)")
 
 
 def _full_rank(X, names, assign):

@@ -36,8 +36,8 @@ def level_products(codes, Z, W, nlevels):
 
 @compiled
 def column_spreads(X):
-    """Per column of X: (sample standard deviation, whether every value is 0 or 1), in two passes
-    over the rows (the mean, then the squared deviations from it, as R's sd)."""
+    """Per column of X (at least two rows): (sample standard deviation, whether every value is 0 or
+    1), in two passes over the rows: the mean, then the squared deviations from it."""
     n, p = X.shape
     mean, binary = np.zeros(p), np.ones(p, dtype=np.bool_)
     for i in range(n):

@@ -11,6 +11,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from ..escape import xml_text
 from ..results.writers import _atomic
 from .writers import PlainWriter
 
@@ -41,6 +42,7 @@ def _document(view):
 
     from docx import Document
 
+    view = _xml_safe(view)
     L, writer = view["L"], PlainWriter()
     document = Document()
     _fonts(document)
@@ -240,6 +242,18 @@ def _rest(document, counter, view, L, writer):
     document.add_heading(L["sections"]["references"], level=1)
     for reference in view["references"]:
         document.add_paragraph(reference)
+
+
+def _xml_safe(value):
+    """The view with every string made one XML can hold: labels, names and levels come from the
+    data, and a control character in one would stop the whole document from being written."""
+    if isinstance(value, str):
+        return xml_text(value)
+    if isinstance(value, dict):
+        return {key: _xml_safe(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(map(_xml_safe, value))
+    return value
 
 
 # ---- a three-line table -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """lme4's check.scaleX warning ("Some predictor variables are on very different scales"): hlm warns
 for the fits lmer warned for (tests/fixtures/r/ref_scale_warning.R), on the 168 stored random
-designs (7 warned, all with a predictor scaled by 1e3 or 1e-3: at the boundary) and on sleepstudy
+designs (7 warned, all with a predictor scaled by 1e3 or 1e-3: near the boundary) and on sleepstudy
 with Days in minutes."""
 import json
 
@@ -28,11 +28,19 @@ def test_warns_for_the_random_designs_lmer_warned_for():
     assert warned == REFERENCE["random_designs"]
 
 
-@pytest.mark.parametrize("case", ["sleepstudy_minutes", "sleepstudy_days"])
-def test_sleepstudy_in_days_and_in_minutes(case):
+SD = REFERENCE["sd"]   # R's sd() of the columns
+DETAIL = {"sleepstudy_minutes": f"(the standard deviation of minutes is {SD['minutes']:.3g})",
+          "sleepstudy_days": None,
+          "sleepstudy_apart": f"(the standard deviations of small, {SD['small']:.3g}, and of Days, {SD['Days']:.3g}, "
+                              "are more than 1,000 times apart)"}
+
+
+@pytest.mark.parametrize("case", list(DETAIL))
+def test_sleepstudy_in_days_in_minutes_and_beside_a_small_column(case):
     ref = REFERENCE[case]
-    frame = pd.read_csv(FIXTURES / "data" / "sleepstudy.csv").assign(minutes=lambda d: d.Days * 1440)
+    frame = pd.read_csv(FIXTURES / "data" / "sleepstudy.csv").assign(minutes=lambda d: d.Days * 1440,
+                                                                     small=lambda d: d.Days ** 2 / 15000)
     messages = scale_messages(ref["formula"], frame)
     assert bool(messages) == ref["warned"]
-    if ref["warned"]:   # lme4's words, then the column and its standard deviation (sd(Days) · 1440)
-        assert messages == [f"{REFERENCE['message']} (the standard deviation of minutes is 4.15e+03)"]
+    if ref["warned"]:   # lme4's words, then the columns it is about and their standard deviations
+        assert messages == [f"{REFERENCE['message']} {DETAIL[case]}"]

@@ -88,6 +88,14 @@ def test_html_and_word_notes_italicise_only_the_word(sleep_report):
     assert note.runs[0].text == "注" and note.runs[0].italic and not note.runs[1].italic
 
 
+def test_word_holds_text_with_characters_xml_cannot(sleep_report):
+    # names and labels come from the data; a control character in one (here \x01 and an ANSI escape)
+    # is shown as U+FFFD instead of stopping tables.docx from being written
+    view = dict(sleep_report["en"], models=[dict(sleep_report["en"]["models"][0], warnings=["level a\x01b\x1b[31m"])])
+    paragraphs = [p.text for p in Document(io.BytesIO(docx_bytes(view))).paragraphs]
+    assert "⚠ level a\ufffdb\ufffd[31m" in paragraphs
+
+
 def slopes_record(kind):
     """A simple-slopes record as hlm.analysis.simple_slopes writes it (numbers as R's, made up)."""
     row = {"Estimate": -0.0235, "Std. Error": 0.00856, "t value": -2.74, "Pr(>|t|)": 0.006,
