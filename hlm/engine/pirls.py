@@ -35,7 +35,7 @@ from .family import (
     mu_eta,
     variance,
 )
-from .kernels import compiled
+from .kernels import cholesky_lower, compiled
 
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit
@@ -257,38 +257,26 @@ def _eliminate_first_block(structure, p, local_ptr, L1_inv, C, T, dense):
 @compiled
 def _cholesky_tail(T):
     """Lower Cholesky factor of T in place; the last pivot (the working response's penalized
-    residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE. Large tails go to LAPACK (called
-    with BLAS on one thread, see glmm.fit_glmm), small ones are faster in this loop."""
+    residual) may be 0. Returns 0 or NOT_POSITIVE_DEFINITE. The leading block by LAPACK when it is
+    large (called with BLAS on one thread, see glmm.fit_glmm), else by kernels.cholesky_lower;
+    then the last row by forward substitution."""
     m = T.shape[0]
+    leading = T[:m - 1, :m - 1]
     if m > LAPACK_SIZE:
         try:
-            T[:m - 1, :m - 1] = np.linalg.cholesky(np.ascontiguousarray(T[:m - 1, :m - 1]))
+            leading[:, :] = np.linalg.cholesky(np.ascontiguousarray(leading))
         except Exception:  # noqa: BLE001 -- numba can catch only Exception, not LinAlgError
             return NOT_POSITIVE_DEFINITE
-        total = T[m - 1, m - 1]
-        for c in range(m - 1):                          # the last row: forward substitution
-            value = T[m - 1, c]
-            for k in range(c):
-                value -= T[m - 1, k] * T[c, k]
-            T[m - 1, c] = value / T[c, c]
-            total -= T[m - 1, c] ** 2
-        T[m - 1, m - 1] = math.sqrt(max(total, 0.0))
-        return 0
-    for c in range(m):
-        total = T[c, c]
+    elif cholesky_lower(leading):
+        return NOT_POSITIVE_DEFINITE
+    total = T[m - 1, m - 1]
+    for c in range(m - 1):
+        value = T[m - 1, c]
         for k in range(c):
-            total -= T[c, k] ** 2
-        if c == m - 1:
-            T[c, c] = math.sqrt(max(total, 0.0))
-            return 0
-        if not total > 0.0:
-            return NOT_POSITIVE_DEFINITE
-        T[c, c] = math.sqrt(total)
-        for row in range(c + 1, m):
-            total = T[row, c]
-            for k in range(c):
-                total -= T[row, k] * T[c, k]
-            T[row, c] = total / T[c, c]
+            value -= T[m - 1, k] * T[c, k]
+        T[m - 1, c] = value / T[c, c]
+        total -= T[m - 1, c] ** 2
+    T[m - 1, m - 1] = math.sqrt(max(total, 0.0))
     return 0
 
 
