@@ -246,6 +246,18 @@ def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eli
     return L, inv, log_det + np.log(product)
 
 
+@compiled(inline="always")
+def factor_from_index(theta, index):
+    """Λ (q × q) read from θ through an index table: Λ[a, b] = θ[index[a, b]], 0 where it is -1."""
+    q = index.shape[0]
+    lam = np.zeros((q, q))
+    for a in range(q):
+        for b in range(q):
+            if index[a, b] >= 0:
+                lam[a, b] = theta[index[a, b]]
+    return lam
+
+
 @compiled
 def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start, n_identity, A11, level_ptr,
                   level_rows, level_values, A22):
@@ -254,12 +266,7 @@ def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start
     (eliminate_first_block), the tail's Schur complement Λ_T'(A22 − E)Λ_T + I formed in `tail`
     (tail_scale) and, if factor_tail, factored in place (cholesky_lower). Returns (L, L⁻¹,
     Σ_j log|L_j|, info), info as LAPACK's (0 when the tail is left to the caller)."""
-    q = first_index.shape[0]
-    lam = np.zeros((q, q))
-    for a in range(q):
-        for b in range(q):
-            if first_index[a, b] >= 0:
-                lam[a, b] = theta[first_index[a, b]]
+    lam = factor_from_index(theta, first_index)
     L, inv, log_det = eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, tail)
     tail_scale(theta, tail_index, group_start, A22, tail, n_identity)
     info = cholesky_lower(tail) if factor_tail else 0

@@ -35,7 +35,7 @@ from .family import (
     mu_eta,
     variance,
 )
-from .kernels import cholesky_lower, compiled
+from .kernels import cholesky_lower, compiled, factor_from_index
 
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit
@@ -58,11 +58,7 @@ def _mu_eta(eta, mu, link):
 def scaled_rows(theta, z, index, out):
     """out = ZΛ row by row, where Λ[a, b] = θ[index[a, b]] (0 where the index is -1)."""
     q = z.shape[1]
-    lam = np.zeros((q, q))
-    for a in range(q):
-        for b in range(q):
-            if index[a, b] >= 0:
-                lam[a, b] = theta[index[a, b]]
+    lam = factor_from_index(theta, index)
     if q == 1:
         out[:, 0] = z[:, 0] * lam[0, 0]
         return
