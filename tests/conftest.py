@@ -89,6 +89,15 @@ def models():
     return ModelCache()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def native_kernels_take_every_array():
+    """After the session: every array the engine passed a native kernel was one its compiled code
+    takes (else numba's kernel stood in: see hlm.engine.kernels._checked)."""
+    yield
+    from hlm.engine import kernels
+    assert not kernels.fallbacks, f"(kernel, argument) the native kernels did not take: {sorted(kernels.fallbacks)}"
+
+
 # ---- the workflow, run in a copy of the project ----------------------------------------------------
 
 PROJECT_FILES = ["Snakefile", "workflow", "config", "data/hsb.sav"]

@@ -43,6 +43,7 @@ from .kernels import (
     log_determinants,
     profiled_criterion,
     tail_criterion,
+    with_arguments,
 )
 
 # Tails up to this size are factored by compiled loops, larger ones by LAPACK (_lower_cholesky).
@@ -184,7 +185,7 @@ class ProfiledDeviance:
         tail's in one compiled call (tail_criterion), as its Python overhead would cost more than it."""
         theta = np.asarray(theta, dtype=float)
         if self._compiled_tail:
-            value, info = tail_criterion(theta, *self._criterion_arguments)
+            value, info = self._tail_criterion(theta)
             if info:
                 raise np.linalg.LinAlgError(f"Schur complement not positive definite at θ = {theta}")
             return value
@@ -280,9 +281,10 @@ class ProfiledDeviance:
         return len(self.A22) <= COMPILED_TAIL_SIZE
 
     @cached_property
-    def _criterion_arguments(self):
-        """What tail_criterion reads after θ, gathered once: the objective runs thousands of times."""
-        return (self.degrees_of_freedom, self.reml, *self._kernel_arrays, self.p)
+    def _tail_criterion(self):
+        """tail_criterion as a function of θ, what it reads after θ gathered (and checked) once: the
+        objective runs thousands of times."""
+        return with_arguments(tail_criterion, self.degrees_of_freedom, self.reml, *self._kernel_arrays, self.p)
 
     def _factor(self, theta, tail):
         """(L1, L1⁻¹, tail factor, log|L_θ|², log|R_X|², r²) at θ: one compiled call (factor_blocks),

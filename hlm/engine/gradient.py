@@ -29,7 +29,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 
 from .deviance import _blas_controller
-from .kernels import compiled
+from .kernels import quadratic_forms
 
 
 def has_gradient(deviance):
@@ -122,7 +122,7 @@ def _inverse_block_traces(deviance, ev, scale):
     pivots = ev.L1[:, 0, 0]
     weights = (ev.block_factors[0][0, 0] / pivots ** 2) ** 2
     scaled = values[:, 0] * scale[rows]                                  # Λ_T a_j
-    first = float(np.sum(1.0 / pivots ** 2)) + _quadratic_forms(tail_inverse, level_ptr, rows, scaled, weights)
+    first = float(np.sum(1.0 / pivots ** 2)) + quadratic_forms(tail_inverse, level_ptr, rows, scaled, weights)
     diagonal, traces, start = np.diagonal(tail_inverse), [first], 0
     for block in deviance.blocks[1:]:
         traces.append(float(diagonal[start:start + block.nlevels].sum()))
@@ -139,25 +139,3 @@ def _tail_inverse(tail, size):
     if info:
         raise np.linalg.LinAlgError("the tail's factor is singular")
     return upper_inverse.T
-
-
-@compiled
-def _quadratic_forms(lower, level_ptr, rows, values, weights):
-    """Σ_j weights[j]·a_j' S a_j for the symmetric S whose lower triangle `lower` holds and the sparse
-    a_j (level j's rows, ascending, and values) restricted to S's rows."""
-    size = lower.shape[0]
-    total = 0.0
-    for j in range(len(weights)):
-        start, stop = level_ptr[j], level_ptr[j + 1]
-        level = 0.0
-        for k in range(start, stop):
-            r = rows[k]
-            if r >= size:
-                break
-            row = lower[r]
-            cross = 0.0
-            for l in range(start, k):
-                cross += row[rows[l]] * values[l]
-            level += values[k] * (2 * cross + row[r] * values[k])
-        total += weights[j] * level
-    return total

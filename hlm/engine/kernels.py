@@ -1,26 +1,199 @@
-"""Compiled (numba) loops: the blocked Cholesky factor, which runs at every evaluation of the
+"""Compiled loops: the blocked Cholesky factor, which runs at every evaluation of the
 deviance for every level of the first grouping factor, where numpy's per-call cost dominates;
 and the per-level sums of the cross-products, in one pass over the rows (np.bincount would make
 an n-row temporary, and a copy of read-only codes, per column pair).
+
+The LMM's kernels (`@kernel`) come from the native module `_native` where the installation
+built it (setup.py compiles this file's kernels ahead of time with numba.pycc, for the CPU it
+builds on): an LMM fit then never loads numba or LLVM, which are half of a small fit's memory,
+and never compiles. Elsewhere, or with HLM_KERNELS=jit in the environment, numba compiles them
+on first use and caches them on disk (`compiled`), as it does the GLMM's loops everywhere. Both
+give the same numbers to the last bit (the same source, compiled by LLVM without fast-math;
+tests/engine/test_native_kernels.py compares them).
 """
-import numba
+import functools
+import hashlib
+import importlib.util
+import os
+import platform
+
 import numpy as np
 
+NATIVE_MODULE = "_native"           # hlm/engine/_native.<platform>.so, built by setup.py
+# (kernel, what was passed) for each call whose arguments the native kernel does not take and
+# numba's compiled it instead: empty unless the engine passes an array it does not expect.
+fallbacks = set()
 
-def compiled(function=None, *, inline="never"):
+
+def compiled(function=None, *, inline="never", cache=True):
     """numba.njit, with the compiled code cached on disk where numba finds a writable folder
     (the package's __pycache__, NUMBA_CACHE_DIR, the user's cache); a read-only install
     without one compiles at each start instead of failing to import. `@compiled` or
     `@compiled(inline="always")` (numba's inlining of small helpers into their callers)."""
     if function is None:
-        return lambda f: compiled(f, inline=inline)
+        return lambda f: compiled(f, inline=inline, cache=cache)
+    import numba  # here, so that a process using only the native kernels never loads it
     try:
-        return numba.njit(cache=True, error_model="numpy", inline=inline)(function)
+        return numba.njit(cache=cache, error_model="numpy", inline=inline)(function)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
         return numba.njit(error_model="numpy", inline=inline)(function)
 
 
-@compiled
+def native_stamp():
+    """What the native module must have been built from to stand in for this file's kernels:
+    this file, and this machine's CPU features (it is compiled for the CPU it was built on);
+    None where the CPU or the source cannot be read (not Linux; no .py files), where none is used."""
+    cpu = _cpu_features()
+    try:
+        with open(__file__, "rb") as source:
+            code = source.read()
+    except OSError:
+        return None
+    if cpu is None:
+        return None
+    digest = hashlib.sha256(code + cpu.encode())
+    return int.from_bytes(digest.digest()[:7], "little")
+
+
+def _cpu_features():
+    """The CPU's feature flags as Linux lists them, with the architecture; None elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return f"{platform.machine()} {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return None
+
+
+def _load_native():
+    """The native module if it was built from this file for this CPU, else None (numba's kernels)."""
+    if os.environ.get("HLM_KERNELS") == "jit" or globals().get("_JIT_ONLY"):
+        return None
+    try:
+        native = importlib.import_module(f"{__package__}.{NATIVE_MODULE}")
+    except ImportError:
+        return None
+    return native if native.native_stamp() == native_stamp() else None
+
+
+NATIVE = _load_native()
+SIGNATURES = {}     # kernel name -> the numba signature the native module exports it with
+
+
+def kernel(signature=None, *, inline="never"):
+    """An LMM kernel. With a signature (numba's, of the arguments the engine passes), Python
+    calls it, and the native module exports it; without one, only other kernels call it, so the
+    native module has it compiled into them and this name keeps the plain function (see
+    numba_compiled)."""
+    def decorate(function):
+        if signature is not None:
+            SIGNATURES[function.__name__] = signature
+        if NATIVE is None:
+            return compiled(function, inline=inline, cache=not globals().get("_JIT_ONLY"))
+        if signature is None:
+            return function
+        return _checked(function, getattr(NATIVE, function.__name__), signature)
+    return decorate
+
+
+def numba_compiled(leaf, inline="never"):
+    """A kernel that calls no other kernel, as numba compiles it, for the GLMM's compiled loops
+    (which cannot call a native kernel): the kernel itself when numba compiles the kernels."""
+    return leaf if NATIVE is None else compiled(leaf, inline=inline)
+
+
+def _checked(function, native, signature):
+    """The native kernel behind a check of the arrays passed (its compiled code takes them as
+    they are: another dtype or layout would be read wrongly); arrays it does not take go to
+    numba's kernel, which compiles for them."""
+    name = function.__name__
+    checks = _array_checks(name, signature)
+
+    @functools.wraps(function)
+    def call(*args):
+        if _takes(checks, args):
+            return native(*args)
+        return getattr(jitted(), name)(*args)
+    call.native, call.checks = native, checks
+    return call
+
+
+def _takes(checks, args):
+    """Whether every array of args is what the native kernel's compiled code reads it as (else the
+    failing argument is noted in `fallbacks`)."""
+    for position, dtype, ndim, contiguous in checks:
+        array = args[position]
+        if (array.__class__ is not np.ndarray or (array.dtype is not dtype and array.dtype != dtype)
+                or array.ndim != ndim or contiguous and not array.flags.c_contiguous):
+            fallbacks.add((checks.name, position))
+            return False
+    return True
+
+
+def with_arguments(kernel, *rest):
+    """kernel(first, *rest) as a function of its first argument, rest's arrays checked once: for
+    the optimizer's objective, which calls it thousands of times (the native kernel's check of
+    a dozen arrays costs a microsecond, as much as the kernel on a small model)."""
+    checks = getattr(kernel, "checks", None)
+    if checks is None or not _takes(checks.after_first, (None, *rest)):
+        return lambda first: kernel(first, *rest)
+    native, first_checks = kernel.native, checks.first
+
+    def call(first):
+        return native(first, *rest) if _takes(first_checks, (first,)) else kernel(first, *rest)
+    return call
+
+
+class _Checks(list):
+    """(position, dtype, ndim, C-contiguous) of each array argument of a kernel, with its name."""
+
+    def __init__(self, name, checks):
+        super().__init__(checks)
+        self.name = name
+
+    @property
+    def first(self):
+        return _Checks(self.name, [check for check in self if check[0] == 0])
+
+    @property
+    def after_first(self):
+        return _Checks(self.name, [check for check in self if check[0] > 0])
+
+
+def _array_checks(name, signature):
+    """The _Checks of a numba signature such as 'f8(f8[:, ::1], i8[::1], i8)'."""
+    depth, start = 0, None
+    for i in range(len(signature) - 1, -1, -1):           # the argument list: the last top-level (...)
+        depth += {")": 1, "(": -1}.get(signature[i], 0)
+        if depth == 0:
+            start = i
+            break
+    arguments, depth, current = [], 0, ""
+    for character in signature[start + 1:-1] + ",":
+        if character == "," and depth == 0:
+            arguments.append(current.strip())
+            current = ""
+            continue
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(character, 0)
+        current += character
+    return _Checks(name, [(position, np.dtype(argument.split("[")[0]), argument.count(",") + 1,
+                           argument.endswith("::1]")) for position, argument in enumerate(arguments) if "[" in argument])
+
+
+@functools.cache
+def jitted():
+    """A second copy of this module whose kernels numba compiles (without its disk cache, which
+    belongs to this module), for arrays a native kernel does not take."""
+    spec = importlib.util.spec_from_file_location(f"{__name__}_jit", __file__)
+    module = importlib.util.module_from_spec(spec)
+    module._JIT_ONLY = True
+    spec.loader.exec_module(module)
+    return module
+
+
+@kernel("f8[:, :, ::1](i4[::1], f8[:, ::1], f8[:, ::1], i8)")
 def level_products(codes, Z, W, nlevels):
     """Σ W[i, c]·Z[i, a] over the rows i of each level j (codes[i] is row i's level): W_j'Z_j as a
     (nlevels, W's columns, Z's columns) array, in one pass over the rows."""
@@ -34,7 +207,7 @@ def level_products(codes, Z, W, nlevels):
     return out
 
 
-@compiled
+@kernel("Tuple((f8[::1], b1[::1]))(f8[:, ::1])")
 def column_spreads(X):
     """Per column of X (at least two rows): (sample standard deviation, whether every value is 0 or
     1), in two passes over the rows: the mean, then the squared deviations from it."""
@@ -54,7 +227,7 @@ def column_spreads(X):
     return np.sqrt(squares / (n - 1)), binary
 
 
-@compiled
+@kernel("f8[:, ::1](i8[:, ::1], f8[:, ::1], i8)")
 def entry_products(entry_rows, entry_values, m):
     """Σ_i v_ia·v_ib at (r_ia, r_ib) over the rows i, where row i has the value v_ia at column r_ia
     of a matrix W (m columns, a few per row): W'W as a dense (m, m) array, in one pass over the rows."""
@@ -67,7 +240,7 @@ def entry_products(entry_rows, entry_values, m):
     return out
 
 
-@compiled
+@kernel("Tuple((i8[::1], i8[::1], f8[::1]))(i4[::1], f8[:, ::1], i8[:, ::1], f8[:, ::1], f8[::1], i8, i8)")
 def first_block_columns(codes, Z, rows, values, y, nlevels, m):
     """[W y]'Z_first as canonical CSC arrays (indptr, indices, data) of an (m, nlevels·q) matrix, for
     W = [Z_later X] given by its entries per row (row i has values[i, a] in column rows[i, a]) and y
@@ -136,7 +309,7 @@ def first_block_columns(codes, Z, rows, values, y, nlevels, m):
     return indptr, indices, data
 
 
-@compiled
+@kernel()
 def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
     """Factor Λ'A_jΛ + I = L_j L_j' for every level j of the first block and sum the first block's
     share of the tail's Schur complement, Σ_j Ã_j Ã_j' with Ã_j = A21_j Λ L_j^{-T}, into the lower
@@ -216,7 +389,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     return L, inv, log_det + np.log(product)
 
 
-@compiled
+@kernel()
 def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eliminated):
     """eliminate_first_block for a block of one scalar term (q = 1: most crossed and nested models),
     without its q × q loops: the same operations in the same order, so the same numbers."""
@@ -246,7 +419,7 @@ def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eli
     return L, inv, log_det + np.log(product)
 
 
-@compiled(inline="always")
+@kernel(inline="always")
 def factor_from_index(theta, index):
     """Λ (q × q) read from θ through an index table: Λ[a, b] = θ[index[a, b]], 0 where it is -1."""
     q = index.shape[0]
@@ -258,7 +431,8 @@ def factor_from_index(theta, index):
     return lam
 
 
-@compiled
+@kernel("Tuple((f8[:, :, ::1], f8[:, :, ::1], f8, i8))(f8[::1], f8[:, ::1], b1, i8[:, ::1], i8[:, ::1], "
+        "i8[::1], i8, f8[:, :, ::1], i8[::1], i8[::1], f8[:, ::1], f8[:, ::1])")
 def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start, n_identity, A11, level_ptr,
                   level_rows, level_values, A22):
     """One evaluation's blocked factor in one compiled call: Λ of the first block read from θ
@@ -273,7 +447,7 @@ def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start
     return L, inv, log_det, info
 
 
-@compiled
+@kernel()
 def tail_scale(theta, tail_index, group_start, A22, eliminated, n_identity):
     """eliminated := Λ_T'(A22 − eliminated)Λ_T on the lower triangle, then 1 added to the first
     n_identity diagonal entries. Λ_T is block-diagonal: row r of the tail is in the group (a level of
@@ -314,7 +488,7 @@ def tail_scale(theta, tail_index, group_start, A22, eliminated, n_identity):
         eliminated[r, r] += 1.0
 
 
-@compiled
+@kernel()
 def cholesky_lower(A):
     """The lower Cholesky factor of the symmetric matrix whose lower triangle A holds, in place
     (A's upper triangle is left as it is); 0, or k if the k-th pivot is not positive (LAPACK's info)."""
@@ -333,7 +507,8 @@ def cholesky_lower(A):
     return 0
 
 
-@compiled
+@kernel("Tuple((f8, i8))(f8[::1], i8, b1, i8[:, ::1], i8[:, ::1], i8[::1], i8, f8[:, :, ::1], i8[::1], "
+        "i8[::1], f8[:, ::1], f8[:, ::1], i8)")
 def tail_criterion(theta, dof, reml, first_index, tail_index, group_start, n_identity, A11, level_ptr, level_rows,
                    level_values, A22, p):
     """(the criterion at θ, info) in one compiled call, for a tail the compiled loops factor
@@ -347,7 +522,7 @@ def tail_criterion(theta, dof, reml, first_index, tail_index, group_start, n_ide
     return profiled_criterion(logdet_L, logdet_RX, r2, dof, reml), 0
 
 
-@compiled
+@kernel("f8(f8, f8, f8, i8, b1)")
 def profiled_criterion(logdet_L, logdet_RX, r2, dof, reml):
     """The profiled deviance (ML) or REML criterion from an evaluation's three numbers; dof is n (ML)
     or n − p (REML)."""
@@ -355,7 +530,7 @@ def profiled_criterion(logdet_L, logdet_RX, r2, dof, reml):
     return value + logdet_RX if reml else value
 
 
-@compiled
+@kernel("UniTuple(f8, 3)(f8, f8[:, ::1], i8, i8)")
 def log_determinants(log_det_first, tail, n_random, p):
     """(log|L_θ|², log|R_X|², r²) from the factored tail, whose first n_random rows are the later
     blocks' random effects, then p of X and the last one y's."""
@@ -365,3 +540,26 @@ def log_determinants(log_det_first, tail, n_random, p):
     for r in range(n_random, n_random + p):
         logdet_RX += 2.0 * np.log(tail[r, r])
     return logdet_L, logdet_RX, tail[-1, -1] ** 2
+
+
+@kernel("f8(f8[:, ::1], i8[::1], i8[::1], f8[::1], f8[::1])")
+def quadratic_forms(lower, level_ptr, rows, values, weights):
+    """Σ_j weights[j]·a_j' S a_j for the symmetric S whose lower triangle `lower` holds and the sparse
+    a_j (level j's rows, ascending, and values) restricted to S's rows: the gradient's trace of the
+    first block (gradient.py)."""
+    size = lower.shape[0]
+    total = 0.0
+    for j in range(len(weights)):
+        start, stop = level_ptr[j], level_ptr[j + 1]
+        level = 0.0
+        for k in range(start, stop):
+            r = rows[k]
+            if r >= size:
+                break
+            row = lower[r]
+            cross = 0.0
+            for l in range(start, k):
+                cross += row[rows[l]] * values[l]
+            level += values[k] * (2 * cross + row[r] * values[k])
+        total += weights[j] * level
+    return total

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from . import kernels
 from .family import (
     BINOMIAL,
     LOG,
@@ -35,7 +36,10 @@ from .family import (
     mu_eta,
     variance,
 )
-from .kernels import cholesky_lower, compiled, factor_from_index
+from .kernels import compiled
+
+cholesky_lower = kernels.numba_compiled(kernels.cholesky_lower)
+factor_from_index = kernels.numba_compiled(kernels.factor_from_index, inline="always")
 
 MAX_ITERATIONS = 100        # lme4's maxit
 MAX_HALVINGS = 20           # lme4's maxstephalfit

@@ -1,0 +1,116 @@
+"""The LMM kernels compiled ahead of time (hlm.engine._native, built by setup.py) against the
+same kernels as numba compiles them (HLM_KERNELS=jit): the same numbers to the last bit, with
+lme4's; an LMM fit that loads neither numba nor LLVM; arrays the native code does not take go
+to numba's; a native module built from another kernels.py, or for another CPU, is not used."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import CLASSIC, FIXTURES, HSB, LL_ATOL, ROOT
+
+from hlm.engine import kernels
+
+needs_native = pytest.mark.skipif(kernels.NATIVE is None, reason="the native kernels are not built here "
+                                  "(python -m pip install -e . builds them; .ci/run checks they were)")
+
+# (label, formula, data, REML, logLik lme4 printed): a random slope (bobyqa), a crossed model (the
+# gradient's L-BFGS-B, so quadratic_forms), a nested one, and a GLMM (whose loops share two kernels)
+FITS = [
+    ("hsb_slope", HSB["random_slope"]["formula"], "data/hsb.sav", False, HSB["random_slope"]["logLik"]),
+    ("penicillin", CLASSIC["penicillin_crossed"]["formula"], "tests/fixtures/data/Penicillin.csv", True,
+     CLASSIC["penicillin_crossed"]["logLik"]),
+    ("pastes", CLASSIC["pastes_nested"]["formula"], "tests/fixtures/data/Pastes.csv", True,
+     CLASSIC["pastes_nested"]["logLik"]),
+    ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "tests/fixtures/data/cbpp.csv", None,
+     json.loads((FIXTURES / "glmm_lme4.json").read_text())["models"]["cbpp_laplace"]["logLik"]),
+]
+
+WORKER = """
+import json, sys
+import numpy as np
+import hlm
+from hlm.data import read_data
+out = {}
+for label, formula, path, reml, _ in json.loads(sys.argv[1]):
+    frame = read_data(path).frame
+    if reml is None:
+        model = hlm.glmer(formula, frame.astype({"herd": str, "period": str}))
+    else:
+        model = hlm.lmer(formula, frame, REML=reml)
+    numbers = [*np.atleast_1d(model.theta), *model.fixef, model.loglik]
+    out[label] = [float(x).hex() for x in numbers]
+from hlm.engine import kernels
+print(json.dumps({"fits": out, "native": kernels.NATIVE is not None, "fallbacks": sorted(kernels.fallbacks),
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "llvmlite"))}))
+"""
+
+
+def run_fits(fits, **environment):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **environment}
+    process = subprocess.run([sys.executable, "-c", WORKER, json.dumps(fits)], capture_output=True, text=True,
+                             cwd=ROOT, env=env, check=False, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+@needs_native
+def test_native_and_numba_kernels_give_the_same_bits_and_lme4s_loglik():
+    native, jit = run_fits(FITS), run_fits(FITS, HLM_KERNELS="jit")
+    assert native["native"] and not jit["native"]
+    assert native["fits"] == jit["fits"]
+    assert native["fallbacks"] == []
+    for label, *_, loglik in FITS:
+        assert abs(float.fromhex(native["fits"][label][-1]) - loglik) < LL_ATOL, label
+
+
+@needs_native
+def test_an_lmm_fit_loads_neither_numba_nor_llvm():
+    lmms = [fit for fit in FITS if fit[3] is not None]
+    assert run_fits(lmms)["loaded"] == []
+    assert "numba" in run_fits(FITS[-1:])["loaded"]    # a GLMM's loops are numba's
+
+
+@needs_native
+def test_an_array_the_native_kernel_does_not_take_goes_to_numbas_kernel():
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 5, 40).astype(np.int32)
+    Z, W = rng.normal(size=(40, 2)), rng.normal(size=(40, 3))
+    expected = kernels.level_products(codes, Z, W, 5)
+    assert not kernels.fallbacks
+    wider = np.zeros((40, 6))
+    wider[:, ::2] = W
+    try:
+        for same in (np.asfortranarray(W), wider[:, ::2]):                   # another layout: the same sums
+            assert np.array_equal(kernels.level_products(codes, Z, same, 5), expected)
+        np.testing.assert_allclose(kernels.level_products(codes, Z, W.astype(np.float32), 5), expected, rtol=1e-6)
+        assert np.array_equal(kernels.level_products(codes.astype(np.int64), Z, W, 5), expected)
+        assert kernels.fallbacks == {("level_products", 2), ("level_products", 0)}
+    finally:
+        kernels.fallbacks.clear()
+
+
+def test_a_native_module_from_another_source_or_cpu_is_not_used(monkeypatch):
+    class Native:
+        @staticmethod
+        def native_stamp():
+            return 12345
+    monkeypatch.setattr(kernels.importlib, "import_module", lambda name: Native)
+    monkeypatch.setattr(kernels, "native_stamp", lambda: 12345)
+    assert kernels._load_native() is Native
+    monkeypatch.setattr(kernels, "native_stamp", lambda: 54321)    # kernels.py edited, or another CPU
+    assert kernels._load_native() is None
+    monkeypatch.setattr(kernels, "native_stamp", lambda: 12345)
+    monkeypatch.setenv("HLM_KERNELS", "jit")
+    assert kernels._load_native() is None
+
+
+def test_the_checks_read_numbas_signatures():
+    checks = kernels._array_checks("k", "Tuple((f8[:, ::1], i8))(f8[::1], i8, b1, i8[:, :], f8[:, :, ::1], i4[::1])")
+    assert checks == [(0, np.dtype("f8"), 1, True), (3, np.dtype("i8"), 2, False), (4, np.dtype("f8"), 3, True),
+                      (5, np.dtype("i4"), 1, True)]
+    assert set(kernels.SIGNATURES) == {"level_products", "column_spreads", "entry_products", "first_block_columns",
+                                       "factor_blocks", "tail_criterion", "profiled_criterion", "log_determinants",
+                                       "quadratic_forms"}
