@@ -12,14 +12,16 @@ Each case runs in fresh subprocesses (python for hlm, Rscript for lme4) that imp
 the data into a DataFrame / data.frame and only then starts the clock, so the times are of the
 fit from data in memory, not of reading files. Per case and per side:
 
-- first call: the first fit in the timing process. hlm compiles its numba kernel on first use and
-  caches it on disk (hlm/__pycache__); once cached, the first call only loads it. The time of a
-  first call with an empty cache (NUMBA_CACHE_DIR pointed at a new directory) is printed once.
+- first call: the first fit in the timing process. With the native kernels (hlm.engine._native,
+  built at install) nothing is compiled; with numba's (not built, or HLM_KERNELS=jit) hlm compiles
+  them on first use and caches them on disk (hlm/__pycache__), and once cached the first call only
+  loads them: then the time of a first call with an empty cache (NUMBA_CACHE_DIR pointed at a new
+  directory) is printed once.
 - seconds: best of N further fits; fits repeat until they have taken `--budget` seconds
   (at least --min-repeats, at most --max-repeats), so small cases get more repeats.
   hlm's timed region is lmer() plus reading logLik and fixef (lme4 computes both inside lmer()).
 - memory, measured in a second fresh process per case and side: imports, a tiny warm-up fit
-  (so lazily loaded libraries and hlm's numba kernel count as imports), the data loaded, then
+  (so lazily loaded libraries and hlm's kernels count as imports), the data loaded, then
   one fit. ΔMB = peak RSS during that fit (high-water mark reset just before it through
   /proc/self/clear_refs) minus the RSS before it; total MB = the process's peak RSS over its
   whole life (interpreter, libraries, data and the fit).
@@ -157,10 +159,10 @@ def _fitter(case, frame):
 def time_worker(name, budget, min_n, max_n):
     """Time one case in this process (first call, then repeats) and print one JSON line."""
     t_import = time.perf_counter()
-    import numba
     import numpy as np
 
     import hlm  # noqa: F401
+    from hlm.engine import kernels
     import_seconds = time.perf_counter() - t_import
     case = CASES[name]
     fit = _fitter(case, load_frame(case.data))
@@ -175,8 +177,14 @@ def time_worker(name, budget, min_n, max_n):
         "case": name, "nobs": int(model.nobs), "first": first, "seconds": min(seconds), "repeats": len(seconds),
         "median": float(np.median(seconds)), "loglik": float(model.loglik),
         "evaluations": int(model.optsummary.evaluations), "optimizer": model.optsummary.optimizer,
-        "import_seconds": import_seconds, "numba": numba.__version__, "numpy": np.__version__,
+        "import_seconds": import_seconds, "kernels": "native" if kernels.NATIVE else kernels_numba(),
+        "numpy": np.__version__,
         "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "hlm/__pycache__")}))
+
+
+def kernels_numba():
+    import numba
+    return f"numba {numba.__version__}"
 
 
 def memory_worker(name):
@@ -401,7 +409,6 @@ def main(argv=None):
     info, load_before = machine(), load()
     for case in cases:                   # generate data before any clock starts
         data_paths(case.data)
-    cold = cold_first_call(cases[0].name)
     results = {}
     for case in cases:
         print(f"{case.name}: hlm ...", file=sys.stderr, flush=True)
@@ -412,10 +419,12 @@ def main(argv=None):
             r = run_lme4(case, args.budget, max(1, args.min_repeats - 1), args.max_repeats)
         results[case.name] = (case, h, r)
 
+    native = all(h["kernels"] == "native" for _, h, _ in results.values())
+    cold = None if native else cold_first_call(cases[0].name)
     any_r = next((r for _, _, r in results.values() if r), None)
     report = "\n".join([
         f"hlm {info['commit']}, Python {info['python']}, numpy {next(iter(results.values()))[1]['numpy']}, "
-        f"numba {next(iter(results.values()))[1]['numba']}; "
+        f"kernels {next(iter(results.values()))[1]['kernels']}; "
         + (f"lme4 {any_r['lme4']}, {any_r['R']}" if any_r else f"lme4 n/a ({why})"),
         f"{info['cpu']}, {info['cores']} cores; load average (1, 5, 15 min) {load_before} before, {load()} after.",
         "",
@@ -427,8 +436,9 @@ def main(argv=None):
          "Seconds: best of n warm fits from a DataFrame / data.frame in memory. ΔMB: peak RSS during one fit "
          "minus the RSS after imports, a tiny warm-up fit and data load (separate process); total MB: that "
          "process's peak RSS. "
-         f"hlm's first call loads the numba kernel from its on-disk cache; with an empty cache the first "
-         f"call ({cases[0].label}) took {fmt_seconds(cold)} (compilation)."),
+         + ("hlm's kernels are the native ones built at install: no call compiles." if native else
+            f"hlm's first call loads numba's kernels from their on-disk cache; with an empty cache the first "
+            f"call ({cases[0].label}) took {fmt_seconds(cold)} (compilation).")),
         "",
         *([f"Skipped ({why}): " + ", ".join(c.name for c in skipped), ""] if skipped else []),
         *disagreements(results.values()),
