@@ -10,7 +10,7 @@ numpy, pandas (which imports pyarrow when it is installed), hlm, the data in a D
 scipy modules a fit uses, then, where numba compiles the kernels, numba and numba's runtime
 (what the first call of any cached kernel sets up: numba's implementation modules and its
 runtime library, compiled by LLVM at each start), the first fit and a second fit. With the
-native kernels (hlm.engine._native, which `pip install` builds) the process never loads numba.
+native kernels (hlm.engine._native_<stamp>, which `pip install` builds) the process never loads numba.
 For each stage: RSS after it, its increase, and the peak RSS so far (VmRSS and VmHWM of
 /proc/self/status). Under the table: the resident memory by mapping after the fits
 (/proc/self/smaps: the LLVM library numba loads, the heap, arrow's libraries) and the compiled
@@ -110,7 +110,7 @@ def worker(case):
     model = hlm.lmer(formula, frame, REML=False)
     stage("second fit")
     print(json.dumps({"case": case, "stages": stages, "mappings": resident_by_mapping(),
-                      "kernels": ["native: hlm.engine._native"] if native else loaded_kernels(),
+                      "kernels": [f"native: {kernels.NATIVE.__name__}"] if native else loaded_kernels(),
                       "loglik": float(model.loglik), "numba_loaded": "numba" in sys.modules,
                       "numpy": np.__version__, "pandas": pandas.__version__}))
 

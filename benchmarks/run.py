@@ -12,7 +12,7 @@ Each case runs in fresh subprocesses (python for hlm, Rscript for lme4) that imp
 the data into a DataFrame / data.frame and only then starts the clock, so the times are of the
 fit from data in memory, not of reading files. Per case and per side:
 
-- first call: the first fit in the timing process. With the native kernels (hlm.engine._native,
+- first call: the first fit in the timing process. With the native kernels (hlm.engine._native_<stamp>,
   built at install) nothing is compiled; with numba's (not built, or HLM_KERNELS=jit) hlm compiles
   them on first use and caches them on disk (hlm/__pycache__), and once cached the first call only
   loads them: then the time of a first call with an empty cache (NUMBA_CACHE_DIR pointed at a new

@@ -3,10 +3,10 @@ deviance for every level of the first grouping factor, where numpy's per-call co
 and the per-level sums of the cross-products, in one pass over the rows (np.bincount would make
 an n-row temporary, and a copy of read-only codes, per column pair).
 
-The LMM's kernels (`@kernel`) come from the native module `_native` where the installation
-built it (setup.py compiles this file's kernels ahead of time with numba.pycc, for the CPU it
-builds on): an LMM fit then never loads numba or LLVM, which are half of a small fit's memory,
-and never compiles. Elsewhere, or with HLM_KERNELS=jit in the environment, numba compiles them
+The LMM's kernels (`@kernel`) come from the native module `_native_<stamp>` where the
+installation built it (setup.py has build_native compile them ahead of time with numba.pycc, for
+the CPU it builds on): an LMM fit then never loads numba or LLVM, which are half of a small
+fit's memory, and never compiles. Elsewhere, or with HLM_KERNELS=jit in the environment, numba compiles them
 on first use and caches them on disk (`compiled`), as it does the GLMM's loops everywhere. Both
 give the same numbers to the last bit (the same source, compiled by LLVM without fast-math;
 tests/engine/test_native_kernels.py compares them).
@@ -14,14 +14,16 @@ tests/engine/test_native_kernels.py compares them).
 import functools
 import hashlib
 import importlib.util
+import logging
 import os
 import platform
+import sys
+from pathlib import Path
 
 import numpy as np
 
-NATIVE_MODULE = "_native"           # hlm/engine/_native.<platform>.so, built by setup.py
-# (kernel, what was passed) for each call whose arguments the native kernel does not take and
-# numba's compiled it instead: empty unless the engine passes an array it does not expect.
+# (kernel, argument position) of each call whose arguments a native kernel does not take, so that
+# numba's compiled it instead: empty unless the engine passes something it does not expect.
 fallbacks = set()
 
 
@@ -39,24 +41,25 @@ def compiled(function=None, *, inline="never", cache=True):
         return numba.njit(error_model="numpy", inline=inline)(function)
 
 
-def native_stamp():
-    """What the native module must have been built from to stand in for this file's kernels:
-    this file, and this machine's CPU features (it is compiled for the CPU it was built on);
-    None where the CPU or the source cannot be read (not Linux; no .py files), where none is used."""
+def native_module_name():
+    """The name of the native module that may stand in for this file's kernels, or None where none
+    is used: `_native_<stamp>`, the stamp a digest of this file (the kernels and build_native, their
+    recipe) and of the CPU's feature flags, as it is compiled for the CPU that builds it. A module
+    built from another version of this file, or on another CPU, has another name: it is never loaded."""
     cpu = _cpu_features()
     try:
         with open(__file__, "rb") as source:
             code = source.read()
     except OSError:
         return None
-    if cpu is None:
+    if cpu is None or not __file__.endswith(".py"):
         return None
-    digest = hashlib.sha256(code + cpu.encode())
-    return int.from_bytes(digest.digest()[:7], "little")
+    return f"_native_{hashlib.sha256(code + cpu.encode()).hexdigest()[:16]}"
 
 
 def _cpu_features():
-    """The CPU's feature flags as Linux lists them, with the architecture; None elsewhere."""
+    """The CPU's feature flags as Linux lists them (the first CPU's), with the architecture; None
+    elsewhere. The whole line, so that any change of what the CPU offers means a rebuild."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -68,25 +71,58 @@ def _cpu_features():
 
 
 def _load_native():
-    """The native module if it was built from this file for this CPU, else None (numba's kernels)."""
-    if os.environ.get("HLM_KERNELS") == "jit" or globals().get("_JIT_ONLY"):
+    """The native module built from this file for this CPU, else None (numba's kernels)."""
+    name = native_module_name()
+    if name is None or os.environ.get("HLM_KERNELS") == "jit" or globals().get("_JIT_ONLY"):
         return None
     try:
-        native = importlib.import_module(f"{__package__}.{NATIVE_MODULE}")
+        return importlib.import_module(f"{__package__}.{name}")
     except ImportError:
+        if any(p.name.startswith("_native_") for p in Path(__file__).parent.iterdir()):
+            logging.getLogger(__name__).warning(
+                "hlm's compiled kernels were built from another version of hlm or on another CPU; numba "
+                "compiles them instead (reinstall hlm to build them again)")
         return None
-    return native if native.native_stamp() == native_stamp() else None
+
+
+def build_native(path):
+    """Compile the kernels with a signature into the extension module at `path`, named as
+    native_module_name() says (setup.py, at install, with HLM_KERNELS=jit: the kernels here are
+    numba's). numba.pycc, with two of its defaults changed to what numba's JIT does here, so that
+    the code is the same: the host CPU's features (pycc takes only its model's), and numpy's error
+    model, as @compiled sets (pycc's is Python's: a division by 0 would raise)."""
+    import numba.core.codegen
+    import numba.pycc.compiler
+    from numba.pycc import CC
+
+    cc = CC(Path(path).name.split(".")[0], source_module=sys.modules[__name__])
+    cc.output_dir, cc.output_file = str(Path(path).parent), Path(path).name
+    cc.target_cpu = "host"
+    for name, signature in SIGNATURES.items():
+        cc.export(name, signature)(globals()[name].py_func)
+    compile_extra, features = numba.pycc.compiler.compile_extra, numba.core.codegen.AOTCPUCodegen._customize_tm_features
+
+    def with_numpy_errors(typing, target, function, args, return_type, flags, *rest, **options):
+        flags.error_model = "numpy"
+        return compile_extra(typing, target, function, args, return_type, flags, *rest, **options)
+    numba.pycc.compiler.compile_extra = with_numpy_errors
+    numba.core.codegen.AOTCPUCodegen._customize_tm_features = lambda codegen: codegen._get_host_cpu_features()
+    try:
+        cc.compile()
+    finally:
+        numba.pycc.compiler.compile_extra = compile_extra
+        numba.core.codegen.AOTCPUCodegen._customize_tm_features = features
 
 
 NATIVE = _load_native()
 SIGNATURES = {}     # kernel name -> the numba signature the native module exports it with
 
 
-def kernel(signature=None, *, inline="never"):
-    """An LMM kernel. With a signature (numba's, of the arguments the engine passes), Python
-    calls it, and the native module exports it; without one, only other kernels call it, so the
-    native module has it compiled into them and this name keeps the plain function (see
-    numba_compiled)."""
+def kernel(signature=None, *, writes=(), inline="never"):
+    """An LMM kernel. With a signature (numba's, of the arguments the engine passes; `writes`: the
+    positions of the arrays it writes into), Python calls it, and the native module exports it;
+    without one, only other kernels call it, so the native module has it compiled into them and
+    this name keeps the plain function (see numba_compiled)."""
     def decorate(function):
         if signature is not None:
             SIGNATURES[function.__name__] = signature
@@ -94,7 +130,7 @@ def kernel(signature=None, *, inline="never"):
             return compiled(function, inline=inline, cache=not globals().get("_JIT_ONLY"))
         if signature is None:
             return function
-        return _checked(function, getattr(NATIVE, function.__name__), signature)
+        return _checked(function, getattr(NATIVE, function.__name__), _Checks(function.__name__, signature, writes))
     return decorate
 
 
@@ -104,66 +140,74 @@ def numba_compiled(leaf, inline="never"):
     return leaf if NATIVE is None else compiled(leaf, inline=inline)
 
 
-def _checked(function, native, signature):
-    """The native kernel behind a check of the arrays passed (its compiled code takes them as
-    they are: another dtype or layout would be read wrongly); arrays it does not take go to
-    numba's kernel, which compiles for them."""
-    name = function.__name__
-    checks = _array_checks(name, signature)
-
+def _checked(function, native, checks):
+    """The native kernel behind a check of its arguments: its compiled code takes them as they
+    are, so another dtype or layout would be read wrongly (or crash), a float passed for an
+    integer would be truncated, a read-only array written into; what it does not take goes to
+    numba's kernel, which compiles for it."""
     @functools.wraps(function)
     def call(*args):
-        if _takes(checks, args):
+        if checks.take(args):
             return native(*args)
-        return getattr(jitted(), name)(*args)
+        return getattr(jitted(), function.__name__)(*args)
     call.native, call.checks = native, checks
     return call
 
 
-def _takes(checks, args):
-    """Whether every array of args is what the native kernel's compiled code reads it as (else the
-    failing argument is noted in `fallbacks`)."""
-    for position, dtype, ndim, contiguous in checks:
-        array = args[position]
-        if (array.__class__ is not np.ndarray or (array.dtype is not dtype and array.dtype != dtype)
-                or array.ndim != ndim or contiguous and not array.flags.c_contiguous):
-            fallbacks.add((checks.name, position))
-            return False
-    return True
-
-
 def with_arguments(kernel, *rest):
-    """kernel(first, *rest) as a function of its first argument, rest's arrays checked once: for
-    the optimizer's objective, which calls it thousands of times (the native kernel's check of
-    a dozen arrays costs a microsecond, as much as the kernel on a small model)."""
+    """kernel(first, *rest) as a function of its first argument, rest checked once: for the
+    optimizer's objective, which calls it thousands of times (checking a dozen arguments costs a
+    microsecond, as much as the kernel on a small model)."""
     checks = getattr(kernel, "checks", None)
-    if checks is None or not _takes(checks.after_first, (None, *rest)):
+    if checks is None or not checks.after_first().take((None, *rest)):
         return lambda first: kernel(first, *rest)
-    native, first_checks = kernel.native, checks.first
+    native, first = kernel.native, checks.first()
 
-    def call(first):
-        return native(first, *rest) if _takes(first_checks, (first,)) else kernel(first, *rest)
+    def call(argument):
+        return native(argument, *rest) if first.take((argument,)) else kernel(argument, *rest)
     return call
 
 
-class _Checks(list):
-    """(position, dtype, ndim, C-contiguous) of each array argument of a kernel, with its name."""
+# what a scalar of a signature takes: numpy's scalars and Python's (a bool is no integer here)
+SCALAR_TYPES = {"f8": (float, np.floating), "i8": (int, np.integer), "b1": (bool, np.bool_)}
 
-    def __init__(self, name, checks):
-        super().__init__(checks)
+
+class _Checks:
+    """What a native kernel takes, from its numba signature such as 'f8(f8[:, ::1], i8[::1], i8)':
+    per argument (position, scalar types or None, dtype, ndim, C-contiguous, written into)."""
+
+    def __init__(self, name, signature, writes=(), entries=None):
         self.name = name
+        self.entries = _argument_entries(signature, writes) if entries is None else entries
 
-    @property
+    def take(self, args):
+        """Whether the native kernel takes args (else the first argument it does not take is noted
+        in `fallbacks`)."""
+        for position, types, dtype, ndim, contiguous, written in self.entries:
+            value = args[position]
+            if types is not None:
+                ok = isinstance(value, types) and (value.__class__ is not bool or types is SCALAR_TYPES["b1"])
+            else:
+                ok = (value.__class__ is np.ndarray and (value.dtype is dtype or value.dtype == dtype)
+                      and value.ndim == ndim)
+                if ok:
+                    flags = value.flags
+                    ok = flags.aligned and (flags.c_contiguous or not contiguous) and (flags.writeable or not written)
+            if not ok:
+                fallbacks.add((self.name, position))
+                return False
+        return True
+
     def first(self):
-        return _Checks(self.name, [check for check in self if check[0] == 0])
+        return _Checks(self.name, None, entries=[entry for entry in self.entries if entry[0] == 0])
 
-    @property
     def after_first(self):
-        return _Checks(self.name, [check for check in self if check[0] > 0])
+        return _Checks(self.name, None, entries=[entry for entry in self.entries if entry[0] > 0])
 
 
-def _array_checks(name, signature):
-    """The _Checks of a numba signature such as 'f8(f8[:, ::1], i8[::1], i8)'."""
+def _argument_entries(signature, writes):
+    """_Checks' entries of a numba signature; an array is 'dt[:, ...]' (any layout) or 'dt[:, ..., ::1]'
+    (C-contiguous), nothing else."""
     depth, start = 0, None
     for i in range(len(signature) - 1, -1, -1):           # the argument list: the last top-level (...)
         depth += {")": 1, "(": -1}.get(signature[i], 0)
@@ -178,8 +222,18 @@ def _array_checks(name, signature):
             continue
         depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(character, 0)
         current += character
-    return _Checks(name, [(position, np.dtype(argument.split("[")[0]), argument.count(",") + 1,
-                           argument.endswith("::1]")) for position, argument in enumerate(arguments) if "[" in argument])
+    entries = []
+    for position, argument in enumerate(arguments):
+        if "[" not in argument:
+            entries.append((position, SCALAR_TYPES[argument], None, 0, False, False))
+            continue
+        dtype, dimensions = argument[:-1].split("[")
+        dimensions = [d.strip() for d in dimensions.split(",")]
+        if any(d != ":" for d in dimensions[:-1]) or dimensions[-1] not in (":", "::1"):
+            raise ValueError(f"kernel argument '{argument}': only any-layout or C-contiguous arrays are checked")
+        entries.append((position, None, np.dtype(dtype), len(dimensions), dimensions[-1] == "::1",
+                        position in writes))
+    return entries
 
 
 @functools.cache
@@ -432,7 +486,7 @@ def factor_from_index(theta, index):
 
 
 @kernel("Tuple((f8[:, :, ::1], f8[:, :, ::1], f8, i8))(f8[::1], f8[:, ::1], b1, i8[:, ::1], i8[:, ::1], "
-        "i8[::1], i8, f8[:, :, ::1], i8[::1], i8[::1], f8[:, ::1], f8[:, ::1])")
+        "i8[::1], i8, f8[:, :, ::1], i8[::1], i8[::1], f8[:, ::1], f8[:, ::1])", writes=(1,))
 def factor_blocks(theta, tail, factor_tail, first_index, tail_index, group_start, n_identity, A11, level_ptr,
                   level_rows, level_values, A22):
     """One evaluation's blocked factor in one compiled call: Λ of the first block read from θ

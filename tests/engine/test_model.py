@@ -182,9 +182,11 @@ def test_a_model_without_fixed_effects_is_lme4s():
     assert record["fixef"] == {} and record["deviance"] == pytest.approx(r["objective"], abs=LL_ATOL)
 
 
-def test_a_read_only_install_imports_and_fits_lmms_and_glmms(tmp_path):
+@pytest.mark.parametrize("lmm_kernels", ["installed", "jit"])
+def test_a_read_only_install_imports_and_fits_lmms_and_glmms(tmp_path, lmm_kernels):
     # no writable cache folder anywhere numba looks: the package's __pycache__ is a file, and
-    # NUMBA_CACHE_DIR and the user's cache lie below a file (root ignores read-only modes)
+    # NUMBA_CACHE_DIR and the user's cache lie below a file (root ignores read-only modes); the LMM's
+    # kernels as installed (native where built) or numba's, as where none are built
     import os
     import shutil
     import stat
@@ -203,7 +205,7 @@ def test_a_read_only_install_imports_and_fits_lmms_and_glmms(tmp_path):
         path.chmod(stat.S_IREAD | (stat.S_IEXEC if path.is_dir() else 0))
     env = {**os.environ, "PYTHONPATH": str(package.parent), "NUMBA_CACHE_DIR": str(blocked / "numba"),
            "XDG_CACHE_HOME": str(blocked / "cache"), "HOME": str(blocked), "PYTHONDONTWRITEBYTECODE": "1",
-           "HLM_KERNELS": "jit"}   # numba compiles the LMM kernels too, as where no native module is built
+           **({"HLM_KERNELS": "jit"} if lmm_kernels == "jit" else {})}
     code = ("import numpy as np, pandas as pd, hlm; rng = np.random.default_rng(0); "
             "d = pd.DataFrame({'y': rng.normal(size=40), 'g': np.repeat(np.arange(8), 5)}); "
             "d['b'] = (d.y > 0).astype(int); "

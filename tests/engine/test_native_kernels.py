@@ -92,25 +92,60 @@ def test_an_array_the_native_kernel_does_not_take_goes_to_numbas_kernel():
         kernels.fallbacks.clear()
 
 
+@needs_native
+def test_what_the_native_code_would_misread_goes_to_numbas_kernel():
+    # pycc's compiled code would truncate a float passed for an integer, so dof = 2.7 goes to numba
+    expected = 1.0 + 2.7 * (1 + np.log(2 * np.pi * 1.0 / 2.7))
+    try:
+        assert kernels.profiled_criterion(1.0, 0.0, 1.0, 2.7, False) == pytest.approx(expected, rel=1e-15)
+        assert kernels.fallbacks == {("profiled_criterion", 3)}
+    finally:
+        kernels.fallbacks.clear()
+    checks = kernels.factor_blocks.checks                  # factor_blocks writes the tail it is given
+    arguments = [np.zeros(3), np.zeros((4, 4)), True, *[np.zeros((2, 2), np.int64)] * 2, np.zeros(4, np.int64), 1,
+                 np.zeros((2, 2, 2)), *[np.zeros(3, np.int64)] * 2, np.zeros((3, 1)), np.zeros((4, 4))]
+    assert checks.take(arguments)
+    arguments[1].flags.writeable = False
+    try:
+        assert not checks.take(arguments)
+        assert kernels.fallbacks == {("factor_blocks", 1)}
+    finally:
+        kernels.fallbacks.clear()
+
+
+@needs_native
+def test_native_kernels_divide_as_numbas_do():
+    # numpy's error model in both (pycc's default, Python's, would raise ZeroDivisionError)
+    native, numba = kernels.profiled_criterion(1.0, 1.0, 1.0, 0, False), kernels.jitted().profiled_criterion(
+        1.0, 1.0, 1.0, 0, False)
+    assert np.isnan(native) and np.isnan(numba)
+
+
 def test_a_native_module_from_another_source_or_cpu_is_not_used(monkeypatch):
-    class Native:
-        @staticmethod
-        def native_stamp():
-            return 12345
-    monkeypatch.setattr(kernels.importlib, "import_module", lambda name: Native)
-    monkeypatch.setattr(kernels, "native_stamp", lambda: 12345)
-    assert kernels._load_native() is Native
-    monkeypatch.setattr(kernels, "native_stamp", lambda: 54321)    # kernels.py edited, or another CPU
+    # its name carries a digest of kernels.py and of the CPU's flags: another one's is not imported
+    name = kernels.native_module_name()
+    assert name is not None and name.startswith("_native_") and len(name) == len("_native_") + 16
+    monkeypatch.setattr(kernels, "native_module_name", lambda: "_native_0123456789abcdef")
     assert kernels._load_native() is None
-    monkeypatch.setattr(kernels, "native_stamp", lambda: 12345)
+    monkeypatch.setattr(kernels, "native_module_name", lambda: name)
     monkeypatch.setenv("HLM_KERNELS", "jit")
     assert kernels._load_native() is None
 
 
 def test_the_checks_read_numbas_signatures():
-    checks = kernels._array_checks("k", "Tuple((f8[:, ::1], i8))(f8[::1], i8, b1, i8[:, :], f8[:, :, ::1], i4[::1])")
-    assert checks == [(0, np.dtype("f8"), 1, True), (3, np.dtype("i8"), 2, False), (4, np.dtype("f8"), 3, True),
-                      (5, np.dtype("i4"), 1, True)]
+    checks = kernels._Checks("k", "Tuple((f8[:, ::1], i8))(f8[::1], i8, b1, i8[:, :], f8[:, :, ::1], i4[::1])",
+                             writes=(4,))
+    f8, i8, i4 = np.dtype("f8"), np.dtype("i8"), np.dtype("i4")
+    assert checks.entries == [(0, None, f8, 1, True, False), (1, (int, np.integer), None, 0, False, False),
+                              (2, (bool, np.bool_), None, 0, False, False), (3, None, i8, 2, False, False),
+                              (4, None, f8, 3, True, True), (5, None, i4, 1, True, False)]
+    assert checks.take([np.zeros(2), 3, True, np.zeros((2, 2), np.int64)[:, ::-1], np.zeros((1, 1, 1)),
+                        np.zeros(1, np.int32)])
+    assert not checks.take([np.zeros(2), True, True, np.zeros((2, 2), np.int64), np.zeros((1, 1, 1)),
+                            np.zeros(1, np.int32)])                       # a bool for an integer
+    kernels.fallbacks.discard(("k", 1))
+    with pytest.raises(ValueError, match="only any-layout or C-contiguous"):
+        kernels._Checks("k", "f8(f8[::1, :])")
     assert set(kernels.SIGNATURES) == {"level_products", "column_spreads", "entry_products", "first_block_columns",
                                        "factor_blocks", "tail_criterion", "profiled_criterion", "log_determinants",
                                        "quadratic_forms"}
