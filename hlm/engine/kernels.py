@@ -47,14 +47,10 @@ def native_module_name():
     recipe) and of the CPU's feature flags, as it is compiled for the CPU that builds it. A module
     built from another version of this file, or on another CPU, has another name: it is never loaded."""
     cpu = _cpu_features()
-    try:
-        with open(__file__, "rb") as source:
-            code = source.read()
-    except OSError:
+    if cpu is None or not __file__.endswith(".py"):     # not Linux, or an install without sources
         return None
-    if cpu is None or not __file__.endswith(".py"):
-        return None
-    return f"_native_{hashlib.sha256(code + cpu.encode()).hexdigest()[:16]}"
+    with open(__file__, "rb") as source:
+        return f"_native_{hashlib.sha256(source.read() + cpu.encode()).hexdigest()[:16]}"
 
 
 def _cpu_features():
