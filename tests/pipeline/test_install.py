@@ -64,7 +64,7 @@ def test_installed_hlm_runs_an_analysis_in_an_empty_folder(venv, tmp_path):
                  "print(hlm.__file__); print(r.SNAKEFILE); print(kernels.NATIVE.__file__)"],
                 tmp_path, env).stdout.split()
     assert all(Path(path).is_relative_to(site) for path in where), where  # the wheel's hlm, not the source tree
-    assert Path(where[2]).name.startswith("_native."), where     # the kernels the wheel's build compiled
+    assert Path(where[2]).name.startswith("_native_"), where     # the kernels the wheel's build compiled
     version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     assert run(["hlm", "--version"], tmp_path, env).stdout.strip() == f"hlm {version}"
 
