@@ -60,9 +60,9 @@ def test_the_wheel_carries_every_module_and_workflow_file(wheel):
 def test_installed_hlm_runs_an_analysis_in_an_empty_folder(venv, tmp_path):
     folder, env = venv
     site = folder / "lib"
-    where = run(["python", "-c", "import hlm, hlm.resources as r; from hlm.engine import kernels; "
-                 "print(hlm.__file__); print(r.SNAKEFILE); print(kernels.NATIVE.__file__)"],
-                tmp_path, env).stdout.split()
+    code = ("import hlm, hlm.resources as r; from hlm.engine import kernels; "
+            "print(hlm.__file__); print(r.SNAKEFILE); print(kernels.NATIVE.__file__)")
+    where = run(["python", "-c", code], tmp_path, env).stdout.split()
     assert all(Path(path).is_relative_to(site) for path in where), where  # the wheel's hlm, not the source tree
     assert Path(where[2]).name.startswith("_native_"), where     # the kernels the wheel's build compiled
     version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
