@@ -2,8 +2,8 @@
 ahead of time into hlm.engine._native_<stamp> (kernels.build_native, numba.pycc) for the CPU that
 builds them, so that an LMM fit needs neither numba nor LLVM at run time (half of a small fit's
 memory) and never waits for a compilation. It is optional: where it cannot be built (no C
-compiler, not Linux, a numba without pycc), the install goes on and numba compiles the kernels on
-first use.
+compiler or Python headers, not Linux, a numba without pycc), the install goes on and numba
+compiles the kernels on first use.
 """
 import os
 import sys

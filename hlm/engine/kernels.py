@@ -8,8 +8,9 @@ installation built it (setup.py has build_native compile them ahead of time with
 the CPU it builds on): an LMM fit then never loads numba or LLVM, which are half of a small
 fit's memory, and never compiles. Elsewhere, or with HLM_KERNELS=jit in the environment, numba compiles them
 on first use and caches them on disk (`compiled`), as it does the GLMM's loops everywhere. Both
-give the same numbers to the last bit (the same source, compiled by LLVM without fast-math;
-tests/engine/test_native_kernels.py compares them).
+give the same numbers to the last bit (the same source, compiled by LLVM without fast-math, with
+the numba installed and the one that built the module; tests/engine/test_native_kernels.py
+compares them).
 """
 import functools
 import hashlib
@@ -21,6 +22,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # (kernel, argument position) of each call whose arguments a native kernel does not take, so that
 # numba's compiled it instead: empty unless the engine passes something it does not expect.
@@ -49,8 +52,11 @@ def native_module_name():
     cpu = _cpu_features()
     if cpu is None or not __file__.endswith(".py"):     # not Linux, or an install without sources
         return None
-    with open(__file__, "rb") as source:
-        return f"_native_{hashlib.sha256(source.read() + cpu.encode()).hexdigest()[:16]}"
+    try:
+        with open(__file__, "rb") as source:
+            return f"_native_{hashlib.sha256(source.read() + cpu.encode()).hexdigest()[:16]}"
+    except OSError:                                      # e.g. run from a zip file
+        return None
 
 
 def _cpu_features():
@@ -71,14 +77,19 @@ def _load_native():
     name = native_module_name()
     if name is None or os.environ.get("HLM_KERNELS") == "jit" or globals().get("_JIT_ONLY"):
         return None
+    module = f"{__package__}.{name}"
     try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ImportError:
-        if any(p.name.startswith("_native_") for p in Path(__file__).parent.iterdir()):
-            logging.getLogger(__name__).warning(
-                "hlm's compiled kernels were built from another version of hlm or on another CPU; numba "
-                "compiles them instead (reinstall hlm to build them again)")
-        return None
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module or not any(p.name.startswith("_native_") for p in Path(__file__).parent.iterdir()):
+            return None                                  # none was built here: numba's, as documented
+        reason = "were built from another version of hlm or on another CPU"
+    except ImportError as error:
+        reason = f"could not be loaded ({error})"
+    log.warning("hlm's compiled kernels %s; numba compiles them instead (installing hlm again from its source "
+                "builds them: python -m pip install --force-reinstall --no-cache-dir, or pip install -e . in a clone)",
+                reason)
+    return None
 
 
 def build_native(path):
@@ -190,6 +201,9 @@ class _Checks:
                     flags = value.flags
                     ok = flags.aligned and (flags.c_contiguous or not contiguous) and (flags.writeable or not written)
             if not ok:
+                if (self.name, position) not in fallbacks:
+                    log.warning("hlm's native kernel %s does not take argument %d as given (%s); numba compiles "
+                                "the kernel for it", self.name, position, type(value).__name__)
                 fallbacks.add((self.name, position))
                 return False
         return True

@@ -116,22 +116,22 @@ def _lbfgsb(objective, x0, lower, upper, control):
 
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
     options = {"maxfun": int(control["maxeval"])}
-    if objective.value_and_gradient is None:
-        result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
-                                         options={**options, "ftol": 1e-15, "gtol": 1e-8})
-    else:
-        def scaled(z):                  # the objective over z = GRADIENT_SCALE·x
-            value, gradient = objective.with_gradient(z / GRADIENT_SCALE)
-            return value, gradient / GRADIENT_SCALE
-        scaled_bounds = [(None if lo is None else lo * GRADIENT_SCALE, None if hi is None else hi * GRADIENT_SCALE)
-                         for lo, hi in bounds]
-        settings = {**GRADIENT_SETTINGS, "gtol": GRADIENT_SETTINGS["gtol"] / GRADIENT_SCALE}   # on ∂f/∂θ
-        # on one BLAS thread: L-BFGS-B's own algebra is on θ-sized vectors, and the OpenBLAS thread it
-        # woke otherwise spun on the second core through the fit (InstEval: CPU time 1.15 s, wall 0.65)
-        with _blas_controller().limit(limits=1, user_api="blas"):
+    # on one BLAS thread: L-BFGS-B's own algebra is on θ-sized vectors, and the OpenBLAS thread it
+    # woke otherwise spun on the second core through the fit (InstEval: CPU time 1.15 s, wall 0.65)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if objective.value_and_gradient is None:
+            result = scipy.optimize.minimize(objective, x0, method="L-BFGS-B", bounds=bounds,
+                                             options={**options, "ftol": 1e-15, "gtol": 1e-8})
+        else:
+            def scaled(z):                  # the objective over z = GRADIENT_SCALE·x
+                value, gradient = objective.with_gradient(z / GRADIENT_SCALE)
+                return value, gradient / GRADIENT_SCALE
+            scaled_bounds = [(None if lo is None else lo * GRADIENT_SCALE,
+                              None if hi is None else hi * GRADIENT_SCALE) for lo, hi in bounds]
+            settings = {**GRADIENT_SETTINGS, "gtol": GRADIENT_SETTINGS["gtol"] / GRADIENT_SCALE}   # on ∂f/∂θ
             result = scipy.optimize.minimize(scaled, x0 * GRADIENT_SCALE, jac=True, method="L-BFGS-B",
                                              bounds=scaled_bounds, options={**options, **settings})
-        result.x = result.x / GRADIENT_SCALE    # the x the objective was evaluated at, to the bit
+            result.x = result.x / GRADIENT_SCALE    # the x the objective was evaluated at, to the bit
     return result.x, result.fun, "MAXEVAL_REACHED" if result.status == 1 else str(result.message)
 
 
