@@ -17,13 +17,12 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.special
-import threadpoolctl
 
 from ..errors import ModelError
 from ..vocabulary import optimizer_name
 from .covariance import CovarianceLayout, lower_triangle_indices, read_only
 from .derivatives import derivatives
-from .deviance import group_terms
+from .deviance import _blas_controller, group_terms
 from .family import deviance_residuals_array, linkinv_array, variance_array
 from .model import SINGULAR_MESSAGE
 from .optimize import OptSummary, at_boundary, is_singular, minimize, scaled_gradient_messages
@@ -427,7 +426,7 @@ def fit_glmm(design, response, nAGQ=1, optimizers=OPTIMIZERS, control=None, mode
     """Fit a built Design and GlmResponse as glmer does; `model_class` as in fit_design. BLAS
     runs on one thread: its calls are small, and on a busy machine spinning threads cost more
     than they save."""
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return _fit(design, response, nAGQ, optimizers, control, model_class)
 
 
@@ -470,7 +469,7 @@ def restore_glmm(design, response, nAGQ, optsummary, start_theta, derivs, conver
     did (from the first stage's θ̂, `start_theta`), so the deviance there must be the saved one,
     else the record does not belong to this design. derivs: the saved (gradient, Hessian), or None
     to compute them again (lme4's deriv12, as the fit did)."""
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         deviance = GlmmDeviance(design, response, nAGQ)
         theta0 = deviance.initial_theta()
         start = deviance.stage_start(theta0, None if nAGQ == 0 else np.array(start_theta))
@@ -586,7 +585,7 @@ class GeneralizedLinearMixedModel:
         them. The design, weights and offset are reused; glmer's two stages run from lme4's start
         with its default optimizers. Messages are logged at debug level: a bootstrap refits often."""
         response = _with_counts(self.response, counts)
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             return _fit(self.design, response, self.nAGQ, OPTIMIZERS, None, type(self), level=logging.DEBUG)
 
     # ---- the fit ------------------------------------------------------------------------
