@@ -160,7 +160,8 @@ def _checks(deviance, theta, exact):
     lower = deviance.layout.lower
     singular = is_singular(theta, lower)
     gradient = exact if is_expensive(deviance) else None
-    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower, gradient)
+    return singular, [] if singular else convergence_messages(deviance.objective, theta, lower, gradient,
+                                                              deviance.central_derivatives)
 
 
 def _read_only_design(design):

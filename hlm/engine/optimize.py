@@ -289,18 +289,20 @@ def is_singular(theta, lower):
     return bool(np.any(theta[bounded] < SINGULAR_TOLERANCE))
 
 
-def convergence_messages(f, theta, lower, value_and_gradient=None):
+def convergence_messages(f, theta, lower, value_and_gradient=None, central=None):
     """lme4's checkConv on the interior parameters: the scaled gradient and the Hessian; from the
     exact gradient and differences of it when `value_and_gradient` is given (_gradient_derivatives:
-    k gradients and one value instead of lme4's 2k² + 1 values), else by lme4's central differences of f."""
+    k gradients and one value instead of lme4's 2k² + 1 values), else by lme4's central differences of f:
+    `central(θ)` where every θ is interior (ProfiledDeviance.central_derivatives, in one compiled call)."""
     interior = ~(np.isfinite(lower) & (theta <= lower))
     if not interior.any():
         return []
-    if value_and_gradient is None:
-        restricted = f if interior.all() else _restricted(f, theta, interior)
-        grad, hess = derivatives(restricted, theta[interior])
-    else:
+    if value_and_gradient is not None:
         grad, hess = _gradient_derivatives(f, value_and_gradient, theta, interior)
+    elif central is not None and interior.all():
+        grad, hess = central(theta)
+    else:
+        grad, hess = derivatives(_restricted(f, theta, interior), theta[interior])
     try:
         return scaled_gradient_messages(grad, hess)
     except np.linalg.LinAlgError:

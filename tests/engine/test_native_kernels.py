@@ -159,5 +159,5 @@ def test_the_checks_read_numbas_signatures(monkeypatch):
     with pytest.raises(ValueError, match="only any-layout or C-contiguous"):
         kernels._Checks("k", "f8(f8[::1, :])")
     assert set(kernels.SIGNATURES) == {"level_products", "column_spreads", "entry_products", "first_block_columns",
-                                       "factor_blocks", "tail_criterion", "profiled_criterion", "log_determinants",
-                                       "quadratic_forms"}
+                                       "factor_blocks", "tail_criterion", "criterion_derivatives", "profiled_criterion",
+                                       "log_determinants", "quadratic_forms"}
