@@ -462,8 +462,10 @@ def _group_cross_products(term, W):
 
 
 def _x_cross_products(first, X):
-    """The cross-products without y of a model with one block: X'Z per level, X'X."""
-    products = np.array([_inner_products(X.T, x) for x in X.T], dtype=float).reshape(X.shape[1], X.shape[1])
+    """The cross-products without y of a model with one block: X'Z per level, X'X (numpy's X.T @ X is
+    BLAS's syrk, exactly symmetric: Exam's 8 columns in 4 µs, against 77 for 64 dot products)."""
+    with _one_blas_thread(len(X)):
+        products = X.T @ X
     return _group_cross_products(first, X), products
 
 
@@ -506,12 +508,16 @@ def _append_row(matrix, row):
 
 
 def _inner_products(columns, y):
-    """x'y for each column x, on one BLAS thread: waking OpenBLAS's threads on a busy machine
-    costs milliseconds per call, far more than the work. (OpenBLAS's dot products of up to
-    10,000 entries run on one thread anyway, and setting the limit costs more than they do.)"""
-    short = len(y) <= 10_000
-    with contextlib.nullcontext() if short else _blas_controller().limit(limits=1, user_api="blas"):
+    """x'y for each column x."""
+    with _one_blas_thread(len(y)):
         return [x @ y for x in columns]
+
+
+def _one_blas_thread(rows):
+    """BLAS on one thread for products over more than 10,000 rows: waking OpenBLAS's threads on a
+    busy machine costs milliseconds per call, far more than the work. (Over fewer rows setting the
+    limit costs more than the products.)"""
+    return contextlib.nullcontext() if rows <= 10_000 else _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _with_response(blocks, x_columns, A21, A22, y):
