@@ -388,6 +388,8 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     J, q = A11.shape[0], A11.shape[1]
     if q == 1:
         return _eliminate_scalar_block(A11, lam[0, 0], level_ptr, level_rows, level_values, eliminated)
+    if q == 2:
+        return _eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, eliminated)
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
     log_det, product = 0.0, 1.0     # Σ_j log|L_j| as the log of running products: one log per ~100 levels
@@ -480,6 +482,57 @@ def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eli
             target = level_rows[k]
             for l in range(level_ptr[j], k + 1):
                 eliminated[target, level_rows[l]] += 0.0 + s_k * (0.0 + level_values[l, 0] * scale)
+    return L, inv, log_det + np.log(product)
+
+
+@kernel()
+def _eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
+    """eliminate_first_block for a block of q = 2 (a random intercept and slope, the commonest model
+    of a thesis) with its loops written out: the same operations in the same order, so the same
+    numbers, in about half the time. Sums are written left to right, as the loops add."""
+    J = A11.shape[0]
+    L = np.zeros((J, 2, 2))
+    inv = np.zeros((J, 2, 2))
+    log_det, product = 0.0, 1.0
+    l00, l01, l10, l11 = lam[0, 0], lam[0, 1], lam[1, 0], lam[1, 1]
+    longest = 0
+    for j in range(J):
+        longest = max(longest, level_ptr[j + 1] - level_ptr[j])
+    S = np.empty((longest, 2))
+    for r in range(eliminated.shape[0]):
+        for c in range(r + 1):
+            eliminated[r, c] = 0.0
+    for j in range(J):
+        a00, a01, a10, a11 = A11[j, 0, 0], A11[j, 0, 1], A11[j, 1, 0], A11[j, 1, 1]
+        m00 = 1.0 + l00 * a00 * l00 + l00 * a01 * l10 + l10 * a10 * l00 + l10 * a11 * l10   # M = Λ'A_jΛ + I
+        m10 = 0.0 + l11 * a10 * l00 + l11 * a11 * l10
+        m11 = 1.0 + l11 * a11 * l11
+        p00 = np.sqrt(m00)                       # Cholesky
+        p10 = m10 / p00
+        p11 = np.sqrt(m11 - p10 ** 2)
+        product *= p00
+        product *= p11
+        i00 = 1.0 / p00                          # L^{-1}
+        i10 = (0.0 - p10 * i00) / p11
+        i11 = 1.0 / p11
+        L[j, 0, 0], L[j, 1, 0], L[j, 1, 1] = p00, p10, p11
+        inv[j, 0, 0], inv[j, 1, 0], inv[j, 1, 1] = i00, i10, i11
+        r00 = 0.0 + l00 * i00                    # R = Λ L_j^{-T}
+        r01 = 0.0 + l00 * i10 + l01 * i11
+        r10 = 0.0 + l10 * i00
+        r11 = 0.0 + l10 * i10 + l11 * i11
+        if not 1e-100 < product < 1e100:
+            log_det += np.log(product)
+            product = 1.0
+        start, stop = level_ptr[j], level_ptr[j + 1]
+        for k in range(stop - start):            # S = A21_j R
+            v0, v1 = level_values[start + k, 0], level_values[start + k, 1]
+            S[k, 0] = 0.0 + v0 * r00 + v1 * r10
+            S[k, 1] = 0.0 + v0 * r01 + v1 * r11
+        for k in range(stop - start):            # eliminated += S S', lower triangle (rows ascending)
+            target = eliminated[level_rows[start + k]]
+            for l in range(k + 1):
+                target[level_rows[start + l]] += 0.0 + S[k, 0] * S[l, 0] + S[k, 1] * S[l, 1]
     return L, inv, log_det + np.log(product)
 
 
