@@ -385,11 +385,17 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
     so a crossed model's update costs Σ_j (rows of level j)², not J·m². Returns (L, L⁻¹, Σ_j log|L_j|).
     Compiled, because it runs for every level at every evaluation of the deviance.
     """
-    J, q = A11.shape[0], A11.shape[1]
-    if q == 1:
+    if A11.shape[1] == 1:
         return _eliminate_scalar_block(A11, lam[0, 0], level_ptr, level_rows, level_values, eliminated)
-    if q == 2:
+    if A11.shape[1] == 2:
         return _eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, eliminated)
+    return _eliminate_block(A11, lam, level_ptr, level_rows, level_values, eliminated)
+
+
+@kernel()
+def _eliminate_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
+    """eliminate_first_block for any q, by loops over the q × q entries."""
+    J, q = A11.shape[0], A11.shape[1]
     L = np.zeros((J, q, q))
     inv = np.zeros((J, q, q))
     log_det, product = 0.0, 1.0     # Σ_j log|L_j| as the log of running products: one log per ~100 levels
@@ -458,7 +464,7 @@ def eliminate_first_block(A11, lam, level_ptr, level_rows, level_values, elimina
 @kernel()
 def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eliminated):
     """eliminate_first_block for a block of one scalar term (q = 1: most crossed and nested models),
-    without its q × q loops: the same operations in the same order, so the same numbers."""
+    without _eliminate_block's q × q loops: the same operations in the same order, so the same numbers."""
     J = A11.shape[0]
     L = np.empty((J, 1, 1))
     inv = np.empty((J, 1, 1))
@@ -488,8 +494,8 @@ def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eli
 @kernel()
 def _eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
     """eliminate_first_block for a block of q = 2 (a random intercept and slope, the commonest model
-    of a thesis) with its loops written out: the same operations in the same order, so the same
-    numbers, in about half the time. Sums are written left to right, as the loops add."""
+    of a thesis) with _eliminate_block's loops written out: the same operations in the same order, so
+    the same numbers, in half the time or less. Sums are written left to right, as the loops add."""
     J = A11.shape[0]
     L = np.zeros((J, 2, 2))
     inv = np.zeros((J, 2, 2))

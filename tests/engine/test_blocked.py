@@ -119,3 +119,28 @@ def test_kept_evaluations_are_not_overwritten_by_the_optimizer(fits):
     deviance.objective(theta * 1.5)
     np.testing.assert_array_equal(kept.tail, tail)
     assert np.all(np.triu(kept.tail, 1) == 0)
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_the_loops_written_out_for_small_blocks_give_the_general_loops_bits(q):
+    # random levels (crossed-like: a few tail rows each, ascending) eliminated by the loops for any q
+    # and by those written out for q = 1 and 2, as numba compiles them (the native module inlines them)
+    from hlm.engine.kernels import jitted
+    kernels, rng = jitted(), np.random.default_rng(q)
+    J, m = 40, 9
+    root = rng.normal(size=(J, q, q))
+    A11 = np.ascontiguousarray(root @ root.transpose(0, 2, 1) + np.eye(q))
+    lam = np.tril(rng.uniform(0.2, 2.0, size=(q, q)))
+    counts = rng.integers(1, m, size=J)
+    level_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    level_rows = np.concatenate([np.sort(rng.choice(m, size=c, replace=False)) for c in counts]).astype(np.int64)
+    level_values = rng.normal(size=(len(level_rows), q))
+    general, written = rng.normal(size=(m, m)), np.zeros((m, m))
+    expected = kernels._eliminate_block(A11, lam, level_ptr, level_rows, level_values, general)
+    if q == 1:
+        found = kernels._eliminate_scalar_block(A11, lam[0, 0], level_ptr, level_rows, level_values, written)
+    else:
+        found = kernels._eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, written)
+    assert np.array_equal(found[0], expected[0]) and np.array_equal(found[1], expected[1])
+    assert found[2] == expected[2]
+    assert np.array_equal(np.tril(written), np.tril(general)) and np.tril(general).any()
