@@ -558,7 +558,8 @@ def _sorted_factorize(series):
     Series and Index it wraps around its result, most of its cost on a small column: (codes,
     missing -1; the distinct values, sorted)."""
     numpy_dtype = isinstance(series.dtype, np.dtype)
-    if len(series) <= PYTHON_FACTORIZE_ROWS and (not numpy_dtype or series.dtype == object):
+    text = series.dtype == object or isinstance(series.dtype, pd.StringDtype)
+    if len(series) <= PYTHON_FACTORIZE_ROWS and text:
         values = series.tolist()
         distinct = set(values)
         if all(value.__class__ is str for value in distinct):   # else missing values or mixed types: pandas'
@@ -698,6 +699,6 @@ def _grouping_factor(names, frame):
         combos, codes = np.unique(codes.astype(np.int64) * len(factor.levels) + factor.codes, return_inverse=True)
         previous, digit = np.divmod(combos, len(factor.levels))
         digits = [d[previous] for d in digits] + [digit]   # each combination's code of every factor
-    names = [[f.levels[c] for c in digit.tolist()] for f, digit in zip(factors, digits)]
-    levels = tuple(map(":".join, zip(*names)))
+    level_names = [[f.levels[c] for c in digit.tolist()] for f, digit in zip(factors, digits)]
+    levels = tuple(map(":".join, zip(*level_names)))
     return Factor(_code_array(codes.ravel()), levels)

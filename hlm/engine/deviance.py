@@ -114,7 +114,8 @@ def read_only_evaluation(ev):
         if isinstance(value, tuple):
             return tuple(map(read_only, value))
         return read_only(value) if isinstance(value, np.ndarray) else value
-    return Evaluation(*map(frozen, vars(ev).values()))   # vars(): the fields in order, without fields()' cost
+    # vars(): the fields in order, without fields()' cost (Evaluation has no __slots__ and caches nothing)
+    return Evaluation(*map(frozen, vars(ev).values()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -464,7 +465,7 @@ def _group_cross_products(term, W):
 def _x_cross_products(first, X):
     """The cross-products without y of a model with one block: X'Z per level, X'X (numpy's X.T @ X is
     BLAS's syrk, exactly symmetric: Exam's 8 columns in 4 µs, against 77 for 64 dot products)."""
-    with _one_blas_thread(len(X)):
+    with _one_blas_thread(X.shape[1] >= 100):      # OpenBLAS threads syrk from 100 columns
         products = X.T @ X
     return _group_cross_products(first, X), products
 
@@ -509,15 +510,15 @@ def _append_row(matrix, row):
 
 def _inner_products(columns, y):
     """x'y for each column x."""
-    with _one_blas_thread(len(y)):
+    with _one_blas_thread(len(y) > 10_000):         # OpenBLAS threads ddot from 10,000 entries
         return [x @ y for x in columns]
 
 
-def _one_blas_thread(rows):
-    """BLAS on one thread for products over more than 10,000 rows: waking OpenBLAS's threads on a
-    busy machine costs milliseconds per call, far more than the work. (Over fewer rows setting the
-    limit costs more than the products.)"""
-    return contextlib.nullcontext() if rows <= 10_000 else _blas_controller().limit(limits=1, user_api="blas")
+def _one_blas_thread(threaded):
+    """BLAS on one thread where OpenBLAS would wake its threads for a product (`threaded`): on a busy
+    machine that costs milliseconds per call, far more than the work. (Elsewhere setting the limit,
+    13 µs, costs more than the product.)"""
+    return _blas_controller().limit(limits=1, user_api="blas") if threaded else contextlib.nullcontext()
 
 
 def _with_response(blocks, x_columns, A21, A22, y):

@@ -197,9 +197,11 @@ def _response(y, n):
 @functools.lru_cache(maxsize=256)
 def _names_index(names):
     """The fixed effects' names as a pandas Index, made once per set of names (9 µs of a small fit;
-    an object Index: pandas' inferred string one costs more). Its values are immutable; each Series
+    an object Index: pandas' inferred string one costs more), over a read-only array; each Series
     gets a view of it, whose name a caller may set without touching the next Series'."""
-    return pd.Index(names, dtype=object)
+    values = np.array(names, dtype=object)
+    values.flags.writeable = False
+    return pd.Index(values, dtype=object, copy=False)
 
 
 @dataclass(frozen=True, eq=False)

@@ -350,7 +350,7 @@ def scaled_gradient_messages(grad, hess):
     lower, info = scipy.linalg.lapack.dpotrf(hess, lower=1)
     if info:
         raise np.linalg.LinAlgError("the Hessian is not positive definite")
-    scaled, info = scipy.linalg.lapack.dtrtrs(lower, grad, lower=1, trans=1)
+    scaled = scipy.linalg.lapack.dtrtrs(lower, grad, lower=1, trans=1)[0]   # R's diagonal is positive: no info
     worst = np.minimum(np.abs(scaled), np.abs(grad))
     if worst.max() > GRADIENT_TOLERANCE:
         return [(f"Model failed to converge with max|grad| = {worst.max():.6g} "

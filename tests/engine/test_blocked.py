@@ -123,8 +123,9 @@ def test_kept_evaluations_are_not_overwritten_by_the_optimizer(fits):
 
 @pytest.mark.parametrize("q", [1, 2])
 def test_the_loops_written_out_for_small_blocks_give_the_general_loops_bits(q):
-    # random levels (crossed-like: a few tail rows each, ascending) eliminated by the loops for any q
-    # and by those written out for q = 1 and 2, as numba compiles them (the native module inlines them)
+    # random levels (crossed-like: a few tail rows each, ascending) eliminated by the loops for any q and
+    # by those written out for q = 1 and 2, as numba compiles them (the native module compiles them into
+    # their callers)
     from hlm.engine.kernels import jitted
     kernels, rng = jitted(), np.random.default_rng(q)
     J, m = 40, 9

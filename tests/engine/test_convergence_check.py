@@ -9,7 +9,7 @@ from conftest import FIXTURES, load_reference
 
 import hlm
 from hlm.engine.derivatives import derivatives
-from hlm.engine.optimize import convergence_messages
+from hlm.engine.optimize import convergence_messages, scaled_gradient_messages
 
 REFERENCE = load_reference("convergence_lme4.json")
 MODELS = [name for name in REFERENCE if name != "versions"]
@@ -35,8 +35,9 @@ def max_grad(message):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_central_derivatives_are_lme4s(name):
-    # deriv12 divides by step² = 1e-8: its Hessian carries the evaluations' rounding 1e8 times (up to
-    # 1e-13 of the deviance on a crossed model, which lme4 factors by CHOLMOD), its gradient 1e4 times
+    # deriv12 divides by step² = 1e-8: its Hessian carries the evaluations' rounding 4e8 times, its
+    # gradient 5e3 times; hlm's deviance and lme4's (CHOLMOD's factor) differ by up to 7e-13 of it on the
+    # crossed models (Pastes), so the Hessians by up to 2e-4 of the deviance (measured: 1.8e-4, Pastes)
     ref, dev = REFERENCE[name], deviance_function(name)
     assert dev._compiled_tail
     for point in (ref, ref["moved"]):
@@ -45,7 +46,13 @@ def test_central_derivatives_are_lme4s(name):
         gradient, hessian = dev.central_derivatives(theta)
         assert gradient == pytest.approx(vector(point["gradient"]), abs=1e-8 * scale)
         assert hessian == pytest.approx(matrix(point["hessian"]), abs=5e-4 * scale)
-    assert dev.objective(vector(ref["moved"]["theta"])) == pytest.approx(ref["moved"]["objective"], rel=1e-12)
+    assert dev.objective(vector(ref["moved"]["theta"])) == pytest.approx(ref["moved"]["objective"], rel=2e-12)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_scaled_gradient_of_lme4s_derivatives_gives_lme4s_message(name):
+    moved = REFERENCE[name]["moved"]
+    assert scaled_gradient_messages(vector(moved["gradient"]), matrix(moved["hessian"])) == moved["messages"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -56,7 +63,7 @@ def test_the_check_off_the_optimum_gives_lme4s_message(name):
     (theirs,) = ref["moved"]["messages"]
     assert len(ours) == 1
     assert ours[0].replace(str(max_grad(ours[0])), "") == theirs.replace(str(max_grad(theirs)), "")
-    assert max_grad(ours[0]) == pytest.approx(max_grad(theirs), rel=1e-2)   # R⁻¹g: the Hessian's rounding
+    assert max_grad(ours[0]) == pytest.approx(max_grad(theirs), rel=1e-2)   # R⁻¹g: the Hessians' 2e-4 (7e-3, Pastes)
     assert convergence_messages(dev.objective, vector(ref["theta"]), dev.layout.lower,
                                 central=dev.central_derivatives) == []
 
