@@ -572,9 +572,7 @@ def _sorted_factorize(series):
         return pd.factorize(series.to_numpy(dtype=None if numpy_dtype else object), sort=True)
     codes, uniques = series.array.factorize()
     order = np.asarray(uniques.argsort())
-    ranks = np.empty(len(order) + 1, dtype=codes.dtype)
-    ranks[order], ranks[-1] = np.arange(len(order)), -1     # code -1 (missing) stays -1
-    return ranks[codes], np.asarray(uniques, dtype=object)[order]
+    return _renumbered(codes, order), np.asarray(uniques, dtype=object)[order]
 
 
 def _arrow_factorize(chunked):
@@ -584,10 +582,16 @@ def _arrow_factorize(chunked):
     encoded = chunked.dictionary_encode().combine_chunks()
     distinct = encoded.dictionary.to_pylist()
     order = sorted(range(len(distinct)), key=distinct.__getitem__)
-    ranks = np.empty(len(order) + 1, dtype=np.intp)
-    ranks[order], ranks[-1] = np.arange(len(order)), -1     # a missing value (index -1) stays -1
     indices = pyarrow.compute.fill_null(encoded.indices, -1) if encoded.indices.null_count else encoded.indices
-    return ranks[indices.to_numpy(zero_copy_only=False)], [distinct[k] for k in order]
+    return _renumbered(indices.to_numpy(zero_copy_only=False), order), [distinct[k] for k in order]
+
+
+def _renumbered(codes, order):
+    """Codes into unsorted distinct values as codes into them sorted (`order`: their argsort); a
+    missing value's -1 stays -1."""
+    ranks = np.empty(len(order) + 1, dtype=np.intp)
+    ranks[order], ranks[-1] = np.arange(len(order)), -1
+    return ranks[codes]
 
 
 def level_name(value):

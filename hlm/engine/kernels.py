@@ -495,7 +495,7 @@ def _eliminate_scalar_block(A11, theta, level_ptr, level_rows, level_values, eli
 def _eliminate_pair_block(A11, lam, level_ptr, level_rows, level_values, eliminated):
     """eliminate_first_block for a block of q = 2 (a random intercept and slope, the commonest model
     of a thesis) with _eliminate_block's loops written out: the same operations in the same order, so
-    the same numbers, in half the time or less. Sums are written left to right, as the loops add."""
+    the same numbers, in 40-60% of the time. Sums are written left to right, as the loops add."""
     J = A11.shape[0]
     L = np.zeros((J, 2, 2))
     inv = np.zeros((J, 2, 2))
